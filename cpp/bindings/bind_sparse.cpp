@@ -1,0 +1,236 @@
+// Bindings of the sparse engine. Arrays must arrive with exact dtypes (the Python layer
+// converts); shapes are checked here with the GIL held, values in the core without it.
+#include <pybind11/stl.h>
+
+#include "aftershock/sparse/index.hpp"
+#include "aftershock/sparse/kernels.hpp"
+#include "arrays.hpp"
+
+namespace aftershock::bindings {
+namespace {
+
+using sparse::BuildParams;
+using sparse::SearchParams;
+using sparse::SparseIndex;
+
+// A CSR batch as three strict arrays. Checks the O(1) invariants that make the O(nnz)
+// validation in the core memory-safe: indptr[0] == 0 and indptr[-1] == len(indices).
+struct Csr {
+  CArray<std::int64_t> indptr;
+  CArray<std::uint32_t> indices;
+  CArray<float> values;
+
+  SparseBatchView view(std::size_t dim, const char* what) const {
+    require_ndim(indptr, 1, (std::string(what) + " indptr").c_str());
+    require_ndim(indices, 1, (std::string(what) + " indices").c_str());
+    require_ndim(values, 1, (std::string(what) + " values").c_str());
+    const std::string name(what);
+    if (indptr.shape(0) < 1) throw InvalidArgument(name + ": indptr must have n_rows + 1 >= 1 entries");
+    if (indices.shape(0) != values.shape(0))
+      throw InvalidArgument(name + ": indices and values differ in length (" + std::to_string(indices.shape(0)) +
+                            " vs " + std::to_string(values.shape(0)) + ")");
+    const std::int64_t* p = indptr.data();
+    const std::size_t n_rows = static_cast<std::size_t>(indptr.shape(0) - 1);
+    if (p[0] != 0) throw InvalidArgument(name + ": indptr[0] must be 0, got " + std::to_string(p[0]));
+    if (p[n_rows] != indices.shape(0))
+      throw InvalidArgument(name + ": indptr[-1] must equal the number of stored entries " +
+                            std::to_string(indices.shape(0)) + ", got " + std::to_string(p[n_rows]));
+    return SparseBatchView{p, indices.data(), values.data(), n_rows, dim};
+  }
+};
+
+Csr csr(CArray<std::int64_t> indptr, CArray<std::uint32_t> indices, CArray<float> values) {
+  return Csr{std::move(indptr), std::move(indices), std::move(values)};
+}
+
+py::tuple alloc_topk(std::size_t n, std::size_t k, TopKOut& out) {
+  CArray<float> scores({n, k});
+  CArray<std::int64_t> ids({n, k});
+  out = TopKOut{scores.mutable_data(), ids.mutable_data(), k};
+  return py::make_tuple(scores, ids);
+}
+
+void check_k(long long k) {
+  if (k < 1) throw InvalidArgument("k: expected k >= 1, got " + std::to_string(k));
+}
+
+template <class T>
+std::size_t non_negative(long long v, const char* what) {
+  if (v < 0) throw InvalidArgument(std::string(what) + ": expected >= 0, got " + std::to_string(v));
+  return static_cast<std::size_t>(v);
+}
+
+}  // namespace
+
+void bind_sparse(py::module_& m) {
+  const auto nc = [](const char* name) { return py::arg(name).noconvert(); };
+
+  py::class_<SparseIndex>(m, "SparseIndex")
+      .def_static(
+          "build",
+          [](CArray<std::int64_t> indptr, CArray<std::uint32_t> indices, CArray<float> values, long long dim,
+             const std::string& pruning, long long n_postings, double max_fraction, double centroid_fraction,
+             long long min_cluster_size, double summary_energy, const std::string& value_dtype, long long knn,
+             long long num_threads, std::uint64_t seed) {
+            BuildParams p;
+            if (pruning == "global") p.pruning = sparse::Pruning::kGlobalThreshold;
+            else if (pruning == "fixed") p.pruning = sparse::Pruning::kFixedSize;
+            else throw InvalidArgument("pruning: expected 'global' or 'fixed', got '" + pruning + "'");
+            if (value_dtype == "float16") p.value_type = sparse::ValueType::kFloat16;
+            else if (value_dtype == "float32") p.value_type = sparse::ValueType::kFloat32;
+            else throw InvalidArgument("value_dtype: expected 'float16' or 'float32', got '" + value_dtype + "'");
+            if (n_postings < 1) throw InvalidArgument("n_postings: expected >= 1, got " + std::to_string(n_postings));
+            if (min_cluster_size < 1)
+              throw InvalidArgument("min_cluster_size: expected >= 1, got " + std::to_string(min_cluster_size));
+            p.n_postings = static_cast<std::size_t>(n_postings);
+            p.max_fraction = max_fraction;
+            p.centroid_fraction = centroid_fraction;
+            p.min_cluster_size = static_cast<std::size_t>(min_cluster_size);
+            p.summary_energy = summary_energy;
+            p.knn = non_negative<std::size_t>(knn, "knn");
+            p.num_threads = non_negative<std::size_t>(num_threads, "num_threads");
+            p.seed = seed;
+            Csr c = csr(std::move(indptr), std::move(indices), std::move(values));
+            SparseBatchView v = c.view(non_negative<std::size_t>(dim, "dim"), "docs");
+            py::gil_scoped_release release;
+            return SparseIndex::build(v, p);
+          },
+          nc("indptr"), nc("indices"), nc("values"), py::arg("dim"), py::arg("pruning"), py::arg("n_postings"),
+          py::arg("max_fraction"), py::arg("centroid_fraction"), py::arg("min_cluster_size"),
+          py::arg("summary_energy"), py::arg("value_dtype"), py::arg("knn"), py::arg("num_threads"), py::arg("seed"))
+      .def(
+          "search",
+          [](const SparseIndex& ix, CArray<std::int64_t> indptr, CArray<std::uint32_t> indices, CArray<float> values,
+             long long dim, long long k, long long query_cut, double heap_factor, long long n_knn,
+             long long num_threads) {
+            check_k(k);
+            SearchParams p;
+            p.k = static_cast<std::size_t>(k);
+            if (query_cut < 1) throw InvalidArgument("query_cut: expected >= 1, got " + std::to_string(query_cut));
+            p.query_cut = static_cast<std::size_t>(query_cut);
+            p.heap_factor = static_cast<float>(heap_factor);
+            p.n_knn = non_negative<std::size_t>(n_knn, "n_knn");
+            p.num_threads = non_negative<std::size_t>(num_threads, "num_threads");
+            Csr c = csr(std::move(indptr), std::move(indices), std::move(values));
+            SparseBatchView v = c.view(non_negative<std::size_t>(dim, "dim"), "queries");
+            TopKOut out;
+            py::tuple result = alloc_topk(v.n_rows, p.k, out);
+            {
+              py::gil_scoped_release release;
+              ix.search(v, p, out);
+            }
+            return result;
+          },
+          nc("indptr"), nc("indices"), nc("values"), py::arg("dim"), py::arg("k"), py::arg("query_cut"),
+          py::arg("heap_factor"), py::arg("n_knn"), py::arg("num_threads"))
+      .def(
+          "build_knn",
+          [](SparseIndex& ix, long long knn, long long query_cut, double heap_factor, long long num_threads) {
+            SearchParams p;
+            if (query_cut < 1) throw InvalidArgument("query_cut: expected >= 1, got " + std::to_string(query_cut));
+            p.query_cut = static_cast<std::size_t>(query_cut);
+            p.heap_factor = static_cast<float>(heap_factor);
+            p.num_threads = non_negative<std::size_t>(num_threads, "num_threads");
+            const std::size_t n = non_negative<std::size_t>(knn, "knn");
+            py::gil_scoped_release release;
+            ix.build_knn(n, p);
+          },
+          py::arg("knn"), py::arg("query_cut"), py::arg("heap_factor"), py::arg("num_threads"))
+      .def("save", [](const SparseIndex& ix, const std::string& path) {
+            py::gil_scoped_release release;
+            ix.save(path);
+          })
+      .def_static("load", [](const std::string& path) {
+            py::gil_scoped_release release;
+            return SparseIndex::load(path);
+          })
+      .def("to_bytes", [](const SparseIndex& ix) {
+            std::string s;
+            {
+              py::gil_scoped_release release;
+              s = ix.to_bytes();
+            }
+            return py::bytes(s);
+          })
+      .def_static("from_bytes", [](const py::bytes& b) {
+            std::string s = b;
+            py::gil_scoped_release release;
+            return SparseIndex::from_bytes(std::move(s));
+          })
+      .def_property_readonly("n_docs", &SparseIndex::n_docs)
+      .def_property_readonly("dim", &SparseIndex::dim)
+      .def_property_readonly("knn", &SparseIndex::knn)
+      .def_property_readonly("n_postings_total", &SparseIndex::n_postings_total)
+      .def_property_readonly("n_blocks_total", &SparseIndex::n_blocks_total)
+      .def_property_readonly("n_summary_entries", &SparseIndex::n_summary_entries)
+      .def_property_readonly("memory_bytes", &SparseIndex::memory_bytes)
+      .def_property_readonly("build_params", [](const SparseIndex& ix) {
+            const BuildParams& p = ix.build_params();
+            py::dict d;
+            d["pruning"] = p.pruning == sparse::Pruning::kGlobalThreshold ? "global" : "fixed";
+            d["n_postings"] = p.n_postings;
+            d["max_fraction"] = p.max_fraction;
+            d["centroid_fraction"] = p.centroid_fraction;
+            d["min_cluster_size"] = p.min_cluster_size;
+            d["summary_energy"] = p.summary_energy;
+            d["value_dtype"] = p.value_type == sparse::ValueType::kFloat16 ? "float16" : "float32";
+            d["knn"] = p.knn;
+            d["seed"] = p.seed;
+            return d;
+          })
+      .def("blocks_of", &SparseIndex::blocks_of, py::arg("term"))
+      .def("summary_of", &SparseIndex::summary_of, py::arg("term"), py::arg("block"))
+      .def("document", &SparseIndex::document, py::arg("doc"));
+
+  m.def(
+      "sparse_exact_search",
+      [](CArray<std::int64_t> d_indptr, CArray<std::uint32_t> d_indices, CArray<float> d_values,
+         CArray<std::int64_t> q_indptr, CArray<std::uint32_t> q_indices, CArray<float> q_values, long long dim,
+         long long k, long long num_threads) {
+        check_k(k);
+        Csr dc = csr(std::move(d_indptr), std::move(d_indices), std::move(d_values));
+        Csr qc = csr(std::move(q_indptr), std::move(q_indices), std::move(q_values));
+        const std::size_t d = non_negative<std::size_t>(dim, "dim");
+        SparseBatchView dv = dc.view(d, "docs"), qv = qc.view(d, "queries");
+        const std::size_t threads = non_negative<std::size_t>(num_threads, "num_threads");
+        TopKOut out;
+        py::tuple result = alloc_topk(qv.n_rows, static_cast<std::size_t>(k), out);
+        {
+          py::gil_scoped_release release;
+          sparse::exact_search(dv, qv, static_cast<std::size_t>(k), threads, out);
+        }
+        return result;
+      },
+      nc("doc_indptr"), nc("doc_indices"), nc("doc_values"), nc("query_indptr"), nc("query_indices"),
+      nc("query_values"), py::arg("dim"), py::arg("k"), py::arg("num_threads"));
+
+  // Kernel entry for the SIMD-vs-scalar tests: one dot product at an explicit level.
+  // `values` is float32, or uint16 holding IEEE half bits; `terms` is uint16 or uint32.
+  m.def("_sparse_dot", [](const std::string& level, py::array terms, py::array values, CArray<float> query) {
+    const sparse::SparseKernels& k = sparse::sparse_kernels(simd::parse_level(level));
+    if (!simd::is_supported(simd::parse_level(level))) throw InvalidArgument("level not supported here");
+    if (terms.ndim() != 1 || values.ndim() != 1 || terms.shape(0) != values.shape(0) || query.ndim() != 1)
+      throw InvalidArgument("_sparse_dot: expected 1-d terms and values of equal length and a 1-d query");
+    const std::size_t n = static_cast<std::size_t>(terms.shape(0));
+    const bool t16 = py::isinstance<CArray<std::uint16_t>>(terms) && terms.dtype().is(py::dtype::of<std::uint16_t>());
+    const bool t32 = terms.dtype().is(py::dtype::of<std::uint32_t>());
+    const bool v16 = values.dtype().is(py::dtype::of<std::uint16_t>());
+    const bool v32 = values.dtype().is(py::dtype::of<float>());
+    if (!(t16 || t32) || !(v16 || v32) || !(terms.flags() & py::array::c_style) || !(values.flags() & py::array::c_style))
+      throw InvalidArgument("_sparse_dot: terms uint16/uint32 and values float32/uint16, contiguous");
+    if (t16) {
+      auto* tp = static_cast<const std::uint16_t*>(terms.data());
+      for (std::size_t i = 0; i < n; ++i)
+        if (tp[i] >= query.shape(0)) throw std::out_of_range("terms: id out of range of query");
+      return v16 ? k.dot_u16_f16(tp, static_cast<const std::uint16_t*>(values.data()), n, query.data())
+                 : k.dot_u16_f32(tp, static_cast<const float*>(values.data()), n, query.data());
+    }
+    auto* tp = static_cast<const std::uint32_t*>(terms.data());
+    for (std::size_t i = 0; i < n; ++i)
+      if (tp[i] >= query.shape(0)) throw std::out_of_range("terms: id out of range of query");
+    return v16 ? k.dot_u32_f16(tp, static_cast<const std::uint16_t*>(values.data()), n, query.data())
+               : k.dot_u32_f32(tp, static_cast<const float*>(values.data()), n, query.data());
+  });
+}
+
+}  // namespace aftershock::bindings

@@ -1,0 +1,62 @@
+// The private extension module aftershock._core. Strict: exact dtypes, no silent casts.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "aftershock/error.hpp"
+#include "aftershock/parallel.hpp"
+#include "aftershock/simd/level.hpp"
+
+namespace py = pybind11;
+
+namespace aftershock::bindings {
+void bind_sparse(py::module_& m);
+void bind_maxsim(py::module_& m);
+void bind_multivector(py::module_& m);
+}  // namespace aftershock::bindings
+
+PYBIND11_MODULE(_core, m) {
+  using namespace aftershock;
+  m.doc() = "aftershock private C++ core; use the public classes in aftershock instead";
+
+  static py::exception<FormatError> format_error(m, "FormatError", PyExc_ValueError);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const FormatError& e) {
+      py::set_error(format_error, e.what());
+    } catch (const IoError& e) {
+      py::set_error(PyExc_OSError, e.what());
+    }
+  });
+
+  m.def("simd_info", [] {
+    py::dict d;
+    py::list compiled, supported;
+    for (simd::Level l : simd::compiled_levels()) {
+      compiled.append(simd::level_name(l));
+      if (simd::is_supported(l)) supported.append(simd::level_name(l));
+    }
+    d["compiled"] = compiled;
+    d["supported"] = supported;
+    d["active"] = simd::level_name(simd::active_level());
+    const auto& f = simd::cpu_features();
+    py::dict cpu;
+    cpu["avx2_fma_f16c"] = f.avx2_fma_f16c;
+    cpu["avx512"] = f.avx512;
+    cpu["avx512_bf16"] = f.avx512_bf16;
+    cpu["avx512_vnni"] = f.avx512_vnni;
+    d["cpu"] = cpu;
+    d["compiled_features"] = simd::compiled_features();
+    d["bf16_dot"] = simd::active_has_bf16();
+    d["vnni"] = simd::active_has_vnni();
+    return d;
+  }, "SIMD levels: compiled into this build, supported by this CPU, and active.");
+
+  m.def("set_simd_level", [](const std::string& name) { simd::set_active_level(simd::parse_level(name)); },
+        py::arg("level"), "Force the SIMD level (tests and benchmarks). Raises ValueError if unsupported.");
+  m.def("resolve_num_threads", &resolve_num_threads, py::arg("num_threads"));
+
+  bindings::bind_sparse(m);
+  bindings::bind_maxsim(m);
+  bindings::bind_multivector(m);
+}

@@ -1,0 +1,140 @@
+// The one binary format of aftershock files (indexes and stores), version 1.
+//
+// Layout, little-endian:
+//   header (64 bytes): magic "AFTSHOCK", u16 format_major, u16 format_minor,
+//     u32 endian tag 0x01020304, char kind[4] (what object: "SPRS", "MVST", ...),
+//     u32 section_count, u64 table_offset, u64 file_size, zero padding,
+//     u32 header_crc32c over bytes [0, 60) at offset 60.
+//   section table at table_offset: section_count entries of 32 bytes:
+//     char tag[4], u16 dtype, u16 reserved, u64 offset (64-byte aligned), u64 length,
+//     u32 crc32c of the payload, u32 reserved.
+//   payloads, each 64-byte aligned.
+// A reader refuses another major version; a minor bump only adds sections, which older
+// readers skip. Every offset and length is bounds-checked and every CRC verified on load.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "aftershock/error.hpp"
+
+namespace aftershock::io {
+
+constexpr std::uint16_t kFormatMajor = 1;
+constexpr std::uint16_t kFormatMinor = 0;
+constexpr std::size_t kHeaderBytes = 64;
+constexpr std::size_t kSectionEntryBytes = 32;
+constexpr std::size_t kAlignment = 64;
+
+enum class DType : std::uint16_t { kBytes = 0, kU8 = 1, kU16 = 2, kU32 = 3, kU64 = 4, kI64 = 5, kF32 = 6, kI8 = 7 };
+
+std::uint32_t crc32c(const void* data, std::size_t size, std::uint32_t crc = 0);
+
+template <class T>
+constexpr DType dtype_of() {
+  if constexpr (std::is_same_v<T, std::uint8_t>) return DType::kU8;
+  else if constexpr (std::is_same_v<T, std::int8_t>) return DType::kI8;
+  else if constexpr (std::is_same_v<T, std::uint16_t>) return DType::kU16;
+  else if constexpr (std::is_same_v<T, std::uint32_t>) return DType::kU32;
+  else if constexpr (std::is_same_v<T, std::uint64_t>) return DType::kU64;
+  else if constexpr (std::is_same_v<T, std::int64_t>) return DType::kI64;
+  else if constexpr (std::is_same_v<T, float>) return DType::kF32;
+  else return DType::kBytes;
+}
+
+/// Collects sections (by reference: the data must outlive write/to_bytes) and writes
+/// them as one file. Not thread-safe; one writer per save.
+class FileWriter {
+ public:
+  explicit FileWriter(const char kind[4]);
+
+  void add(const char tag[4], DType dtype, const void* data, std::size_t size_bytes);
+
+  template <class T>
+  void add_vector(const char tag[4], const std::vector<T>& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    add(tag, dtype_of<T>(), v.data(), v.size() * sizeof(T));
+  }
+
+  /// Atomic write: path + ".tmp", fsync, rename over path. Throws IoError.
+  void write(const std::string& path) const;
+  /// The same bytes as write() (used by pickle).
+  std::string to_bytes() const;
+
+ private:
+  struct Section {
+    char tag[4];
+    DType dtype;
+    const void* data;
+    std::size_t size;
+  };
+  void emit(const std::function<void(const void*, std::size_t)>& sink) const;
+
+  char kind_[4];
+  std::vector<Section> sections_;
+};
+
+/// A whole file in memory, verified. Throws FormatError for anything that is not a
+/// complete, undamaged version-1 file of the expected kind; IoError if it cannot be read.
+class FileReader {
+ public:
+  static FileReader from_file(const std::string& path, const char kind[4]);
+  static FileReader from_bytes(std::string bytes, const char kind[4]);
+
+  bool has(const char tag[4]) const;
+
+  /// Copies section `tag` into a vector; FormatError if missing, of another dtype, or
+  /// its length is not a multiple of sizeof(T) or (when expected_count >= 0) not
+  /// expected_count elements.
+  template <class T>
+  std::vector<T> read_vector(const char tag[4], long long expected_count = -1) const {
+    const Entry& e = entry(tag, dtype_of<T>());
+    if (e.length % sizeof(T) != 0) bad_section(tag, "length is not a whole number of elements");
+    std::size_t count = e.length / sizeof(T);
+    if (expected_count >= 0 && count != static_cast<std::size_t>(expected_count))
+      bad_section(tag, "has " + std::to_string(count) + " elements, expected " + std::to_string(expected_count));
+    std::vector<T> out(count);
+    if (count) std::memcpy(out.data(), bytes_.data() + e.offset, e.length);
+    return out;
+  }
+
+  template <class T>
+  T read_scalar(const char tag[4]) const {
+    return read_vector<T>(tag, 1)[0];
+  }
+
+  [[noreturn]] static void bad_section(const char tag[4], const std::string& why);
+
+ private:
+  struct Entry {
+    DType dtype;
+    std::size_t offset;
+    std::size_t length;
+  };
+  FileReader(std::string bytes, const char kind[4]);
+  const Entry& entry(const char tag[4], DType dtype) const;
+
+  std::string bytes_;
+  std::map<std::string, Entry> entries_;
+};
+
+/// A flat list of named numbers (configuration), stored as one "CONF" section of
+/// key=value text lines. Keys are checked on read.
+class Config {
+ public:
+  void set(const std::string& key, double value);
+  double get(const std::string& key) const;  // FormatError if missing
+  std::string serialize() const;
+  static Config parse(const std::string& text);
+
+ private:
+  std::map<std::string, double> values_;
+};
+
+}  // namespace aftershock::io

@@ -1,0 +1,41 @@
+// Parameters of the learned-sparse index. Names follow Seismic so its configs carry over;
+// cpp/src/sparse/README.md explains what each knob does to recall, speed and memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace aftershock::sparse {
+
+enum class Pruning : std::uint8_t {
+  kGlobalThreshold = 0,  // one weight threshold for all lists, keeping ~n_postings per list on average
+  kFixedSize = 1,        // the n_postings largest postings of every list
+};
+
+enum class ValueType : std::uint8_t {
+  kFloat16 = 0,  // forward-index weights as IEEE half: half the memory, ~1e-3 relative error
+  kFloat32 = 1,  // exact weights (the lossless setting)
+};
+
+struct BuildParams {
+  Pruning pruning = Pruning::kGlobalThreshold;
+  std::size_t n_postings = 4000;     // kept postings per list (fixed) or on average (global)
+  double max_fraction = 1.5;         // global: a list keeps at most max_fraction * n_postings
+  double centroid_fraction = 0.1;    // blocks per list = ceil(centroid_fraction * list length)
+  std::size_t min_cluster_size = 2;  // smaller clusters are dissolved into the others
+  double summary_energy = 0.4;       // fraction of a summary's L1 mass kept after pruning
+  ValueType value_type = ValueType::kFloat16;
+  std::size_t knn = 0;  // neighbours per document in the kNN graph (0 = no graph)
+  std::size_t num_threads = 0;
+  std::uint64_t seed = 0;
+};
+
+struct SearchParams {
+  std::size_t k = 10;
+  std::size_t query_cut = 10;  // lists visited: the query's query_cut heaviest terms
+  float heap_factor = 0.8f;    // skip a block when its bound < heap_factor * current k-th score
+  std::size_t n_knn = 0;       // graph neighbours of each result that are also scored
+  std::size_t num_threads = 0;
+};
+
+}  // namespace aftershock::sparse

@@ -1,0 +1,114 @@
+// The learned-sparse (Seismic-style) index: statically pruned inverted lists, each split
+// into blocks of similar documents with a quantized summary vector per block, plus a
+// forward index for exact scoring. See cpp/src/sparse/README.md for the algorithm.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "aftershock/io/format.hpp"
+#include "aftershock/sparse/config.hpp"
+#include "aftershock/types.hpp"
+
+namespace aftershock::sparse {
+
+/// Validates a CSR batch: indptr[0] == 0, monotone, indptr[n] == nnz; indices strictly
+/// increasing within a row and < dim; values finite and >= 0. `what` names the argument in
+/// messages. O(nnz), parallel over rows. Throws InvalidArgument.
+void validate_batch(const SparseBatchView& batch, const char* what, std::size_t num_threads);
+
+/// Brute-force exact top-k by inner product, the ground truth for tests and benchmarks.
+/// A document is a candidate when it shares a term with the query (both weights > 0);
+/// rows with fewer candidates are padded with -inf / -1. Ties go to the smaller id.
+/// Scores use the same dot kernel as SparseIndex with float32 values, so in the lossless
+/// setting both return bit-identical scores. Validates both inputs; `k >= 1`.
+/// O(nnz(docs) + sum over queries of the candidates' nnz). Parallel over queries.
+void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, std::size_t k,
+                  std::size_t num_threads, TopKOut out);
+
+class SparseIndex {
+ public:
+  /// Builds from validated-on-entry CSR docs (see validate_batch). Doc ids are row
+  /// numbers. Throws InvalidArgument for bad parameters or input. Uses num_threads.
+  static SparseIndex build(const SparseBatchView& docs, const BuildParams& params);
+
+  /// Top-k for every row of `queries` (same dim as the index). out.k must be params.k.
+  /// Const and thread-safe: concurrent searches are fine. Throws InvalidArgument.
+  void search(const SparseBatchView& queries, const SearchParams& params, TopKOut out) const;
+
+  /// (Re)builds the kNN graph: each document's `knn` nearest documents found by searching
+  /// the index itself with the document as query (`params`, k = knn + 1, self excluded).
+  /// Needs exclusive access.
+  void build_knn(std::size_t knn, const SearchParams& params);
+
+  void save(const std::string& path) const;
+  std::string to_bytes() const;
+  static SparseIndex load(const std::string& path);
+  static SparseIndex from_bytes(std::string bytes);
+
+  std::size_t n_docs() const { return n_docs_; }
+  std::size_t dim() const { return dim_; }
+  std::size_t knn() const { return knn_; }
+  std::size_t n_postings_total() const { return post_docs_.size(); }
+  std::size_t n_blocks_total() const { return block_scale_.size(); }
+  std::size_t n_summary_entries() const { return summ_entry_block_.size(); }
+  std::size_t memory_bytes() const;
+  const BuildParams& build_params() const { return params_; }
+
+  /// The postings of term t after pruning and blocking: documents of block b are
+  /// post_docs()[list_begin(t) + block_begin(t, b) ...]. For tests of invariants.
+  std::vector<std::vector<DocId>> blocks_of(TermId t) const;
+  /// Dequantized summary of block b of term t as (term, value) pairs.
+  std::vector<std::pair<TermId, float>> summary_of(TermId t, std::size_t b) const;
+  /// The document as stored in the forward index (values after quantization).
+  std::vector<std::pair<TermId, float>> document(DocId d) const;
+
+ private:
+  void write(io::FileWriter& w, std::string& conf_text) const;
+  static SparseIndex read(const io::FileReader& r);
+  void check_invariants() const;  // after load: every offset and id in range
+
+  BuildParams params_;
+  std::size_t n_docs_ = 0;
+  std::size_t dim_ = 0;
+  bool wide_terms_ = false;  // forward index term ids: u32 when dim > 65536, else u16
+
+  // Forward index: doc d = [doc_offsets_[d], doc_offsets_[d+1]) of the term/value arrays.
+  std::vector<std::uint64_t> doc_offsets_;
+  std::vector<std::uint16_t> fwd_terms16_;
+  std::vector<std::uint32_t> fwd_terms32_;
+  std::vector<std::uint16_t> fwd_values16_;  // IEEE half bits (ValueType::kFloat16)
+  std::vector<float> fwd_values32_;          // ValueType::kFloat32
+
+  // Inverted lists: list t holds postings [list_post_begin_[t], list_post_begin_[t+1])
+  // and blocks [list_block_begin_[t], list_block_begin_[t+1]); block j's postings start
+  // at list_post_begin_[t] + block_post_begin_[j] (relative), ending where the next
+  // block of the list starts (or at the list end).
+  std::vector<std::uint64_t> list_post_begin_;
+  std::vector<std::uint64_t> list_block_begin_;
+  std::vector<DocId> post_docs_;
+  std::vector<std::uint32_t> block_post_begin_;
+  std::vector<float> block_scale_;  // summary value = code * scale
+
+  // Summaries of list t, inverted by term: components [list_comp_begin_[t],
+  // list_comp_begin_[t+1]) with sorted terms summ_comp_term_; component c's entries are
+  // [list_entry_begin_[t] + (c is first ? 0 : summ_comp_end_[c-1]), list_entry_begin_[t] +
+  // summ_comp_end_[c]) of (block index within the list, 8-bit code).
+  std::vector<std::uint64_t> list_comp_begin_;
+  std::vector<std::uint64_t> list_entry_begin_;
+  std::vector<TermId> summ_comp_term_;
+  std::vector<std::uint32_t> summ_comp_end_;
+  std::vector<std::uint16_t> summ_entry_block_;
+  std::vector<std::uint8_t> summ_entry_code_;
+
+  // kNN graph: knn_ neighbours per doc, row-major [n_docs, knn_].
+  std::size_t knn_ = 0;
+  std::vector<DocId> knn_graph_;
+
+  friend struct IndexBuilder;
+  friend struct Searcher;
+};
+
+}  // namespace aftershock::sparse

@@ -1,0 +1,41 @@
+// SIMD kernels of the sparse engine, one table per level (scalar, avx2, avx512).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "aftershock/simd/level.hpp"
+
+namespace aftershock::sparse {
+
+/// Sparse · dense dot products: sum_i query[terms[i]] * values[i], accumulated in float32.
+/// `query` is a dense float32 vector covering every term id (PRECONDITION: terms[i] < its
+/// length). Values are float32 or IEEE-half bits. The order of additions is fixed per
+/// level, so one level always returns the same bits for the same input.
+struct SparseKernels {
+  float (*dot_u16_f16)(const std::uint16_t* terms, const std::uint16_t* values, std::size_t n, const float* query);
+  float (*dot_u16_f32)(const std::uint16_t* terms, const float* values, std::size_t n, const float* query);
+  float (*dot_u32_f16)(const std::uint32_t* terms, const std::uint16_t* values, std::size_t n, const float* query);
+  float (*dot_u32_f32)(const std::uint32_t* terms, const float* values, std::size_t n, const float* query);
+  /// acc[blocks[i]] += weight * codes[i] for i < n. PRECONDITION: blocks are distinct
+  /// (one summary component holds each block once), so SIMD scatter has no conflicts.
+  void (*accumulate_codes_u8)(const std::uint16_t* blocks, const std::uint8_t* codes, std::size_t n, float weight,
+                              float* acc);
+};
+
+/// The table for a level; throws InvalidArgument if the level is not compiled in.
+const SparseKernels& sparse_kernels(simd::Level level);
+/// The table for simd::active_level().
+inline const SparseKernels& sparse_kernels() { return sparse_kernels(simd::active_level()); }
+
+namespace simd_scalar {
+const SparseKernels& table();
+}
+namespace simd_avx2 {
+const SparseKernels& table();
+}
+namespace simd_avx512 {
+const SparseKernels& table();
+}
+
+}  // namespace aftershock::sparse

@@ -1,0 +1,249 @@
+#include "aftershock/io/format.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace aftershock::io {
+namespace {
+
+constexpr char kMagic[8] = {'A', 'F', 'T', 'S', 'H', 'O', 'C', 'K'};
+constexpr std::uint32_t kEndianTag = 0x01020304u;
+
+template <class T>
+void put(unsigned char* dst, std::size_t offset, T value) {
+  std::memcpy(dst + offset, &value, sizeof(T));
+}
+template <class T>
+T get(const char* src, std::size_t offset) {
+  T value;
+  std::memcpy(&value, src + offset, sizeof(T));
+  return value;
+}
+
+std::size_t align_up(std::size_t x) { return (x + kAlignment - 1) / kAlignment * kAlignment; }
+
+std::string tag_string(const char tag[4]) { return std::string(tag, 4); }
+
+[[noreturn]] void format_error(const std::string& what) { throw FormatError("aftershock file: " + what); }
+
+}  // namespace
+
+FileWriter::FileWriter(const char kind[4]) { std::memcpy(kind_, kind, 4); }
+
+void FileWriter::add(const char tag[4], DType dtype, const void* data, std::size_t size_bytes) {
+  Section s;
+  std::memcpy(s.tag, tag, 4);
+  s.dtype = dtype;
+  s.data = data;
+  s.size = size_bytes;
+  sections_.push_back(s);
+}
+
+void FileWriter::emit(const std::function<void(const void*, std::size_t)>& sink) const {
+  const std::size_t table_offset = kHeaderBytes;
+  std::size_t offset = align_up(table_offset + sections_.size() * kSectionEntryBytes);
+  std::vector<unsigned char> table(sections_.size() * kSectionEntryBytes, 0);
+  std::vector<std::size_t> offsets;
+  for (std::size_t i = 0; i < sections_.size(); ++i) {
+    const Section& s = sections_[i];
+    unsigned char* e = table.data() + i * kSectionEntryBytes;
+    std::memcpy(e, s.tag, 4);
+    put<std::uint16_t>(e, 4, static_cast<std::uint16_t>(s.dtype));
+    put<std::uint64_t>(e, 8, offset);
+    put<std::uint64_t>(e, 16, s.size);
+    put<std::uint32_t>(e, 24, crc32c(s.data, s.size));
+    offsets.push_back(offset);
+    offset = align_up(offset + s.size);
+  }
+  const std::size_t file_size = offset;
+
+  unsigned char header[kHeaderBytes] = {};
+  std::memcpy(header, kMagic, 8);
+  put<std::uint16_t>(header, 8, kFormatMajor);
+  put<std::uint16_t>(header, 10, kFormatMinor);
+  put<std::uint32_t>(header, 12, kEndianTag);
+  std::memcpy(header + 16, kind_, 4);
+  put<std::uint32_t>(header, 20, static_cast<std::uint32_t>(sections_.size()));
+  put<std::uint64_t>(header, 24, table_offset);
+  put<std::uint64_t>(header, 32, file_size);
+  // The table's CRC is folded into the header CRC, so a damaged table is caught first.
+  put<std::uint32_t>(header, 40, crc32c(table.data(), table.size()));
+  put<std::uint32_t>(header, 60, crc32c(header, 60));
+
+  static const char zeros[kAlignment] = {};
+  std::size_t written = 0;
+  auto pad_to = [&](std::size_t target) {
+    while (written < target) {
+      std::size_t n = std::min(target - written, kAlignment);
+      sink(zeros, n);
+      written += n;
+    }
+  };
+  sink(header, kHeaderBytes);
+  written += kHeaderBytes;
+  sink(table.data(), table.size());
+  written += table.size();
+  for (std::size_t i = 0; i < sections_.size(); ++i) {
+    pad_to(offsets[i]);
+    if (sections_[i].size) sink(sections_[i].data, sections_[i].size);
+    written += sections_[i].size;
+  }
+  pad_to(file_size);
+}
+
+std::string FileWriter::to_bytes() const {
+  std::string out;
+  emit([&](const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); });
+  return out;
+}
+
+void FileWriter::write(const std::string& path) const {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw IoError("cannot open '" + tmp + "' for writing: " + std::strerror(errno));
+  std::string error;
+  // Buffer small pieces (header, padding) so the file is written in large chunks.
+  std::vector<char> buffer;
+  buffer.reserve(1 << 20);
+  auto flush = [&] {
+    std::size_t done = 0;
+    while (error.empty() && done < buffer.size()) {
+      ssize_t n = ::write(fd, buffer.data() + done, buffer.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        error = std::strerror(errno);
+      } else {
+        done += static_cast<std::size_t>(n);
+      }
+    }
+    buffer.clear();
+  };
+  emit([&](const void* p, std::size_t n) {
+    const char* c = static_cast<const char*>(p);
+    while (n > 0 && error.empty()) {
+      std::size_t take = std::min(n, buffer.capacity() - buffer.size());
+      buffer.insert(buffer.end(), c, c + take);
+      c += take;
+      n -= take;
+      if (buffer.size() == buffer.capacity()) flush();
+    }
+  });
+  flush();
+  if (error.empty() && ::fsync(fd) != 0) error = std::strerror(errno);
+  if (::close(fd) != 0 && error.empty()) error = std::strerror(errno);
+  if (error.empty() && std::rename(tmp.c_str(), path.c_str()) != 0) error = std::strerror(errno);
+  if (!error.empty()) {
+    ::unlink(tmp.c_str());
+    throw IoError("cannot write '" + path + "': " + error);
+  }
+}
+
+FileReader FileReader::from_file(const std::string& path, const char kind[4]) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open '" + path + "' for reading");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw IoError("cannot read '" + path + "'");
+  return FileReader(ss.str(), kind);
+}
+
+FileReader FileReader::from_bytes(std::string bytes, const char kind[4]) {
+  return FileReader(std::move(bytes), kind);
+}
+
+FileReader::FileReader(std::string bytes, const char kind[4]) : bytes_(std::move(bytes)) {
+  const char* b = bytes_.data();
+  if (bytes_.size() < kHeaderBytes || std::memcmp(b, kMagic, 8) != 0)
+    format_error("not an aftershock file (bad magic or shorter than the header)");
+  if (get<std::uint32_t>(b, 60) != crc32c(b, 60)) format_error("header checksum mismatch (damaged file)");
+  const auto major = get<std::uint16_t>(b, 8);
+  const auto minor = get<std::uint16_t>(b, 10);
+  if (major != kFormatMajor)
+    format_error("format " + std::to_string(major) + "." + std::to_string(minor) + "; this build reads " +
+                 std::to_string(kFormatMajor) + ".x");
+  if (get<std::uint32_t>(b, 12) != kEndianTag) format_error("not little-endian");
+  if (std::memcmp(b + 16, kind, 4) != 0)
+    format_error("holds a '" + std::string(b + 16, 4) + "' object, expected '" + tag_string(kind) + "'");
+  const auto count = get<std::uint32_t>(b, 20);
+  const auto table_offset = get<std::uint64_t>(b, 24);
+  const auto file_size = get<std::uint64_t>(b, 32);
+  if (file_size != bytes_.size())
+    format_error("truncated or extended: header says " + std::to_string(file_size) + " bytes, file has " +
+                 std::to_string(bytes_.size()));
+  if (table_offset < kHeaderBytes || count > (file_size - table_offset) / kSectionEntryBytes)
+    format_error("section table out of bounds");
+  const char* table = b + table_offset;
+  if (get<std::uint32_t>(b, 40) != crc32c(table, count * kSectionEntryBytes))
+    format_error("section table checksum mismatch (damaged file)");
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const char* e = table + i * kSectionEntryBytes;
+    Entry entry;
+    auto dtype = get<std::uint16_t>(e, 4);
+    if (dtype > static_cast<std::uint16_t>(DType::kI8)) format_error("unknown section dtype");
+    entry.dtype = static_cast<DType>(dtype);
+    auto offset = get<std::uint64_t>(e, 8);
+    auto length = get<std::uint64_t>(e, 16);
+    if (offset > file_size || length > file_size - offset) format_error("section out of bounds");
+    entry.offset = offset;
+    entry.length = length;
+    if (get<std::uint32_t>(e, 24) != crc32c(b + offset, length))
+      format_error("section '" + std::string(e, 4) + "' checksum mismatch (damaged file)");
+    entries_[std::string(e, 4)] = entry;
+  }
+}
+
+bool FileReader::has(const char tag[4]) const { return entries_.count(tag_string(tag)) != 0; }
+
+const FileReader::Entry& FileReader::entry(const char tag[4], DType dtype) const {
+  auto it = entries_.find(tag_string(tag));
+  if (it == entries_.end()) bad_section(tag, "is missing");
+  if (it->second.dtype != dtype) bad_section(tag, "has an unexpected dtype");
+  return it->second;
+}
+
+void FileReader::bad_section(const char tag[4], const std::string& why) {
+  format_error("section '" + tag_string(tag) + "' " + why);
+}
+
+void Config::set(const std::string& key, double value) { values_[key] = value; }
+
+double Config::get(const std::string& key) const {
+  auto it = values_.find(key);
+  if (it == values_.end()) format_error("configuration lacks '" + key + "'");
+  return it->second;
+}
+
+std::string Config::serialize() const {
+  std::string out;
+  char buf[64];
+  for (const auto& [k, v] : values_) {
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    out += k + "=" + buf + "\n";
+  }
+  return out;
+}
+
+Config Config::parse(const std::string& text) {
+  Config c;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) format_error("malformed configuration line");
+    char* end = nullptr;
+    std::string num = line.substr(eq + 1);
+    double v = std::strtod(num.c_str(), &end);
+    if (end == num.c_str() || *end != '\0' || !std::isfinite(v)) format_error("malformed configuration value");
+    c.values_[line.substr(0, eq)] = v;
+  }
+  return c;
+}
+
+}  // namespace aftershock::io

@@ -1,0 +1,530 @@
+// Index construction: forward index, static pruning, per-list clustering into blocks,
+// and quantized block summaries. See README.md in this folder for the why of each step.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <random>
+
+#include "aftershock/error.hpp"
+#include "aftershock/parallel.hpp"
+#include "aftershock/sparse/index.hpp"
+#include "aftershock/util/half.hpp"
+
+namespace aftershock::sparse {
+namespace {
+
+constexpr std::size_t kMaxBlocksPerList = 65535;  // block ids in summaries are u16
+// Clustering compares documents through their kClusterTerms heaviest terms only: learned
+// sparse vectors keep most of their mass there, and the cost of the inner products
+// falls roughly with the square of the terms kept (see README.md for measurements).
+constexpr std::size_t kClusterTerms = 32;
+
+struct Posting {
+  DocId doc;
+  float weight;
+};
+
+// One pruned, clustered list with its summaries, before concatenation.
+struct ListOut {
+  std::vector<DocId> docs;                 // block-ordered
+  std::vector<std::uint32_t> block_begin;  // relative to the list
+  std::vector<float> block_scale;
+  std::vector<TermId> comp_term;
+  std::vector<std::uint32_t> comp_end;
+  std::vector<std::uint16_t> entry_block;
+  std::vector<std::uint8_t> entry_code;
+};
+
+// Per-worker scratch sized by the vocabulary; every use resets what it touched.
+struct Scratch {
+  std::vector<float> dense;       // summary max accumulation
+  std::vector<std::int32_t> pos;  // term -> slot in the centroid inverted index, -1 if none
+  std::vector<TermId> touched;
+  std::vector<std::uint32_t> head;
+  std::vector<std::uint32_t> cent_id;
+  std::vector<float> cent_w;
+  std::vector<float> scores;
+
+  void ensure(std::size_t dim) {
+    if (dense.size() != dim) {
+      dense.assign(dim, 0.0f);
+      pos.assign(dim, -1);
+    }
+  }
+};
+
+void check_params(const BuildParams& p) {
+  if (p.n_postings < 1) throw InvalidArgument("n_postings: expected >= 1, got 0");
+  if (!(p.centroid_fraction > 0.0 && p.centroid_fraction <= 1.0))
+    throw InvalidArgument("centroid_fraction: expected a value in (0, 1], got " + std::to_string(p.centroid_fraction));
+  if (p.min_cluster_size < 1) throw InvalidArgument("min_cluster_size: expected >= 1, got 0");
+  if (!(p.summary_energy > 0.0 && p.summary_energy <= 1.0))
+    throw InvalidArgument("summary_energy: expected a value in (0, 1], got " + std::to_string(p.summary_energy));
+  if (!(p.max_fraction >= 1.0) || !std::isfinite(p.max_fraction))
+    throw InvalidArgument("max_fraction: expected a finite value >= 1, got " + std::to_string(p.max_fraction));
+  if (p.pruning != Pruning::kGlobalThreshold && p.pruning != Pruning::kFixedSize)
+    throw InvalidArgument("pruning: expected 'global' or 'fixed'");
+  if (p.value_type != ValueType::kFloat16 && p.value_type != ValueType::kFloat32)
+    throw InvalidArgument("value_dtype: expected float16 or float32");
+}
+
+std::uint32_t float_bits(float f) {
+  std::uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+
+// Smallest weight tau such that at least `target` positive postings have weight >= tau.
+// Non-negative floats order like their bit patterns, so two 16-bit histogram passes find
+// tau exactly without copying or sorting the nnz weights.
+float global_threshold(const SparseBatchView& docs, std::size_t target) {
+  std::vector<std::uint64_t> hist(65536, 0);
+  const std::size_t nnz = docs.nnz();
+  for (std::size_t j = 0; j < nnz; ++j)
+    if (docs.values[j] > 0.0f) ++hist[float_bits(docs.values[j]) >> 16];
+  std::uint64_t above = 0;
+  std::uint32_t hi = 65535;
+  for (;; --hi) {
+    if (above + hist[hi] >= target || hi == 0) break;
+    above += hist[hi];
+  }
+  std::fill(hist.begin(), hist.end(), 0);
+  for (std::size_t j = 0; j < nnz; ++j) {
+    const std::uint32_t b = float_bits(docs.values[j]);
+    if (docs.values[j] > 0.0f && (b >> 16) == hi) ++hist[b & 0xffffu];
+  }
+  std::uint32_t lo = 65535;
+  for (;; --lo) {
+    if (above + hist[lo] >= target || lo == 0) break;
+    above += hist[lo];
+  }
+  const std::uint32_t bits = (hi << 16) | lo;
+  float tau;
+  std::memcpy(&tau, &bits, 4);
+  return tau;
+}
+
+bool heavier(const Posting& a, const Posting& b) {
+  return a.weight > b.weight || (a.weight == b.weight && a.doc < b.doc);
+}
+
+// Seismic's one-pass clustering: sample centroids among the list's documents, assign
+// every document to the centroid of largest inner product (full vectors), then dissolve
+// clusters smaller than min_cluster_size into the rest. Returns cluster id per document.
+std::vector<std::uint32_t> cluster(const std::vector<Posting>& list, std::size_t n_centroids,
+                                   std::size_t min_cluster_size, std::mt19937_64& rng, const SparseBatchView& docs,
+                                   Scratch& s) {
+  const std::size_t n = list.size();
+  std::vector<std::uint32_t> assign(n, 0);
+  if (n_centroids <= 1) return assign;
+
+  std::vector<std::uint32_t> pick(n);
+  std::iota(pick.begin(), pick.end(), 0u);
+  for (std::size_t i = 0; i < n_centroids; ++i) {
+    std::uniform_int_distribution<std::size_t> dist(i, n - 1);
+    std::swap(pick[i], pick[dist(rng)]);
+  }
+  pick.resize(n_centroids);
+  std::sort(pick.begin(), pick.end());
+
+  // Inverted index over the centroids' vectors: term -> (centroid, weight).
+  s.touched.clear();
+  s.head.clear();
+  for (std::size_t c = 0; c < n_centroids; ++c) {
+    const DocId d = list[pick[c]].doc;
+    for (std::int64_t j = docs.indptr[d]; j < docs.indptr[d + 1]; ++j) {
+      if (!(docs.values[j] > 0.0f)) continue;
+      const TermId u = docs.indices[j];
+      if (s.pos[u] < 0) {
+        s.pos[u] = static_cast<std::int32_t>(s.touched.size());
+        s.touched.push_back(u);
+        s.head.push_back(0);
+      }
+      ++s.head[s.pos[u]];
+    }
+  }
+  std::uint32_t total = 0;
+  for (auto& h : s.head) {
+    std::uint32_t c = h;
+    h = total;
+    total += c;
+  }
+  s.head.push_back(total);
+  s.cent_id.resize(total);
+  s.cent_w.resize(total);
+  {
+    std::vector<std::uint32_t> fill(s.head.begin(), s.head.end() - 1);
+    for (std::size_t c = 0; c < n_centroids; ++c) {
+      const DocId d = list[pick[c]].doc;
+      for (std::int64_t j = docs.indptr[d]; j < docs.indptr[d + 1]; ++j) {
+        if (!(docs.values[j] > 0.0f)) continue;
+        const std::uint32_t slot = fill[s.pos[docs.indices[j]]]++;
+        s.cent_id[slot] = static_cast<std::uint32_t>(c);
+        s.cent_w[slot] = docs.values[j];
+      }
+    }
+  }
+
+  s.scores.assign(n_centroids, 0.0f);
+  std::vector<std::uint8_t> alive(n_centroids, 1);
+  std::vector<std::uint32_t> hit;
+  auto best_centroid = [&](DocId d) {
+    hit.clear();
+    for (std::int64_t j = docs.indptr[d]; j < docs.indptr[d + 1]; ++j) {
+      const std::int32_t slot = s.pos[docs.indices[j]];
+      if (slot < 0) continue;
+      const float w = docs.values[j];
+      for (std::uint32_t e = s.head[slot]; e < s.head[slot + 1]; ++e) {
+        const std::uint32_t c = s.cent_id[e];
+        if (s.scores[c] == 0.0f) hit.push_back(c);
+        s.scores[c] += w * s.cent_w[e];
+      }
+    }
+    std::uint32_t best = std::numeric_limits<std::uint32_t>::max();
+    float best_score = -1.0f;
+    for (std::uint32_t c : hit) {
+      if (alive[c] && (s.scores[c] > best_score || (s.scores[c] == best_score && c < best))) {
+        best = c;
+        best_score = s.scores[c];
+      }
+      s.scores[c] = 0.0f;
+    }
+    return best;
+  };
+
+  std::vector<std::size_t> size(n_centroids, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t c = best_centroid(list[i].doc);
+    // Every document of the list shares this list's term with every centroid, so some
+    // centroid is always hit; the fallback guards zero products (underflow).
+    if (c == std::numeric_limits<std::uint32_t>::max()) c = 0;
+    assign[i] = c;
+    ++size[c];
+  }
+  if (min_cluster_size > 1) {
+    bool any_small = false, any_big = false;
+    for (std::size_t c = 0; c < n_centroids; ++c) {
+      if (size[c] == 0) continue;
+      (size[c] < min_cluster_size ? any_small : any_big) = true;
+    }
+    if (any_small && any_big) {
+      for (std::size_t c = 0; c < n_centroids; ++c) alive[c] = size[c] >= min_cluster_size;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (alive[assign[i]]) continue;
+        std::uint32_t c = best_centroid(list[i].doc);
+        if (c == std::numeric_limits<std::uint32_t>::max()) {  // shares nothing with survivors
+          c = static_cast<std::uint32_t>(std::find(alive.begin(), alive.end(), 1) - alive.begin());
+        }
+        assign[i] = c;
+      }
+    }
+  }
+  for (TermId u : s.touched) s.pos[u] = -1;
+  return assign;
+}
+
+// Keeps the smallest set of largest entries whose sum reaches `target` (ties: smaller
+// term first), i.e. the prefix of the entries sorted by decreasing value. Entries are
+// bucketed by value so that only the boundary bucket needs sorting: O(m), not O(m log m).
+void select_by_energy(std::vector<std::pair<TermId, float>>& entries, double target) {
+  auto heavier = [](const auto& a, const auto& b) {
+    return a.second > b.second || (a.second == b.second && a.first < b.first);
+  };
+  if (entries.size() <= 1) return;
+  constexpr std::size_t kBuckets = 64;
+  float vmax = 0.0f;
+  for (const auto& e : entries) vmax = std::max(vmax, e.second);
+  const float to_bucket = static_cast<float>(kBuckets) / vmax;
+  auto bucket_of = [&](float v) { return std::min<std::size_t>(kBuckets - 1, static_cast<std::size_t>(v * to_bucket)); };
+  double sums[kBuckets] = {};
+  for (const auto& e : entries) sums[bucket_of(e.second)] += e.second;
+  double above = 0.0;
+  std::size_t boundary = kBuckets - 1;
+  while (boundary > 0 && above + sums[boundary] < target) above += sums[boundary--];
+  // Entries of higher buckets are all kept; sort the boundary bucket, take its prefix.
+  std::vector<std::pair<TermId, float>> kept, edge;
+  for (const auto& e : entries) {
+    const std::size_t b = bucket_of(e.second);
+    if (b > boundary) kept.push_back(e);
+    else if (b == boundary) edge.push_back(e);
+  }
+  std::sort(edge.begin(), edge.end(), heavier);
+  double sum = above;
+  for (std::size_t i = 0; i < edge.size() && (kept.empty() || sum < target); ++i) {
+    kept.push_back(edge[i]);
+    sum += edge[i].second;
+  }
+  entries.swap(kept);
+}
+
+// Coordinate-wise max of the block's documents, pruned to `energy` of its L1 mass and
+// quantized to 8 bits. Codes round up, so a kept component never underestimates.
+void summarize(const std::vector<Posting>& list, const std::vector<std::uint32_t>& members, double energy,
+               const SparseBatchView& docs, Scratch& s, std::vector<std::pair<TermId, float>>& out) {
+  s.touched.clear();
+  for (std::uint32_t i : members) {
+    const DocId d = list[i].doc;
+    for (std::int64_t j = docs.indptr[d]; j < docs.indptr[d + 1]; ++j) {
+      const float v = docs.values[j];
+      if (!(v > 0.0f)) continue;
+      const TermId u = docs.indices[j];
+      if (s.dense[u] == 0.0f) s.touched.push_back(u);
+      s.dense[u] = std::max(s.dense[u], v);
+    }
+  }
+  out.clear();
+  double mass = 0.0;
+  for (TermId u : s.touched) {
+    out.emplace_back(u, s.dense[u]);
+    mass += s.dense[u];
+    s.dense[u] = 0.0f;
+  }
+  select_by_energy(out, energy * mass);
+}
+
+ListOut build_list(std::vector<Posting>& list, const BuildParams& p, TermId term, const SparseBatchView& docs,
+                   const SparseBatchView& cluster_docs, Scratch& s) {
+  ListOut out;
+  const std::size_t n = list.size();
+  std::sort(list.begin(), list.end(), [](const Posting& a, const Posting& b) { return a.doc < b.doc; });
+  std::size_t n_centroids = static_cast<std::size_t>(std::ceil(p.centroid_fraction * static_cast<double>(n)));
+  n_centroids = std::clamp<std::size_t>(n_centroids, 1, std::min(n, kMaxBlocksPerList));
+  std::mt19937_64 rng(p.seed ^ (0x9E3779B97F4A7C15ull * (static_cast<std::uint64_t>(term) + 1)));
+  std::vector<std::uint32_t> assign = cluster(list, n_centroids, p.min_cluster_size, rng, cluster_docs, s);
+
+  // Group by cluster (cluster order, then doc id: the list is sorted by doc).
+  std::vector<std::uint32_t> order(n);
+  std::iota(order.begin(), order.end(), 0u);
+  std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return assign[a] < assign[b]; });
+
+  struct Entry {
+    TermId term;
+    std::uint16_t block;
+    std::uint8_t code;
+  };
+  std::vector<Entry> entries;
+  std::vector<std::uint32_t> members;
+  std::vector<std::pair<TermId, float>> summary;
+  for (std::size_t i = 0; i < n;) {
+    std::size_t j = i;
+    members.clear();
+    while (j < n && assign[order[j]] == assign[order[i]]) members.push_back(order[j++]);
+    const auto block = static_cast<std::uint16_t>(out.block_begin.size());
+    out.block_begin.push_back(static_cast<std::uint32_t>(i));
+    for (std::uint32_t m : members) out.docs.push_back(list[m].doc);
+    summarize(list, members, p.summary_energy, docs, s, summary);
+    float vmax = 0.0f;
+    for (const auto& e : summary) vmax = std::max(vmax, e.second);
+    const float scale = vmax / 255.0f;
+    out.block_scale.push_back(scale);
+    for (const auto& [u, v] : summary) {
+      const float q = std::ceil(v / scale);
+      entries.push_back({u, block, static_cast<std::uint8_t>(std::clamp(q, 1.0f, 255.0f))});
+    }
+    i = j;
+  }
+  // Invert the entries by term: a counting sort, stable, so blocks stay ascending.
+  s.touched.clear();
+  for (const Entry& e : entries) {
+    if (s.pos[e.term] < 0) {
+      s.pos[e.term] = 0;
+      s.touched.push_back(e.term);
+    }
+    ++s.pos[e.term];
+  }
+  std::sort(s.touched.begin(), s.touched.end());
+  std::uint32_t end = 0;
+  for (TermId u : s.touched) {
+    end += static_cast<std::uint32_t>(s.pos[u]);
+    out.comp_term.push_back(u);
+    out.comp_end.push_back(end);
+    s.pos[u] = static_cast<std::int32_t>(end - static_cast<std::uint32_t>(s.pos[u]));  // fill cursor
+  }
+  out.entry_block.resize(entries.size());
+  out.entry_code.resize(entries.size());
+  for (const Entry& e : entries) {
+    const auto slot = static_cast<std::size_t>(s.pos[e.term]++);
+    out.entry_block[slot] = e.block;
+    out.entry_code[slot] = e.code;
+  }
+  for (TermId u : s.touched) s.pos[u] = -1;
+  return out;
+}
+
+// Each document's kClusterTerms heaviest positive terms (ties: smaller term), in term order.
+void truncate_docs(const SparseBatchView& docs, std::size_t num_threads, std::vector<std::int64_t>& indptr,
+                   std::vector<std::uint32_t>& terms, std::vector<float>& values) {
+  for (std::size_t d = 0; d < docs.n_rows; ++d) {
+    std::size_t n = 0;
+    for (std::int64_t j = docs.indptr[d]; j < docs.indptr[d + 1]; ++j) n += docs.values[j] > 0.0f;
+    indptr[d + 1] = indptr[d] + static_cast<std::int64_t>(std::min(n, kClusterTerms));
+  }
+  terms.resize(static_cast<std::size_t>(indptr[docs.n_rows]));
+  values.resize(terms.size());
+  const std::size_t chunk = 1024;
+  parallel_for((docs.n_rows + chunk - 1) / chunk, num_threads, [&](std::size_t c, std::size_t) {
+    std::vector<std::pair<float, std::uint32_t>> row;
+    for (std::size_t d = c * chunk; d < std::min(docs.n_rows, (c + 1) * chunk); ++d) {
+      row.clear();
+      for (std::int64_t j = docs.indptr[d]; j < docs.indptr[d + 1]; ++j)
+        if (docs.values[j] > 0.0f) row.emplace_back(docs.values[j], docs.indices[j]);
+      const std::size_t keep = static_cast<std::size_t>(indptr[d + 1] - indptr[d]);
+      std::partial_sort(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(keep), row.end(),
+                        [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+      std::sort(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(keep),
+                [](const auto& a, const auto& b) { return a.second < b.second; });
+      for (std::size_t i = 0; i < keep; ++i) {
+        terms[static_cast<std::size_t>(indptr[d]) + i] = row[i].second;
+        values[static_cast<std::size_t>(indptr[d]) + i] = row[i].first;
+      }
+    }
+  });
+}
+
+template <class T>
+void append(std::vector<T>& dst, const std::vector<T>& src) {
+  dst.insert(dst.end(), src.begin(), src.end());
+}
+
+}  // namespace
+
+struct IndexBuilder {
+  static SparseIndex build(const SparseBatchView& docs, const BuildParams& p) {
+    check_params(p);
+    if (docs.dim < 1) throw InvalidArgument("docs: the vocabulary size (number of columns) must be >= 1");
+    if (docs.n_rows >= std::numeric_limits<DocId>::max())
+      throw InvalidArgument("docs: at most 4294967294 documents per index");
+    if (docs.dim > std::numeric_limits<TermId>::max()) throw InvalidArgument("docs: vocabulary too large for u32 ids");
+    validate_batch(docs, "docs", p.num_threads);
+
+    SparseIndex ix;
+    ix.params_ = p;
+    ix.n_docs_ = docs.n_rows;
+    ix.dim_ = docs.dim;
+    ix.wide_terms_ = docs.dim > 65536;
+    build_forward(docs, ix);
+    build_lists(docs, p, ix);
+    if (p.knn > 0) ix.build_knn(p.knn, SearchParams{});
+    return ix;
+  }
+
+  static void build_forward(const SparseBatchView& docs, SparseIndex& ix) {
+    const std::size_t nnz = docs.nnz();
+    ix.doc_offsets_.assign(docs.indptr, docs.indptr + docs.n_rows + 1);
+    if (ix.wide_terms_) {
+      ix.fwd_terms32_.assign(docs.indices, docs.indices + nnz);
+    } else {
+      ix.fwd_terms16_.resize(nnz);
+      for (std::size_t j = 0; j < nnz; ++j) ix.fwd_terms16_[j] = static_cast<std::uint16_t>(docs.indices[j]);
+    }
+    if (ix.params_.value_type == ValueType::kFloat32) {
+      ix.fwd_values32_.assign(docs.values, docs.values + nnz);
+    } else {
+      ix.fwd_values16_.resize(nnz);
+      // Weights above the half range (65504) saturate instead of becoming infinite.
+      for (std::size_t j = 0; j < nnz; ++j) ix.fwd_values16_[j] = float_to_half(std::min(docs.values[j], 65504.0f));
+    }
+  }
+
+  static void build_lists(const SparseBatchView& docs, const BuildParams& p, SparseIndex& ix) {
+    const std::size_t dim = docs.dim, nnz = docs.nnz();
+    std::vector<std::uint64_t> df(dim, 0);
+    std::size_t n_positive = 0;
+    for (std::size_t j = 0; j < nnz; ++j) {
+      if (docs.values[j] > 0.0f) {
+        ++df[docs.indices[j]];
+        ++n_positive;
+      }
+    }
+    // Static pruning. Global: one threshold keeping n_postings per non-empty list on
+    // average, each list capped at max_fraction * n_postings. Fixed: n_postings per list.
+    float tau = 0.0f;
+    std::size_t cap = p.n_postings;
+    if (p.pruning == Pruning::kGlobalThreshold) {
+      const std::size_t nonempty = static_cast<std::size_t>(std::count_if(df.begin(), df.end(), [](auto c) { return c > 0; }));
+      const double target = static_cast<double>(p.n_postings) * static_cast<double>(nonempty);
+      if (target < static_cast<double>(n_positive)) tau = global_threshold(docs, static_cast<std::size_t>(target));
+      const double c = std::floor(p.max_fraction * static_cast<double>(p.n_postings));
+      cap = c >= static_cast<double>(std::numeric_limits<std::size_t>::max()) ? std::numeric_limits<std::size_t>::max()
+                                                                              : static_cast<std::size_t>(c);
+    }
+    std::vector<std::uint64_t> head(dim + 1, 0);
+    for (std::size_t j = 0; j < nnz; ++j)
+      if (docs.values[j] >= tau && docs.values[j] > 0.0f) ++head[docs.indices[j] + 1];
+    for (std::size_t t = 0; t < dim; ++t) head[t + 1] += head[t];
+    std::vector<Posting> postings(head[dim]);
+    {
+      std::vector<std::uint64_t> fill(head.begin(), head.end() - 1);
+      for (std::size_t d = 0; d < docs.n_rows; ++d)
+        for (std::int64_t j = docs.indptr[d]; j < docs.indptr[d + 1]; ++j)
+          if (docs.values[j] >= tau && docs.values[j] > 0.0f)
+            postings[fill[docs.indices[j]]++] = {static_cast<DocId>(d), docs.values[j]};
+    }
+
+    // Largest lists first for load balance; results are stored per term, so the output
+    // does not depend on the schedule.
+    std::vector<TermId> terms;
+    for (TermId t = 0; t < dim; ++t)
+      if (head[t + 1] > head[t]) terms.push_back(t);
+    std::stable_sort(terms.begin(), terms.end(),
+                     [&](TermId a, TermId b) { return head[a + 1] - head[a] > head[b + 1] - head[b]; });
+    // Truncated copies of the documents for clustering (see kClusterTerms).
+    std::vector<std::int64_t> trunc_indptr(docs.n_rows + 1, 0);
+    std::vector<std::uint32_t> trunc_terms;
+    std::vector<float> trunc_values;
+    truncate_docs(docs, p.num_threads, trunc_indptr, trunc_terms, trunc_values);
+    const SparseBatchView trunc{trunc_indptr.data(), trunc_terms.data(), trunc_values.data(), docs.n_rows, dim};
+
+    std::vector<ListOut> lists(dim);
+    std::vector<Scratch> scratch(parallel_workers(terms.size(), p.num_threads));
+    parallel_for(terms.size(), p.num_threads, [&](std::size_t i, std::size_t w) {
+      const TermId t = terms[i];
+      std::vector<Posting> list(postings.begin() + static_cast<std::ptrdiff_t>(head[t]),
+                                postings.begin() + static_cast<std::ptrdiff_t>(head[t + 1]));
+      if (list.size() > cap) {
+        std::nth_element(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(cap), list.end(), heavier);
+        list.resize(cap);
+      }
+      scratch[w].ensure(dim);
+      lists[t] = build_list(list, p, t, docs, trunc, scratch[w]);
+    });
+    postings = std::vector<Posting>();
+
+    ix.list_post_begin_.assign(dim + 1, 0);
+    ix.list_block_begin_.assign(dim + 1, 0);
+    ix.list_comp_begin_.assign(dim + 1, 0);
+    ix.list_entry_begin_.assign(dim + 1, 0);
+    for (std::size_t t = 0; t < dim; ++t) {
+      const ListOut& l = lists[t];
+      ix.list_post_begin_[t + 1] = ix.list_post_begin_[t] + l.docs.size();
+      ix.list_block_begin_[t + 1] = ix.list_block_begin_[t] + l.block_begin.size();
+      ix.list_comp_begin_[t + 1] = ix.list_comp_begin_[t] + l.comp_term.size();
+      ix.list_entry_begin_[t + 1] = ix.list_entry_begin_[t] + l.entry_block.size();
+    }
+    ix.post_docs_.reserve(ix.list_post_begin_[dim]);
+    ix.block_post_begin_.reserve(ix.list_block_begin_[dim]);
+    ix.block_scale_.reserve(ix.list_block_begin_[dim]);
+    ix.summ_comp_term_.reserve(ix.list_comp_begin_[dim]);
+    ix.summ_comp_end_.reserve(ix.list_comp_begin_[dim]);
+    ix.summ_entry_block_.reserve(ix.list_entry_begin_[dim]);
+    ix.summ_entry_code_.reserve(ix.list_entry_begin_[dim]);
+    for (std::size_t t = 0; t < dim; ++t) {
+      ListOut& l = lists[t];
+      append(ix.post_docs_, l.docs);
+      append(ix.block_post_begin_, l.block_begin);
+      append(ix.block_scale_, l.block_scale);
+      append(ix.summ_comp_term_, l.comp_term);
+      append(ix.summ_comp_end_, l.comp_end);
+      append(ix.summ_entry_block_, l.entry_block);
+      append(ix.summ_entry_code_, l.entry_code);
+      l = ListOut();
+    }
+  }
+};
+
+SparseIndex SparseIndex::build(const SparseBatchView& docs, const BuildParams& params) {
+  return IndexBuilder::build(docs, params);
+}
+
+}  // namespace aftershock::sparse

@@ -1,0 +1,222 @@
+// Serialization of SparseIndex (kind "SPRS") and the read-only accessors. A load checks
+// every CRC, then every structural invariant, so a damaged or hostile file raises
+// FormatError instead of reading out of bounds later.
+#include <cmath>
+
+#include "aftershock/error.hpp"
+#include "aftershock/sparse/index.hpp"
+#include "aftershock/util/half.hpp"
+
+namespace aftershock::sparse {
+namespace {
+
+constexpr char kKind[4] = {'S', 'P', 'R', 'S'};
+
+[[noreturn]] void corrupt(const std::string& what) { throw FormatError("aftershock file: sparse index " + what); }
+
+template <class T>
+void check_offsets(const std::vector<T>& off, std::size_t n, std::uint64_t limit, const char* what) {
+  if (off.size() != n + 1 || off[0] != 0 || off[n] != limit) corrupt(std::string(what) + " offsets are inconsistent");
+  for (std::size_t i = 0; i < n; ++i)
+    if (off[i + 1] < off[i]) corrupt(std::string(what) + " offsets are not monotone");
+}
+
+}  // namespace
+
+void SparseIndex::write(io::FileWriter& w, std::string& conf_text) const {
+  io::Config c;
+  c.set("n_docs", static_cast<double>(n_docs_));
+  c.set("dim", static_cast<double>(dim_));
+  c.set("wide_terms", wide_terms_ ? 1 : 0);
+  c.set("knn", static_cast<double>(knn_));
+  c.set("pruning", static_cast<double>(params_.pruning));
+  c.set("n_postings", static_cast<double>(params_.n_postings));
+  c.set("max_fraction", params_.max_fraction);
+  c.set("centroid_fraction", params_.centroid_fraction);
+  c.set("min_cluster_size", static_cast<double>(params_.min_cluster_size));
+  c.set("summary_energy", params_.summary_energy);
+  c.set("value_type", static_cast<double>(params_.value_type));
+  c.set("seed", static_cast<double>(params_.seed));
+  conf_text = c.serialize();
+  w.add("CONF", io::DType::kBytes, conf_text.data(), conf_text.size());
+  w.add_vector("DOFF", doc_offsets_);
+  w.add_vector("FT16", fwd_terms16_);
+  w.add_vector("FT32", fwd_terms32_);
+  w.add_vector("FV16", fwd_values16_);
+  w.add_vector("FV32", fwd_values32_);
+  w.add_vector("LPST", list_post_begin_);
+  w.add_vector("LBLK", list_block_begin_);
+  w.add_vector("PDOC", post_docs_);
+  w.add_vector("BPST", block_post_begin_);
+  w.add_vector("BSCL", block_scale_);
+  w.add_vector("LCMP", list_comp_begin_);
+  w.add_vector("LENT", list_entry_begin_);
+  w.add_vector("CTRM", summ_comp_term_);
+  w.add_vector("CEND", summ_comp_end_);
+  w.add_vector("EBLK", summ_entry_block_);
+  w.add_vector("ECOD", summ_entry_code_);
+  w.add_vector("KNNG", knn_graph_);
+}
+
+void SparseIndex::save(const std::string& path) const {
+  io::FileWriter w(kKind);
+  std::string conf;
+  write(w, conf);
+  w.write(path);
+}
+
+std::string SparseIndex::to_bytes() const {
+  io::FileWriter w(kKind);
+  std::string conf;
+  write(w, conf);
+  return w.to_bytes();
+}
+
+SparseIndex SparseIndex::load(const std::string& path) { return read(io::FileReader::from_file(path, kKind)); }
+
+SparseIndex SparseIndex::from_bytes(std::string bytes) {
+  return read(io::FileReader::from_bytes(std::move(bytes), kKind));
+}
+
+SparseIndex SparseIndex::read(const io::FileReader& r) {
+  const auto conf_bytes = r.read_vector<char>("CONF");
+  const io::Config c = io::Config::parse(std::string(conf_bytes.begin(), conf_bytes.end()));
+  auto count = [&](const char* key, double max) {
+    const double v = c.get(key);
+    if (!(v >= 0 && v <= max) || v != std::floor(v)) corrupt(std::string("configuration '") + key + "' is invalid");
+    return static_cast<std::size_t>(v);
+  };
+  SparseIndex ix;
+  ix.n_docs_ = count("n_docs", 4294967294.0);
+  ix.dim_ = count("dim", 4294967295.0);
+  ix.wide_terms_ = count("wide_terms", 1) == 1;
+  ix.knn_ = count("knn", 1e9);
+  ix.params_.pruning = static_cast<Pruning>(count("pruning", 1));
+  ix.params_.n_postings = count("n_postings", 1e15);
+  ix.params_.max_fraction = c.get("max_fraction");
+  ix.params_.centroid_fraction = c.get("centroid_fraction");
+  ix.params_.min_cluster_size = count("min_cluster_size", 1e15);
+  ix.params_.summary_energy = c.get("summary_energy");
+  ix.params_.value_type = static_cast<ValueType>(count("value_type", 1));
+  ix.params_.seed = static_cast<std::uint64_t>(c.get("seed"));
+  ix.params_.knn = ix.knn_;
+  ix.doc_offsets_ = r.read_vector<std::uint64_t>("DOFF");
+  ix.fwd_terms16_ = r.read_vector<std::uint16_t>("FT16");
+  ix.fwd_terms32_ = r.read_vector<std::uint32_t>("FT32");
+  ix.fwd_values16_ = r.read_vector<std::uint16_t>("FV16");
+  ix.fwd_values32_ = r.read_vector<float>("FV32");
+  ix.list_post_begin_ = r.read_vector<std::uint64_t>("LPST");
+  ix.list_block_begin_ = r.read_vector<std::uint64_t>("LBLK");
+  ix.post_docs_ = r.read_vector<DocId>("PDOC");
+  ix.block_post_begin_ = r.read_vector<std::uint32_t>("BPST");
+  ix.block_scale_ = r.read_vector<float>("BSCL");
+  ix.list_comp_begin_ = r.read_vector<std::uint64_t>("LCMP");
+  ix.list_entry_begin_ = r.read_vector<std::uint64_t>("LENT");
+  ix.summ_comp_term_ = r.read_vector<TermId>("CTRM");
+  ix.summ_comp_end_ = r.read_vector<std::uint32_t>("CEND");
+  ix.summ_entry_block_ = r.read_vector<std::uint16_t>("EBLK");
+  ix.summ_entry_code_ = r.read_vector<std::uint8_t>("ECOD");
+  ix.knn_graph_ = r.read_vector<DocId>("KNNG");
+  ix.check_invariants();
+  return ix;
+}
+
+void SparseIndex::check_invariants() const {
+  const std::size_t nnz = doc_offsets_.empty() ? 0 : doc_offsets_.back();
+  check_offsets(doc_offsets_, n_docs_, nnz, "document");
+  const bool f16 = params_.value_type == ValueType::kFloat16;
+  if ((wide_terms_ ? fwd_terms32_.size() : fwd_terms16_.size()) != nnz || (wide_terms_ ? fwd_terms16_.size() : fwd_terms32_.size()) != 0)
+    corrupt("forward term ids have the wrong length");
+  if ((f16 ? fwd_values16_.size() : fwd_values32_.size()) != nnz || (f16 ? fwd_values32_.size() : fwd_values16_.size()) != 0)
+    corrupt("forward values have the wrong length");
+  for (std::size_t j = 0; j < nnz; ++j) {
+    const std::size_t t = wide_terms_ ? fwd_terms32_[j] : fwd_terms16_[j];
+    if (t >= dim_) corrupt("forward index holds a term id out of range");
+    const float v = f16 ? half_to_float(fwd_values16_[j]) : fwd_values32_[j];
+    if (!std::isfinite(v) || v < 0.0f) corrupt("forward index holds an invalid weight");
+  }
+  check_offsets(list_post_begin_, dim_, post_docs_.size(), "posting list");
+  check_offsets(list_block_begin_, dim_, block_scale_.size(), "block");
+  check_offsets(list_comp_begin_, dim_, summ_comp_term_.size(), "summary component");
+  check_offsets(list_entry_begin_, dim_, summ_entry_block_.size(), "summary entry");
+  if (block_post_begin_.size() != block_scale_.size() || summ_comp_end_.size() != summ_comp_term_.size() ||
+      summ_entry_code_.size() != summ_entry_block_.size())
+    corrupt("section lengths disagree");
+  for (DocId d : post_docs_)
+    if (d >= n_docs_) corrupt("posting holds a document id out of range");
+  for (float s : block_scale_)
+    if (!std::isfinite(s) || s < 0.0f) corrupt("block scale is invalid");
+  for (std::size_t t = 0; t < dim_; ++t) {
+    const std::size_t b0 = list_block_begin_[t], b1 = list_block_begin_[t + 1];
+    const std::size_t len = list_post_begin_[t + 1] - list_post_begin_[t];
+    if ((b1 == b0) != (len == 0) || b1 - b0 > 65535) corrupt("list has an invalid block count");
+    for (std::size_t b = b0; b < b1; ++b) {
+      const std::size_t end = b + 1 < b1 ? block_post_begin_[b + 1] : len;
+      if ((b == b0 && block_post_begin_[b] != 0) || block_post_begin_[b] > end) corrupt("block offsets are invalid");
+    }
+    const std::size_t c0 = list_comp_begin_[t], c1 = list_comp_begin_[t + 1];
+    const std::size_t n_entries = list_entry_begin_[t + 1] - list_entry_begin_[t];
+    std::uint32_t prev_end = 0;
+    for (std::size_t cc = c0; cc < c1; ++cc) {
+      if (summ_comp_term_[cc] >= dim_ || (cc > c0 && summ_comp_term_[cc] <= summ_comp_term_[cc - 1]))
+        corrupt("summary component terms are invalid");
+      if (summ_comp_end_[cc] < prev_end || summ_comp_end_[cc] > n_entries) corrupt("summary entry offsets are invalid");
+      prev_end = summ_comp_end_[cc];
+    }
+    if (prev_end != n_entries) corrupt("summary entry offsets are invalid");
+    for (std::size_t e = list_entry_begin_[t]; e < list_entry_begin_[t + 1]; ++e)
+      if (summ_entry_block_[e] >= b1 - b0) corrupt("summary entry names a block out of range");
+  }
+  if (knn_graph_.size() != n_docs_ * knn_) corrupt("kNN graph has the wrong size");
+  for (DocId d : knn_graph_)
+    if (d >= n_docs_) corrupt("kNN graph holds a document id out of range");
+}
+
+std::size_t SparseIndex::memory_bytes() const {
+  auto bytes = [](const auto& v) { return v.size() * sizeof(v[0]); };
+  return bytes(doc_offsets_) + bytes(fwd_terms16_) + bytes(fwd_terms32_) + bytes(fwd_values16_) +
+         bytes(fwd_values32_) + bytes(list_post_begin_) + bytes(list_block_begin_) + bytes(post_docs_) +
+         bytes(block_post_begin_) + bytes(block_scale_) + bytes(list_comp_begin_) + bytes(list_entry_begin_) +
+         bytes(summ_comp_term_) + bytes(summ_comp_end_) + bytes(summ_entry_block_) + bytes(summ_entry_code_) +
+         bytes(knn_graph_);
+}
+
+std::vector<std::vector<DocId>> SparseIndex::blocks_of(TermId t) const {
+  if (t >= dim_) throw std::out_of_range("term: " + std::to_string(t) + " is out of range [0, " + std::to_string(dim_) + ")");
+  std::vector<std::vector<DocId>> out;
+  const std::size_t b0 = list_block_begin_[t], b1 = list_block_begin_[t + 1];
+  const std::size_t base = list_post_begin_[t], len = list_post_begin_[t + 1] - base;
+  for (std::size_t b = b0; b < b1; ++b) {
+    const std::size_t end = b + 1 < b1 ? block_post_begin_[b + 1] : len;
+    out.emplace_back(post_docs_.begin() + static_cast<std::ptrdiff_t>(base + block_post_begin_[b]),
+                     post_docs_.begin() + static_cast<std::ptrdiff_t>(base + end));
+  }
+  return out;
+}
+
+std::vector<std::pair<TermId, float>> SparseIndex::summary_of(TermId t, std::size_t b) const {
+  if (t >= dim_) throw std::out_of_range("term: " + std::to_string(t) + " is out of range [0, " + std::to_string(dim_) + ")");
+  const std::size_t nb = list_block_begin_[t + 1] - list_block_begin_[t];
+  if (b >= nb) throw std::out_of_range("block: " + std::to_string(b) + " is out of range [0, " + std::to_string(nb) + ")");
+  std::vector<std::pair<TermId, float>> out;
+  const float scale = block_scale_[list_block_begin_[t] + b];
+  const std::size_t c0 = list_comp_begin_[t], c1 = list_comp_begin_[t + 1], e0 = list_entry_begin_[t];
+  for (std::size_t c = c0; c < c1; ++c) {
+    for (std::size_t e = e0 + (c == c0 ? 0 : summ_comp_end_[c - 1]); e < e0 + summ_comp_end_[c]; ++e)
+      if (summ_entry_block_[e] == b) out.emplace_back(summ_comp_term_[c], scale * summ_entry_code_[e]);
+  }
+  return out;
+}
+
+std::vector<std::pair<TermId, float>> SparseIndex::document(DocId d) const {
+  if (d >= n_docs_) throw std::out_of_range("doc: " + std::to_string(d) + " is out of range [0, " + std::to_string(n_docs_) + ")");
+  std::vector<std::pair<TermId, float>> out;
+  for (std::size_t j = doc_offsets_[d]; j < doc_offsets_[d + 1]; ++j) {
+    const TermId t = wide_terms_ ? fwd_terms32_[j] : fwd_terms16_[j];
+    const float v = fwd_values16_.empty() ? fwd_values32_[j] : half_to_float(fwd_values16_[j]);
+    out.emplace_back(t, v);
+  }
+  return out;
+}
+
+}  // namespace aftershock::sparse

@@ -1,0 +1,57 @@
+// AVX2 + FMA + F16C sparse kernels: 8-wide gathers from the dense query.
+#ifdef AFTERSHOCK_COMPILED_AVX2
+#include <immintrin.h>
+
+#include "aftershock/sparse/kernels.hpp"
+
+namespace aftershock::sparse::simd_avx2 {
+namespace {
+
+inline __m256i load_terms(const std::uint16_t* p) {
+  return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline __m256i load_terms(const std::uint32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+inline __m256 load_values(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load_values(const std::uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline float load_value(float v) { return v; }
+inline float load_value(std::uint16_t h) { return _cvtsh_ss(h); }
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <class TermT, class ValueT>
+float dot(const TermT* terms, const ValueT* values, std::size_t n, const float* query) {
+  __m256 acc = _mm256_setzero_ps();
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 q = _mm256_i32gather_ps(query, load_terms(terms + i), 4);
+    acc = _mm256_fmadd_ps(q, load_values(values + i), acc);
+  }
+  float sum = hsum(acc);
+  for (; i < n; ++i) sum += query[terms[i]] * load_value(values[i]);
+  return sum;
+}
+
+void accumulate_codes_u8(const std::uint16_t* blocks, const std::uint8_t* codes, std::size_t n, float weight,
+                         float* acc) {
+  for (std::size_t i = 0; i < n; ++i) acc[blocks[i]] += weight * static_cast<float>(codes[i]);
+}
+
+}  // namespace
+
+const SparseKernels& table() {
+  static const SparseKernels t{
+      dot<std::uint16_t, std::uint16_t>, dot<std::uint16_t, float>, dot<std::uint32_t, std::uint16_t>,
+      dot<std::uint32_t, float>, accumulate_codes_u8,
+  };
+  return t;
+}
+
+}  // namespace aftershock::sparse::simd_avx2
+#endif

@@ -1,0 +1,214 @@
+// Query processing: walk the query's heaviest lists, bound every block with its summary,
+// visit blocks best bound first and stop at the first one that cannot beat
+// heap_factor * (current k-th score), scoring each surviving document once, exactly.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "aftershock/error.hpp"
+#include "aftershock/parallel.hpp"
+#include "aftershock/sparse/index.hpp"
+#include "aftershock/sparse/kernels.hpp"
+#include "topk.hpp"
+
+namespace aftershock::sparse {
+
+struct Searcher {
+  const SparseIndex& ix;
+  const SearchParams& p;
+  const SparseKernels& kern;
+
+  struct Scratch {
+    std::vector<float> dense;
+    std::vector<std::uint64_t> seen;
+    std::vector<DocId> visited;
+    std::vector<std::pair<float, TermId>> terms;
+    std::vector<float> bound;
+    std::vector<std::uint32_t> order;
+    std::vector<DocId> results;
+  };
+
+  float score(DocId d, const float* q) const {
+    const std::size_t b = ix.doc_offsets_[d], n = ix.doc_offsets_[d + 1] - b;
+    if (ix.wide_terms_) {
+      return ix.fwd_values16_.empty() ? kern.dot_u32_f32(ix.fwd_terms32_.data() + b, ix.fwd_values32_.data() + b, n, q)
+                                      : kern.dot_u32_f16(ix.fwd_terms32_.data() + b, ix.fwd_values16_.data() + b, n, q);
+    }
+    return ix.fwd_values16_.empty() ? kern.dot_u16_f32(ix.fwd_terms16_.data() + b, ix.fwd_values32_.data() + b, n, q)
+                                    : kern.dot_u16_f16(ix.fwd_terms16_.data() + b, ix.fwd_values16_.data() + b, n, q);
+  }
+
+  void prefetch(DocId d) const {
+    const std::size_t b = ix.doc_offsets_[d];
+    if (ix.wide_terms_) {
+      __builtin_prefetch(ix.fwd_terms32_.data() + b);
+    } else {
+      __builtin_prefetch(ix.fwd_terms16_.data() + b);
+    }
+    if (ix.fwd_values16_.empty()) {
+      __builtin_prefetch(ix.fwd_values32_.data() + b);
+    } else {
+      __builtin_prefetch(ix.fwd_values16_.data() + b);
+    }
+  }
+
+  // Score the not-yet-seen documents of docs[0, n).
+  void visit(const DocId* docs, std::size_t n, Scratch& s, TopK& top) const {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i + 1 < n) prefetch(docs[i + 1]);
+      const DocId d = docs[i];
+      std::uint64_t& word = s.seen[d >> 6];
+      const std::uint64_t bit = std::uint64_t{1} << (d & 63);
+      if (word & bit) continue;
+      word |= bit;
+      s.visited.push_back(d);
+      top.push(score(d, s.dense.data()), d);
+    }
+  }
+
+  // Upper-bound estimates of every block of list t: summary · query, dequantized.
+  void block_bounds(TermId t, const SparseBatchView& q, std::size_t qi, Scratch& s) const {
+    const std::size_t b0 = ix.list_block_begin_[t], nb = ix.list_block_begin_[t + 1] - b0;
+    s.bound.assign(nb, 0.0f);
+    const TermId* comp = ix.summ_comp_term_.data();
+    std::size_t lo = ix.list_comp_begin_[t];
+    const std::size_t hi = ix.list_comp_begin_[t + 1];
+    const std::size_t entry0 = ix.list_entry_begin_[t];
+    const std::size_t first_comp = ix.list_comp_begin_[t];
+    for (std::int64_t j = q.indptr[qi]; j < q.indptr[qi + 1] && lo < hi; ++j) {
+      const float w = q.values[j];
+      if (!(w > 0.0f)) continue;
+      // Query terms are sorted, so the search range only shrinks.
+      lo = static_cast<std::size_t>(std::lower_bound(comp + lo, comp + hi, q.indices[j]) - comp);
+      if (lo == hi || comp[lo] != q.indices[j]) continue;
+      const std::size_t e_begin = entry0 + (lo == first_comp ? 0 : ix.summ_comp_end_[lo - 1]);
+      const std::size_t e_end = entry0 + ix.summ_comp_end_[lo];
+      kern.accumulate_codes_u8(ix.summ_entry_block_.data() + e_begin, ix.summ_entry_code_.data() + e_begin,
+                               e_end - e_begin, w, s.bound.data());
+    }
+    for (std::size_t b = 0; b < nb; ++b) s.bound[b] *= ix.block_scale_[b0 + b];
+  }
+
+  void search_one(const SparseBatchView& q, std::size_t qi, Scratch& s, TopK& top) const {
+    const std::int64_t qb = q.indptr[qi], qe = q.indptr[qi + 1];
+    for (std::int64_t j = qb; j < qe; ++j) s.dense[q.indices[j]] = q.values[j];
+    s.terms.clear();
+    for (std::int64_t j = qb; j < qe; ++j)
+      if (q.values[j] > 0.0f) s.terms.emplace_back(q.values[j], q.indices[j]);
+    const std::size_t cut = std::min(p.query_cut, s.terms.size());
+    auto heavier = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+    std::partial_sort(s.terms.begin(), s.terms.begin() + static_cast<std::ptrdiff_t>(cut), s.terms.end(), heavier);
+
+    top.clear();
+    for (std::size_t ti = 0; ti < cut; ++ti) {
+      const TermId t = s.terms[ti].second;
+      const std::size_t b0 = ix.list_block_begin_[t], nb = ix.list_block_begin_[t + 1] - b0;
+      if (nb == 0) continue;
+      const DocId* list = ix.post_docs_.data() + ix.list_post_begin_[t];
+      const std::size_t list_len = ix.list_post_begin_[t + 1] - ix.list_post_begin_[t];
+      auto block_range = [&](std::size_t b, std::size_t& begin, std::size_t& end) {
+        begin = ix.block_post_begin_[b0 + b];
+        end = b + 1 < nb ? ix.block_post_begin_[b0 + b + 1] : list_len;
+      };
+      if (p.heap_factor <= 0.0f) {  // nothing can be skipped: no bounds needed
+        visit(list, list_len, s, top);
+        continue;
+      }
+      block_bounds(t, q, qi, s);
+      s.order.resize(nb);
+      std::iota(s.order.begin(), s.order.end(), 0u);
+      std::sort(s.order.begin(), s.order.end(), [&](std::uint32_t a, std::uint32_t b) {
+        return s.bound[a] > s.bound[b] || (s.bound[a] == s.bound[b] && a < b);
+      });
+      for (std::uint32_t b : s.order) {
+        // The k-th score only grows and the order is by decreasing bound, so the first
+        // skipped block ends the list.
+        if (top.full() && s.bound[b] < p.heap_factor * top.threshold()) break;
+        std::size_t begin, end;
+        block_range(b, begin, end);
+        visit(list + begin, end - begin, s, top);
+      }
+    }
+
+    if (p.n_knn > 0 && ix.knn_ > 0) {
+      const std::size_t per = std::min(p.n_knn, ix.knn_);
+      s.results.clear();
+      for (const auto& e : top.entries()) s.results.push_back(e.second);
+      std::sort(s.results.begin(), s.results.end());
+      for (DocId r : s.results) visit(ix.knn_graph_.data() + static_cast<std::size_t>(r) * ix.knn_, per, s, top);
+    }
+
+    for (std::int64_t j = qb; j < qe; ++j) s.dense[q.indices[j]] = 0.0f;
+    for (DocId d : s.visited) s.seen[d >> 6] = 0;
+    s.visited.clear();
+  }
+};
+
+void SparseIndex::search(const SparseBatchView& queries, const SearchParams& p, TopKOut out) const {
+  if (p.k < 1) throw InvalidArgument("k: expected k >= 1, got " + std::to_string(p.k));
+  if (out.k != p.k) throw InvalidArgument("internal: output width does not match k");
+  if (p.query_cut < 1) throw InvalidArgument("query_cut: expected >= 1, got 0");
+  if (!(p.heap_factor >= 0.0f) || !std::isfinite(p.heap_factor))
+    throw InvalidArgument("heap_factor: expected a finite value >= 0, got " + std::to_string(p.heap_factor));
+  if (queries.dim != dim_)
+    throw InvalidArgument("queries: expected " + std::to_string(dim_) + " columns (the index vocabulary), got " +
+                          std::to_string(queries.dim));
+  validate_batch(queries, "queries", p.num_threads);
+  Searcher searcher{*this, p, sparse_kernels()};
+  std::vector<Searcher::Scratch> scratch(parallel_workers(queries.n_rows, p.num_threads));
+  parallel_for(queries.n_rows, p.num_threads, [&](std::size_t qi, std::size_t w) {
+    Searcher::Scratch& s = scratch[w];
+    if (s.dense.empty()) {
+      s.dense.assign(dim_, 0.0f);
+      s.seen.assign((n_docs_ + 63) / 64, 0);
+    }
+    TopK top(p.k);
+    searcher.search_one(queries, qi, s, top);
+    top.write(out.scores + qi * p.k, out.ids + qi * p.k);
+  });
+}
+
+void SparseIndex::build_knn(std::size_t knn, const SearchParams& params) {
+  knn_ = 0;
+  knn_graph_.clear();
+  if (knn == 0) return;
+  if (n_docs_ < 2) throw InvalidArgument("knn: a kNN graph needs at least 2 documents");
+  // Every document, as stored, becomes a query (float32 weights).
+  std::vector<std::uint32_t> terms(doc_offsets_.back());
+  std::vector<float> values(doc_offsets_.back());
+  for (std::size_t d = 0; d < n_docs_; ++d) {
+    for (std::size_t j = doc_offsets_[d]; j < doc_offsets_[d + 1]; ++j) {
+      terms[j] = wide_terms_ ? fwd_terms32_[j] : fwd_terms16_[j];
+    }
+  }
+  for (std::size_t d = 0; d < n_docs_; ++d) {
+    const auto doc = document(static_cast<DocId>(d));
+    for (std::size_t i = 0; i < doc.size(); ++i) values[doc_offsets_[d] + i] = doc[i].second;
+  }
+  std::vector<std::int64_t> indptr(doc_offsets_.begin(), doc_offsets_.end());
+  SparseBatchView qs{indptr.data(), terms.data(), values.data(), n_docs_, dim_};
+  SearchParams sp = params;
+  sp.k = knn + 1;
+  sp.n_knn = 0;
+  std::vector<float> scores(n_docs_ * sp.k);
+  std::vector<std::int64_t> ids(n_docs_ * sp.k);
+  search(qs, sp, TopKOut{scores.data(), ids.data(), sp.k});
+  std::vector<DocId> graph(n_docs_ * knn);
+  for (std::size_t d = 0; d < n_docs_; ++d) {
+    std::size_t filled = 0;
+    for (std::size_t j = 0; j < sp.k && filled < knn; ++j) {
+      const std::int64_t r = ids[d * sp.k + j];
+      if (r < 0 || static_cast<std::size_t>(r) == d) continue;
+      graph[d * knn + filled++] = static_cast<DocId>(r);
+    }
+    // Short rows (documents sharing few terms with others) repeat their last neighbour,
+    // or themselves; visiting a document twice is harmless (it is marked seen).
+    const DocId pad = filled ? graph[d * knn + filled - 1] : static_cast<DocId>(d);
+    for (; filled < knn; ++filled) graph[d * knn + filled] = pad;
+  }
+  knn_graph_ = std::move(graph);
+  knn_ = knn;
+  params_.knn = knn;
+}
+
+}  // namespace aftershock::sparse

@@ -1,0 +1,149 @@
+// A persistent pool of worker threads, created lazily and grown on demand. One job runs
+// on it at a time; a concurrent or nested parallel_for (pool busy) gets short-lived
+// threads of its own instead of waiting, so calls never deadlock each other.
+#include "aftershock/parallel.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace aftershock {
+namespace {
+
+// Shared state of one parallel_for call.
+struct Job {
+  const std::function<void(std::size_t, std::size_t)>* fn = nullptr;
+  std::size_t n_items = 0;
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mutex;
+  std::exception_ptr error;
+
+  void work(std::size_t worker) {
+    for (;;) {
+      if (failed.load(std::memory_order_relaxed)) return;
+      std::size_t item = next.fetch_add(1, std::memory_order_relaxed);
+      if (item >= n_items) return;
+      try {
+        (*fn)(item, worker);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+        failed.store(true, std::memory_order_relaxed);
+      }
+    }
+  }
+};
+
+class Pool {
+ public:
+  // Runs `job` with `helpers` pool threads besides the caller. Returns false when the
+  // pool is busy with another job.
+  bool try_run(Job& job, std::size_t helpers) {
+    std::unique_lock<std::mutex> job_lock(job_mutex_, std::try_to_lock);
+    if (!job_lock.owns_lock()) return false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      // Workers are detached and live as long as the process; they only sleep between jobs.
+      while (spawned_ < helpers) {
+        std::size_t index = spawned_++;
+        std::thread([this, index] { loop(index); }).detach();
+      }
+      job_ = &job;
+      helpers_ = helpers;
+      running_ = helpers;
+      ++generation_;
+    }
+    wake_.notify_all();
+    job.work(0);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return running_ == 0; });
+    job_ = nullptr;
+    return true;
+  }
+
+ private:
+  void loop(std::size_t index) {
+    std::uint64_t seen = 0;
+    for (;;) {
+      Job* job;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (index >= helpers_) continue;
+        job = job_;
+      }
+      job->work(index + 1);
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--running_ == 0) done_.notify_all();
+    }
+  }
+
+  std::mutex job_mutex_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  std::size_t spawned_ = 0;
+  Job* job_ = nullptr;
+  std::size_t helpers_ = 0;
+  std::size_t running_ = 0;
+  std::uint64_t generation_ = 0;
+};
+
+// The pool is never destroyed (its threads would otherwise race interpreter shutdown).
+// A forked child gets a fresh pool: the parent's threads do not exist there.
+Pool& pool() {
+  static std::atomic<Pool*> current{nullptr};
+  static std::atomic<pid_t> owner{0};
+  static std::mutex create_mutex;
+  pid_t pid = getpid();
+  Pool* p = current.load(std::memory_order_acquire);
+  if (p != nullptr && owner.load(std::memory_order_acquire) == pid) return *p;
+  std::lock_guard<std::mutex> lock(create_mutex);
+  p = current.load(std::memory_order_acquire);
+  if (p == nullptr || owner.load(std::memory_order_acquire) != pid) {
+    p = new Pool();
+    owner.store(pid, std::memory_order_release);
+    current.store(p, std::memory_order_release);
+  }
+  return *p;
+}
+
+}  // namespace
+
+std::size_t resolve_num_threads(std::size_t num_threads) {
+  if (num_threads != 0) return num_threads;
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : hw;
+}
+
+std::size_t parallel_workers(std::size_t n_items, std::size_t num_threads) {
+  return std::max<std::size_t>(1, std::min(resolve_num_threads(num_threads), n_items));
+}
+
+void parallel_for(std::size_t n_items, std::size_t num_threads,
+                  const std::function<void(std::size_t, std::size_t)>& fn) {
+  if (n_items == 0) return;
+  std::size_t workers = parallel_workers(n_items, num_threads);
+  Job job;
+  job.fn = &fn;
+  job.n_items = n_items;
+  if (workers == 1) {
+    job.work(0);
+  } else if (!pool().try_run(job, workers - 1)) {
+    std::vector<std::thread> threads;
+    threads.reserve(workers - 1);
+    for (std::size_t w = 1; w < workers; ++w) threads.emplace_back([&job, w] { job.work(w); });
+    job.work(0);
+    for (auto& t : threads) t.join();
+  }
+  if (job.error) std::rethrow_exception(job.error);
+}
+
+}  // namespace aftershock

@@ -1,0 +1,385 @@
+"""SparseIndex and exact_search: exactness in the lossless setting, recall in the default
+setting, persistence, SIMD levels, threads, and every documented input error."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import aftershock
+from aftershock import SparseIndex, exact_search
+from aftershock import _core
+from aftershock.datasets import recall_at_k, synthetic_sparse
+
+from strategies import csr_batches
+
+EPS32 = np.finfo(np.float32).eps
+
+LOSSLESS_BUILD = dict(pruning="fixed", n_postings=10**9, value_dtype="float32")
+LOSSLESS_SEARCH = dict(heap_factor=0.0, query_cut=10**6)
+
+
+def reference_topk(docs, queries, k):
+    """float64 brute force: candidates share a term (both weights > 0); ties -> smaller id."""
+    d64 = docs.astype(np.float64)
+    q64 = queries.astype(np.float64)
+    scores = (q64 @ d64.T).toarray()
+    overlap = ((queries > 0).astype(np.float64) @ (docs > 0).astype(np.float64).T).toarray() > 0
+    out_s = np.full((queries.shape[0], k), -np.inf)
+    out_i = np.full((queries.shape[0], k), -1, dtype=np.int64)
+    for qi in range(queries.shape[0]):
+        cand = np.flatnonzero(overlap[qi])
+        order = sorted(cand, key=lambda d: (-scores[qi, d], d))[:k]
+        out_s[qi, : len(order)] = scores[qi, order]
+        out_i[qi, : len(order)] = order
+    # Per-row error bound of a float32 dot: nnz * eps * sum |q_i d_i|.
+    bound = (abs(q64) @ abs(d64).T).toarray() * docs.shape[1] * EPS32
+    return out_s, out_i, bound
+
+
+def assert_topk_matches(result, ref_scores, ref_ids, bound):
+    """Scores within the bound; ids equal wherever the score is not tied within the bound."""
+    n, k = ref_scores.shape
+    finite = np.isfinite(ref_scores)
+    assert np.array_equal(np.isfinite(result.scores), finite)
+    assert np.array_equal(result.ids == -1, ~finite)
+    for qi in range(n):
+        tol = bound[qi].max() if bound.shape[1] else 0.0
+        np.testing.assert_allclose(result.scores[qi][finite[qi]], ref_scores[qi][finite[qi]], rtol=0, atol=tol + 1e-30)
+        for j in range(k):
+            if not finite[qi, j]:
+                continue
+            s = ref_scores[qi, j]
+            # Documents whose reference score is within the tolerance of s may swap places.
+            near = np.abs(ref_scores[qi][finite[qi]] - s) <= 2 * tol
+            if near.sum() == 1 and not (j == k - 1 or j == finite[qi].sum() - 1):
+                assert result.ids[qi, j] == ref_ids[qi, j]
+
+
+# --------------------------------------------------------------------------- exactness
+@given(csr_batches(), csr_batches(n_rows=st.integers(0, 8)), st.integers(1, 12))
+def test_exact_search_matches_float64_reference(docs, queries, k):
+    queries = sp.csr_matrix(queries[:, : docs.shape[1]]) if queries.shape[1] >= docs.shape[1] else sp.hstack(
+        [queries, sp.csr_matrix((queries.shape[0], docs.shape[1] - queries.shape[1]), dtype=np.float32)]
+    ).tocsr()
+    queries.sort_indices()
+    res = exact_search(docs, queries, k, num_threads=2)
+    ref_s, ref_i, bound = reference_topk(docs, queries, k)
+    assert_topk_matches(res, ref_s, ref_i, bound)
+
+
+@given(csr_batches(n_rows=st.integers(1, 60)), st.integers(0, 2**20), st.integers(1, 10))
+def test_lossless_index_equals_exact_search(docs, seed, k):
+    rng = np.random.default_rng(seed)
+    queries = docs[rng.integers(0, docs.shape[0], size=5)]
+    # Queries that are rescaled documents, plus an empty query.
+    queries = sp.vstack([queries * 0.5, sp.csr_matrix((1, docs.shape[1]), dtype=np.float32)]).tocsr()
+    queries.sort_indices()
+    ix = SparseIndex.build(
+        docs, centroid_fraction=float(rng.uniform(0.05, 1.0)), min_cluster_size=int(rng.integers(1, 4)),
+        summary_energy=float(rng.uniform(0.1, 1.0)), seed=seed, **LOSSLESS_BUILD,
+    )
+    got = ix.search(queries, k, **LOSSLESS_SEARCH)
+    want = exact_search(docs, queries, k)
+    np.testing.assert_array_equal(got.scores, want.scores)
+    np.testing.assert_array_equal(got.ids, want.ids)
+
+
+def test_lossless_with_global_pruning_and_knn_graph():
+    docs, queries = synthetic_sparse(3000, 30, vocab_size=2000, doc_nnz=40, query_nnz=15, seed=3)
+    want = exact_search(docs, queries, 10)
+    ix = SparseIndex.build(docs, pruning="global", n_postings=10**7, value_dtype="float32", knn=5)
+    got = ix.search(queries, 10, n_knn=5, **LOSSLESS_SEARCH)
+    np.testing.assert_array_equal(got.scores, want.scores)
+    np.testing.assert_array_equal(got.ids, want.ids)
+
+
+def test_single_query_forms_agree():
+    docs, queries = synthetic_sparse(500, 3, vocab_size=300, doc_nnz=20, query_nnz=8, seed=1)
+    ix = SparseIndex.build(docs, **LOSSLESS_BUILD)
+    row = queries[0]
+    batch = ix.search(row, 5, **LOSSLESS_SEARCH)
+    pair = ix.search((row.indices, row.data), 5, **LOSSLESS_SEARCH)
+    dense = ix.search(row.toarray()[0], 5, **LOSSLESS_SEARCH)
+    assert batch.scores.shape == (1, 5)
+    for other in (pair, dense):
+        np.testing.assert_array_equal(batch.ids, other.ids)
+        np.testing.assert_array_equal(batch.scores, other.scores)
+
+
+def test_empty_queries_and_documents_are_valid():
+    docs = sp.csr_matrix(np.array([[0, 1.0, 0], [0, 0, 0], [2.0, 0, 0]], dtype=np.float32))
+    queries = sp.csr_matrix(np.array([[0, 0, 0], [1.0, 1.0, 0], [0, 0, 3.0]], dtype=np.float32))
+    ix = SparseIndex.build(docs)
+    res = ix.search(queries, 3)
+    assert res.scores.dtype == np.float32 and res.ids.dtype == np.int64
+    np.testing.assert_array_equal(res.ids, [[-1, -1, -1], [2, 0, -1], [-1, -1, -1]])
+    assert np.isneginf(res.scores[0]).all() and res.scores[1, 0] == pytest.approx(2.0)
+    empty = SparseIndex.build(sp.csr_matrix((0, 5), dtype=np.float32))
+    assert empty.search(sp.csr_matrix((2, 5), dtype=np.float32), 4).ids.tolist() == [[-1] * 4] * 2
+
+
+def test_ties_go_to_smaller_id():
+    docs = sp.csr_matrix(np.ones((6, 2), dtype=np.float32))
+    res = SparseIndex.build(docs).search(np.array([1.0, 1.0], dtype=np.float32), 4, heap_factor=0.0)
+    np.testing.assert_array_equal(res.ids, [[0, 1, 2, 3]])
+
+
+# ------------------------------------------------------------------------------ recall
+@pytest.fixture(scope="module")
+def synthetic():
+    docs, queries = synthetic_sparse(20000, 200, seed=7)
+    truth = exact_search(docs, queries, 10)
+    return docs, queries, truth
+
+
+def test_default_settings_reach_recall(synthetic):
+    docs, queries, truth = synthetic
+    ix = SparseIndex.build(docs)
+    res = ix.search(queries, 10)
+    recall = recall_at_k(res.ids, truth.ids, 10)
+    assert recall >= 0.9, recall
+    # Scores the index returns are the forward-index (float16) scores of those documents.
+    found = res.ids >= 0
+    assert found.all()
+
+
+def test_knn_refinement_does_not_lose_recall(synthetic):
+    docs, queries, truth = synthetic
+    ix = SparseIndex.build(docs[:5000], knn=5)
+    t5 = exact_search(docs[:5000], queries, 10)
+    base = recall_at_k(ix.search(queries, 10, query_cut=3, heap_factor=1.0).ids, t5.ids, 10)
+    refined = recall_at_k(ix.search(queries, 10, query_cut=3, heap_factor=1.0, n_knn=5).ids, t5.ids, 10)
+    assert refined >= base
+    ix.build_knn(0)
+    assert ix.knn == 0
+
+
+# ------------------------------------------------------------------- structure of an index
+def test_blocks_partition_the_pruned_lists():
+    docs, _ = synthetic_sparse(2000, 1, vocab_size=500, doc_nnz=30, seed=5)
+    ix = SparseIndex.build(docs, pruning="fixed", n_postings=50, value_dtype="float32")
+    dense = docs.toarray()
+    for term in range(0, 500, 7):
+        blocks = ix.blocks_of(term)
+        members = [d for b in blocks for d in b]
+        positive = np.flatnonzero(dense[:, term] > 0)
+        assert len(set(members)) == len(members)
+        assert len(members) == min(50, len(positive))
+        # Fixed pruning keeps the heaviest postings.
+        if members:
+            kept_min = dense[members, term].min()
+            dropped = np.setdiff1d(positive, members)
+            assert (dense[dropped, term] <= kept_min).all()
+        for b, block in enumerate(blocks):
+            summary = dict(ix.summary_of(term, b))
+            # Quantization rounds up: every kept component bounds the block's documents.
+            for u, value in summary.items():
+                assert value >= dense[block, u].max() * (1 - 1e-6)
+            assert summary, "every block keeps at least one summary component"
+
+
+# -------------------------------------------------------------------------- persistence
+def test_save_load_pickle_identical(tmp_path, synthetic):
+    docs, queries, _ = synthetic
+    ix = SparseIndex.build(docs[:3000], knn=3)
+    path = tmp_path / "ix.aft"
+    ix.save(path)
+    assert not os.path.exists(str(path) + ".tmp")
+    loaded = SparseIndex.load(path)
+    clone = pickle.loads(pickle.dumps(ix))
+    want = ix.search(queries, 10, n_knn=3)
+    for other in (loaded, clone):
+        got = other.search(queries, 10, n_knn=3)
+        np.testing.assert_array_equal(got.ids, want.ids)
+        np.testing.assert_array_equal(got.scores, want.scores)
+        assert other.build_params == ix.build_params
+
+
+def test_damaged_files_raise_format_error(tmp_path):
+    docs, _ = synthetic_sparse(300, 1, vocab_size=200, doc_nnz=10, seed=2)
+    path = tmp_path / "ix.aft"
+    SparseIndex.build(docs).save(path)
+    data = path.read_bytes()
+    rng = np.random.default_rng(0)
+    for pos in [0, 9, 20, 40, 64, 100] + list(rng.integers(0, len(data), size=20)):
+        bad = bytearray(data)
+        bad[pos] ^= 0x41
+        (tmp_path / "bad").write_bytes(bytes(bad))
+        with pytest.raises(aftershock.FormatError):
+            SparseIndex.load(tmp_path / "bad")
+    for cut in (0, 10, 63, 64, len(data) // 2, len(data) - 1):
+        (tmp_path / "short").write_bytes(data[:cut])
+        with pytest.raises(aftershock.FormatError):
+            SparseIndex.load(tmp_path / "short")
+    major = bytearray(data)
+    major[8] = 2
+    (tmp_path / "major").write_bytes(bytes(major))
+    with pytest.raises(aftershock.FormatError, match="format|checksum"):
+        SparseIndex.load(tmp_path / "major")
+    with pytest.raises(OSError):
+        SparseIndex.load(tmp_path / "missing")
+    assert issubclass(aftershock.FormatError, ValueError)
+
+
+# ------------------------------------------------------------------ SIMD levels, threads
+@given(
+    st.sampled_from([0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 127, 128, 129]),
+    st.integers(0, 3),
+    st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=60)
+def test_dot_kernels_agree_with_scalar(n, offset, seed):
+    rng = np.random.default_rng(seed)
+    dim = 70000
+    query = rng.lognormal(0, 1, size=dim).astype(np.float32)
+    terms32 = np.sort(rng.choice(dim, size=n, replace=False)).astype(np.uint32)
+    values = rng.lognormal(0, 1, size=n).astype(np.float32)
+    # Misaligned views: slice a larger buffer at an offset.
+    t32 = np.concatenate([np.zeros(offset, np.uint32), terms32])[offset:]
+    t16 = np.concatenate([np.zeros(offset, np.uint16), (terms32 % 65536).astype(np.uint16)])[offset:]
+    v32 = np.concatenate([np.zeros(offset, np.float32), values])[offset:]
+    v16 = np.concatenate([np.zeros(offset, np.float16), values.astype(np.float16)])[offset:].view(np.uint16)
+    for terms in (t16, t32):
+        for vals, as_f32 in ((v32, v32), (v16, v16.view(np.float16).astype(np.float32))):
+            exact = float(np.dot(query[terms.astype(np.int64)].astype(np.float64), as_f32.astype(np.float64)))
+            bound = max(n, 1) * EPS32 * float(np.abs(query[terms.astype(np.int64)]).astype(np.float64) @ np.abs(as_f32))
+            for level in aftershock.simd_info()["supported"]:
+                got = _core._sparse_dot(level, terms, vals, query)
+                assert abs(got - exact) <= bound + 1e-30, (level, n, got, exact)
+
+
+def test_search_at_every_level_matches_scalar(simd_level, synthetic):
+    docs, queries, _ = synthetic
+    docs = docs[:4000]
+    ix = SparseIndex.build(docs, **LOSSLESS_BUILD)
+    got = ix.search(queries, 10, **LOSSLESS_SEARCH)
+    _core.set_simd_level("scalar")
+    want = exact_search(docs, queries, 10)
+    _core.set_simd_level(simd_level)
+    bound = (abs(queries.astype(np.float64)) @ abs(docs.astype(np.float64)).T).toarray().max(axis=1) * 200 * EPS32
+    np.testing.assert_allclose(got.scores, want.scores, rtol=0, atol=float(bound.max()))
+    assert recall_at_k(got.ids, want.ids, 10) >= 0.99
+
+
+def test_threads_do_not_change_results(synthetic):
+    docs, queries, _ = synthetic
+    docs = docs[:6000]
+    a = SparseIndex.build(docs, num_threads=1, knn=2)
+    b = SparseIndex.build(docs, num_threads=2, knn=2)
+    assert pickle.dumps(a) == pickle.dumps(b)
+    r1 = a.search(queries, 10, num_threads=1, n_knn=2)
+    r2 = a.search(queries, 10, num_threads=2, n_knn=2)
+    np.testing.assert_array_equal(r1.ids, r2.ids)
+    np.testing.assert_array_equal(r1.scores, r2.scores)
+
+
+def test_simd_env_override_and_errors():
+    code = "import aftershock; print(aftershock.simd_info()['active'])"
+    env = dict(os.environ, AFTERSHOCK_SIMD="scalar")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "scalar"
+    env["AFTERSHOCK_SIMD"] = "sse9"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "ValueError" in out.stderr and "AFTERSHOCK_SIMD" in out.stderr
+    with pytest.raises(ValueError, match="expected one of"):
+        _core.set_simd_level("neon9")
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.fixture(scope="module")
+def small_index():
+    docs, _ = synthetic_sparse(500, 1, vocab_size=100, doc_nnz=10, seed=11)
+    return docs, SparseIndex.build(docs)
+
+
+@pytest.mark.parametrize(
+    "bad, err, match",
+    [
+        (np.array([[0, np.nan]], np.float32), ValueError, "not finite"),
+        (np.array([[0, np.inf]], np.float64), ValueError, "not finite"),
+        (np.array([[0, -1.0]], np.float32), ValueError, "non-negative"),
+        (np.array([[0, 1e300]], np.float64), ValueError, "not finite"),
+        (np.array([[1 + 1j, 0]]), TypeError, "docs"),
+        (np.array([[True, False]]), TypeError, "docs"),
+        (np.array([["a", "b"]], dtype=object), TypeError, "docs"),
+        ("not a matrix", TypeError, "docs"),
+        (np.zeros((2, 2, 2), np.float32), ValueError, "shape"),
+    ],
+)
+def test_bad_documents(bad, err, match):
+    with pytest.raises(err, match=match):
+        SparseIndex.build(bad)
+
+
+@pytest.mark.parametrize(
+    "triple, match",
+    [
+        ((np.array([2, 1]), np.array([1.0, 1.0]), np.array([0, 2])), "strictly increasing"),
+        ((np.array([1, 1]), np.array([1.0, 1.0]), np.array([0, 2])), "strictly increasing"),
+        ((np.array([1, 5]), np.array([1.0, 1.0]), np.array([0, 2])), "out of range"),
+        ((np.array([1, 2]), np.array([1.0, 1.0]), np.array([1, 2])), "indptr\\[0\\]"),
+        ((np.array([1, 2]), np.array([1.0, 1.0]), np.array([0, 3])), "indptr\\[-1\\]"),
+        ((np.array([1, 2]), np.array([1.0, 1.0]), np.array([0, 2, 1, 2])), "non-decreasing"),
+        ((np.array([1, 2]), np.array([1.0]), np.array([0, 2])), "differ in length"),
+        ((np.array([-1, 2]), np.array([1.0, 1.0]), np.array([0, 2])), ">= 0"),
+    ],
+)
+def test_bad_csr_tuples(triple, match):
+    with pytest.raises(ValueError, match=match):
+        SparseIndex.build(triple, dim=4)
+
+
+def test_scipy_input_is_canonicalized():
+    # Unsorted indices with duplicates: scipy semantics (duplicates summed) on a copy.
+    m = sp.csr_matrix((np.array([1.0, 2.0, 3.0], np.float32), np.array([2, 0, 2]), np.array([0, 3])), shape=(1, 3))
+    ix = SparseIndex.build(m, value_dtype="float32")
+    res = ix.search(np.array([0, 0, 1.0], np.float32), 1, heap_factor=0.0)
+    assert res.scores[0, 0] == 4.0
+    assert not m.has_canonical_format  # the caller's matrix is untouched
+
+
+def test_bad_queries_and_parameters(small_index):
+    docs, ix = small_index
+    q = docs[:2]
+    with pytest.raises(ValueError, match="columns"):
+        ix.search(sp.csr_matrix((1, 99), dtype=np.float32), 10)
+    with pytest.raises(ValueError, match="k"):
+        ix.search(q, 0)
+    with pytest.raises(TypeError, match="k"):
+        ix.search(q, 2.5)
+    with pytest.raises(ValueError, match="query_cut"):
+        ix.search(q, 10, query_cut=0)
+    with pytest.raises(ValueError, match="heap_factor"):
+        ix.search(q, 10, heap_factor=-0.5)
+    with pytest.raises(ValueError, match="heap_factor"):
+        ix.search(q, 10, heap_factor=float("nan"))
+    with pytest.raises(ValueError, match="num_threads"):
+        ix.search(q, 10, num_threads=-1)
+    with pytest.raises(ValueError, match="not finite"):
+        ix.search(np.full(100, np.nan, np.float32), 10)
+    with pytest.raises(ValueError, match="k"):
+        exact_search(docs, q, 0)
+    for kwargs, match in [
+        (dict(centroid_fraction=0.0), "centroid_fraction"),
+        (dict(centroid_fraction=1.5), "centroid_fraction"),
+        (dict(summary_energy=0.0), "summary_energy"),
+        (dict(n_postings=0), "n_postings"),
+        (dict(min_cluster_size=0), "min_cluster_size"),
+        (dict(max_fraction=0.5), "max_fraction"),
+        (dict(pruning="magic"), "pruning"),
+        (dict(value_dtype="int8"), "value_dtype"),
+        (dict(knn=-1), "knn"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            SparseIndex.build(docs, **kwargs)
+    with pytest.raises(TypeError):
+        SparseIndex(object())
