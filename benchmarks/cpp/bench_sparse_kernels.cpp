@@ -1,0 +1,90 @@
+// Microbenchmark of the sparse engine's hot kernels at every supported SIMD level:
+// forward-index dot products (gather from a dense query) and summary accumulation.
+// Prints one JSON line per (kernel, level, size). Build with -DAFTERSHOCK_BUILD_BENCHMARKS=ON.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "aftershock/simd/level.hpp"
+#include "aftershock/sparse/kernels.hpp"
+#include "aftershock/util/half.hpp"
+
+using namespace aftershock;
+
+namespace {
+
+template <class F>
+double seconds_per_call(F&& f, std::size_t calls) {
+  f();  // warm up
+  auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < calls; ++i) f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(calls);
+}
+
+}  // namespace
+
+int main() {
+  const std::size_t vocab = 30522, n_docs = 20000;
+  std::mt19937_64 rng(42);
+  std::vector<float> query(vocab);
+  std::lognormal_distribution<float> w(0.0f, 1.0f);
+  for (auto& q : query) q = (rng() % 4 == 0) ? w(rng) : 0.0f;
+  volatile float sink = 0;
+
+  for (std::size_t nnz : {40, 150, 400}) {
+    // A forward index of n_docs documents, visited in random order like a real search.
+    std::vector<std::uint16_t> terms(n_docs * nnz), values(n_docs * nnz);
+    std::vector<std::uint32_t> pick(vocab);
+    std::iota(pick.begin(), pick.end(), 0u);
+    for (std::size_t d = 0; d < n_docs; ++d) {
+      std::partial_sort(pick.begin(), pick.begin() + static_cast<long>(nnz), pick.end(),
+                        [&](auto, auto) { return rng() & 1; });
+      std::vector<std::uint32_t> row(pick.begin(), pick.begin() + static_cast<long>(nnz));
+      std::sort(row.begin(), row.end());
+      for (std::size_t i = 0; i < nnz; ++i) {
+        terms[d * nnz + i] = static_cast<std::uint16_t>(row[i]);
+        values[d * nnz + i] = float_to_half(w(rng));
+      }
+    }
+    std::vector<std::uint32_t> order(n_docs);
+    std::iota(order.begin(), order.end(), 0u);
+    std::shuffle(order.begin(), order.end(), rng);
+    for (simd::Level level : simd::compiled_levels()) {
+      if (!simd::is_supported(level)) continue;
+      const sparse::SparseKernels& k = sparse::sparse_kernels(level);
+      const double s = seconds_per_call(
+          [&] {
+            float acc = 0;
+            for (std::uint32_t d : order) acc += k.dot_u16_f16(&terms[d * nnz], &values[d * nnz], nnz, query.data());
+            sink = acc;
+          },
+          20);
+      std::printf("{\"kernel\": \"dot_u16_f16\", \"level\": \"%s\", \"nnz\": %zu, \"ns_per_doc\": %.1f, \"gnnz_per_s\": %.3f}\n",
+                  simd::level_name(level), nnz, s / n_docs * 1e9, n_docs * nnz / s / 1e9);
+    }
+  }
+
+  // Summary accumulation: one query term's component list over a list of n_blocks blocks.
+  for (std::size_t n_blocks : {64, 400, 4000}) {
+    std::vector<std::uint16_t> blocks(n_blocks);
+    std::iota(blocks.begin(), blocks.end(), 0);
+    std::shuffle(blocks.begin(), blocks.end(), rng);
+    const std::size_t n = n_blocks / 2;
+    std::vector<std::uint8_t> codes(n);
+    for (auto& c : codes) c = static_cast<std::uint8_t>(rng() % 255 + 1);
+    std::vector<float> acc(n_blocks, 0.0f);
+    for (simd::Level level : simd::compiled_levels()) {
+      if (!simd::is_supported(level)) continue;
+      const sparse::SparseKernels& k = sparse::sparse_kernels(level);
+      const double s = seconds_per_call([&] { k.accumulate_codes_u8(blocks.data(), codes.data(), n, 0.5f, acc.data()); },
+                                        200000);
+      std::printf("{\"kernel\": \"accumulate_codes_u8\", \"level\": \"%s\", \"entries\": %zu, \"ns_per_entry\": %.3f}\n",
+                  simd::level_name(level), n, s / static_cast<double>(n) * 1e9);
+    }
+    sink = acc[0];
+  }
+  return 0;
+}
