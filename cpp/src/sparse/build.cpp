@@ -31,7 +31,8 @@ struct ListOut {
   std::vector<std::uint32_t> block_begin;  // relative to the list
   std::vector<float> block_scale;
   std::vector<TermId> comp_term;
-  std::vector<std::uint32_t> comp_end;
+  std::vector<std::uint8_t> comp_count;
+  std::vector<std::uint32_t> comp_check;
   std::vector<std::uint16_t> entry_block;
   std::vector<std::uint8_t> entry_code;
 };
@@ -336,10 +337,16 @@ ListOut build_list(std::vector<Posting>& list, const BuildParams& p, TermId term
   std::sort(s.touched.begin(), s.touched.end());
   std::uint32_t end = 0;
   for (TermId u : s.touched) {
-    end += static_cast<std::uint32_t>(s.pos[u]);
-    out.comp_term.push_back(u);
-    out.comp_end.push_back(end);
-    s.pos[u] = static_cast<std::int32_t>(end - static_cast<std::uint32_t>(s.pos[u]));  // fill cursor
+    const auto count = static_cast<std::uint32_t>(s.pos[u]);
+    for (std::uint32_t left = count; left > 0;) {
+      const std::uint32_t take = std::min<std::uint32_t>(left, kMaxEntriesPerComponent);
+      if (out.comp_term.size() % kSummaryCheckpointStride == 0) out.comp_check.push_back(end);
+      out.comp_term.push_back(u);
+      out.comp_count.push_back(static_cast<std::uint8_t>(take));
+      end += take;
+      left -= take;
+    }
+    s.pos[u] = static_cast<std::int32_t>(end - count);  // fill cursor
   }
   out.entry_block.resize(entries.size());
   out.entry_code.resize(entries.size());
@@ -494,19 +501,23 @@ struct IndexBuilder {
     ix.list_post_begin_.assign(dim + 1, 0);
     ix.list_block_begin_.assign(dim + 1, 0);
     ix.list_comp_begin_.assign(dim + 1, 0);
+    ix.list_check_begin_.assign(dim + 1, 0);
     ix.list_entry_begin_.assign(dim + 1, 0);
     for (std::size_t t = 0; t < dim; ++t) {
       const ListOut& l = lists[t];
       ix.list_post_begin_[t + 1] = ix.list_post_begin_[t] + l.docs.size();
       ix.list_block_begin_[t + 1] = ix.list_block_begin_[t] + l.block_begin.size();
       ix.list_comp_begin_[t + 1] = ix.list_comp_begin_[t] + l.comp_term.size();
+      ix.list_check_begin_[t + 1] = ix.list_check_begin_[t] + l.comp_check.size();
       ix.list_entry_begin_[t + 1] = ix.list_entry_begin_[t] + l.entry_block.size();
     }
     ix.post_docs_.reserve(ix.list_post_begin_[dim]);
     ix.block_post_begin_.reserve(ix.list_block_begin_[dim]);
     ix.block_scale_.reserve(ix.list_block_begin_[dim]);
-    ix.summ_comp_term_.reserve(ix.list_comp_begin_[dim]);
-    ix.summ_comp_end_.reserve(ix.list_comp_begin_[dim]);
+    (ix.wide_terms_ ? ix.summ_comp_term32_.reserve(ix.list_comp_begin_[dim])
+                    : ix.summ_comp_term16_.reserve(ix.list_comp_begin_[dim]));
+    ix.summ_comp_count_.reserve(ix.list_comp_begin_[dim]);
+    ix.summ_comp_check_.reserve(ix.list_check_begin_[dim]);
     ix.summ_entry_block_.reserve(ix.list_entry_begin_[dim]);
     ix.summ_entry_code_.reserve(ix.list_entry_begin_[dim]);
     for (std::size_t t = 0; t < dim; ++t) {
@@ -514,8 +525,12 @@ struct IndexBuilder {
       append(ix.post_docs_, l.docs);
       append(ix.block_post_begin_, l.block_begin);
       append(ix.block_scale_, l.block_scale);
-      append(ix.summ_comp_term_, l.comp_term);
-      append(ix.summ_comp_end_, l.comp_end);
+      for (TermId u : l.comp_term) {
+        if (ix.wide_terms_) ix.summ_comp_term32_.push_back(u);
+        else ix.summ_comp_term16_.push_back(static_cast<std::uint16_t>(u));
+      }
+      append(ix.summ_comp_count_, l.comp_count);
+      append(ix.summ_comp_check_, l.comp_check);
       append(ix.summ_entry_block_, l.entry_block);
       append(ix.summ_entry_code_, l.entry_code);
       l = ListOut();

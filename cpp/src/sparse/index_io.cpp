@@ -51,8 +51,11 @@ void SparseIndex::write(io::FileWriter& w, std::string& conf_text) const {
   w.add_vector("BSCL", block_scale_);
   w.add_vector("LCMP", list_comp_begin_);
   w.add_vector("LENT", list_entry_begin_);
-  w.add_vector("CTRM", summ_comp_term_);
-  w.add_vector("CEND", summ_comp_end_);
+  w.add_vector("LCHK", list_check_begin_);
+  w.add_vector("CT16", summ_comp_term16_);
+  w.add_vector("CT32", summ_comp_term32_);
+  w.add_vector("CCNT", summ_comp_count_);
+  w.add_vector("CCHK", summ_comp_check_);
   w.add_vector("EBLK", summ_entry_block_);
   w.add_vector("ECOD", summ_entry_code_);
   w.add_vector("KNNG", knn_graph_);
@@ -112,8 +115,11 @@ SparseIndex SparseIndex::read(const io::FileReader& r) {
   ix.block_scale_ = r.read_vector<float>("BSCL");
   ix.list_comp_begin_ = r.read_vector<std::uint64_t>("LCMP");
   ix.list_entry_begin_ = r.read_vector<std::uint64_t>("LENT");
-  ix.summ_comp_term_ = r.read_vector<TermId>("CTRM");
-  ix.summ_comp_end_ = r.read_vector<std::uint32_t>("CEND");
+  ix.list_check_begin_ = r.read_vector<std::uint64_t>("LCHK");
+  ix.summ_comp_term16_ = r.read_vector<std::uint16_t>("CT16");
+  ix.summ_comp_term32_ = r.read_vector<std::uint32_t>("CT32");
+  ix.summ_comp_count_ = r.read_vector<std::uint8_t>("CCNT");
+  ix.summ_comp_check_ = r.read_vector<std::uint32_t>("CCHK");
   ix.summ_entry_block_ = r.read_vector<std::uint16_t>("EBLK");
   ix.summ_entry_code_ = r.read_vector<std::uint8_t>("ECOD");
   ix.knn_graph_ = r.read_vector<DocId>("KNNG");
@@ -137,15 +143,20 @@ void SparseIndex::check_invariants() const {
   }
   check_offsets(list_post_begin_, dim_, post_docs_.size(), "posting list");
   check_offsets(list_block_begin_, dim_, block_scale_.size(), "block");
-  check_offsets(list_comp_begin_, dim_, summ_comp_term_.size(), "summary component");
+  const std::size_t n_comps = summ_comp_count_.size();
+  if ((wide_terms_ ? summ_comp_term32_.size() : summ_comp_term16_.size()) != n_comps ||
+      (wide_terms_ ? summ_comp_term16_.size() : summ_comp_term32_.size()) != 0)
+    corrupt("summary component terms have the wrong length");
+  check_offsets(list_comp_begin_, dim_, n_comps, "summary component");
   check_offsets(list_entry_begin_, dim_, summ_entry_block_.size(), "summary entry");
-  if (block_post_begin_.size() != block_scale_.size() || summ_comp_end_.size() != summ_comp_term_.size() ||
-      summ_entry_code_.size() != summ_entry_block_.size())
+  check_offsets(list_check_begin_, dim_, summ_comp_check_.size(), "summary checkpoint");
+  if (block_post_begin_.size() != block_scale_.size() || summ_entry_code_.size() != summ_entry_block_.size())
     corrupt("section lengths disagree");
   for (DocId d : post_docs_)
     if (d >= n_docs_) corrupt("posting holds a document id out of range");
   for (float s : block_scale_)
     if (!std::isfinite(s) || s < 0.0f) corrupt("block scale is invalid");
+  auto comp_term = [&](std::size_t c) -> std::size_t { return wide_terms_ ? summ_comp_term32_[c] : summ_comp_term16_[c]; };
   for (std::size_t t = 0; t < dim_; ++t) {
     const std::size_t b0 = list_block_begin_[t], b1 = list_block_begin_[t + 1];
     const std::size_t len = list_post_begin_[t + 1] - list_post_begin_[t];
@@ -155,15 +166,18 @@ void SparseIndex::check_invariants() const {
       if ((b == b0 && block_post_begin_[b] != 0) || block_post_begin_[b] > end) corrupt("block offsets are invalid");
     }
     const std::size_t c0 = list_comp_begin_[t], c1 = list_comp_begin_[t + 1];
-    const std::size_t n_entries = list_entry_begin_[t + 1] - list_entry_begin_[t];
-    std::uint32_t prev_end = 0;
-    for (std::size_t cc = c0; cc < c1; ++cc) {
-      if (summ_comp_term_[cc] >= dim_ || (cc > c0 && summ_comp_term_[cc] <= summ_comp_term_[cc - 1]))
-        corrupt("summary component terms are invalid");
-      if (summ_comp_end_[cc] < prev_end || summ_comp_end_[cc] > n_entries) corrupt("summary entry offsets are invalid");
-      prev_end = summ_comp_end_[cc];
+    const std::size_t n_checks = (c1 - c0 + kSummaryCheckpointStride - 1) / kSummaryCheckpointStride;
+    if (list_check_begin_[t + 1] - list_check_begin_[t] != n_checks) corrupt("summary checkpoints are invalid");
+    std::size_t entries = 0;
+    for (std::size_t c = c0; c < c1; ++c) {
+      if ((c - c0) % kSummaryCheckpointStride == 0 &&
+          summ_comp_check_[list_check_begin_[t] + (c - c0) / kSummaryCheckpointStride] != entries)
+        corrupt("summary checkpoints are invalid");
+      if (comp_term(c) >= dim_ || (c > c0 && comp_term(c) < comp_term(c - 1)) || summ_comp_count_[c] == 0)
+        corrupt("summary components are invalid");
+      entries += summ_comp_count_[c];
     }
-    if (prev_end != n_entries) corrupt("summary entry offsets are invalid");
+    if (entries != list_entry_begin_[t + 1] - list_entry_begin_[t]) corrupt("summary entry counts are invalid");
     for (std::size_t e = list_entry_begin_[t]; e < list_entry_begin_[t + 1]; ++e)
       if (summ_entry_block_[e] >= b1 - b0) corrupt("summary entry names a block out of range");
   }
@@ -177,7 +191,8 @@ std::size_t SparseIndex::memory_bytes() const {
   return bytes(doc_offsets_) + bytes(fwd_terms16_) + bytes(fwd_terms32_) + bytes(fwd_values16_) +
          bytes(fwd_values32_) + bytes(list_post_begin_) + bytes(list_block_begin_) + bytes(post_docs_) +
          bytes(block_post_begin_) + bytes(block_scale_) + bytes(list_comp_begin_) + bytes(list_entry_begin_) +
-         bytes(summ_comp_term_) + bytes(summ_comp_end_) + bytes(summ_entry_block_) + bytes(summ_entry_code_) +
+         bytes(list_check_begin_) + bytes(summ_comp_term16_) + bytes(summ_comp_term32_) + bytes(summ_comp_count_) +
+         bytes(summ_comp_check_) + bytes(summ_entry_block_) + bytes(summ_entry_code_) +
          bytes(knn_graph_);
 }
 
@@ -200,10 +215,11 @@ std::vector<std::pair<TermId, float>> SparseIndex::summary_of(TermId t, std::siz
   if (b >= nb) throw std::out_of_range("block: " + std::to_string(b) + " is out of range [0, " + std::to_string(nb) + ")");
   std::vector<std::pair<TermId, float>> out;
   const float scale = block_scale_[list_block_begin_[t] + b];
-  const std::size_t c0 = list_comp_begin_[t], c1 = list_comp_begin_[t + 1], e0 = list_entry_begin_[t];
-  for (std::size_t c = c0; c < c1; ++c) {
-    for (std::size_t e = e0 + (c == c0 ? 0 : summ_comp_end_[c - 1]); e < e0 + summ_comp_end_[c]; ++e)
-      if (summ_entry_block_[e] == b) out.emplace_back(summ_comp_term_[c], scale * summ_entry_code_[e]);
+  std::size_t e = list_entry_begin_[t];
+  for (std::size_t c = list_comp_begin_[t]; c < list_comp_begin_[t + 1]; ++c) {
+    const TermId u = wide_terms_ ? summ_comp_term32_[c] : summ_comp_term16_[c];
+    for (std::size_t end = e + summ_comp_count_[c]; e < end; ++e)
+      if (summ_entry_block_[e] == b) out.emplace_back(u, scale * summ_entry_code_[e]);
   }
   return out;
 }

@@ -70,23 +70,38 @@ struct Searcher {
   void block_bounds(TermId t, const SparseBatchView& q, std::size_t qi, Scratch& s) const {
     const std::size_t b0 = ix.list_block_begin_[t], nb = ix.list_block_begin_[t + 1] - b0;
     s.bound.assign(nb, 0.0f);
-    const TermId* comp = ix.summ_comp_term_.data();
-    std::size_t lo = ix.list_comp_begin_[t];
-    const std::size_t hi = ix.list_comp_begin_[t + 1];
-    const std::size_t entry0 = ix.list_entry_begin_[t];
-    const std::size_t first_comp = ix.list_comp_begin_[t];
-    for (std::int64_t j = q.indptr[qi]; j < q.indptr[qi + 1] && lo < hi; ++j) {
-      const float w = q.values[j];
-      if (!(w > 0.0f)) continue;
-      // Query terms are sorted, so the search range only shrinks.
-      lo = static_cast<std::size_t>(std::lower_bound(comp + lo, comp + hi, q.indices[j]) - comp);
-      if (lo == hi || comp[lo] != q.indices[j]) continue;
-      const std::size_t e_begin = entry0 + (lo == first_comp ? 0 : ix.summ_comp_end_[lo - 1]);
-      const std::size_t e_end = entry0 + ix.summ_comp_end_[lo];
-      kern.accumulate_codes_u8(ix.summ_entry_block_.data() + e_begin, ix.summ_entry_code_.data() + e_begin,
-                               e_end - e_begin, w, s.bound.data());
+    if (ix.wide_terms_) {
+      scan_components(ix.summ_comp_term32_.data(), t, q, qi, s);
+    } else {
+      scan_components(ix.summ_comp_term16_.data(), t, q, qi, s);
     }
     for (std::size_t b = 0; b < nb; ++b) s.bound[b] *= ix.block_scale_[b0 + b];
+  }
+
+  template <class CompT>
+  void scan_components(const CompT* comp, TermId t, const SparseBatchView& q, std::size_t qi, Scratch& s) const {
+    const std::size_t c0 = ix.list_comp_begin_[t], c1 = ix.list_comp_begin_[t + 1];
+    const std::uint8_t* count = ix.summ_comp_count_.data();
+    const std::uint32_t* check = ix.summ_comp_check_.data() + ix.list_check_begin_[t];
+    const std::size_t entry0 = ix.list_entry_begin_[t];
+    std::size_t lo = c0;
+    for (std::int64_t j = q.indptr[qi]; j < q.indptr[qi + 1] && lo < c1; ++j) {
+      const float w = q.values[j];
+      if (!(w > 0.0f)) continue;
+      const TermId u = q.indices[j];
+      // Query terms are sorted, so the search range only shrinks.
+      lo = static_cast<std::size_t>(std::lower_bound(comp + lo, comp + c1, u) - comp);
+      if (lo == c1 || comp[lo] != u) continue;
+      // Entry offset of component lo: its checkpoint plus the counts since.
+      const std::size_t r = lo - c0, first = c0 + r / kSummaryCheckpointStride * kSummaryCheckpointStride;
+      std::size_t e = check[r / kSummaryCheckpointStride];
+      for (std::size_t c = first; c < lo; ++c) e += count[c];
+      for (; lo < c1 && comp[lo] == u; ++lo) {
+        kern.accumulate_codes_u8(ix.summ_entry_block_.data() + entry0 + e, ix.summ_entry_code_.data() + entry0 + e,
+                                 count[lo], w, s.bound.data());
+        e += count[lo];
+      }
+    }
   }
 
   void search_one(const SparseBatchView& q, std::size_t qi, Scratch& s, TopK& top) const {
