@@ -11,6 +11,7 @@ from __future__ import annotations
 from . import _core
 from ._core import FormatError
 from ._results import SearchResult
+from .maxsim import MultiVectorStore
 from .sparse import SparseIndex, exact_search
 
 __version__ = "0.1.0"
@@ -35,4 +36,4 @@ def simd_info() -> dict:
     return _core.simd_info()
 
 
-__all__ = ["FormatError", "SearchResult", "SparseIndex", "exact_search", "simd_info", "__version__"]
+__all__ = ["FormatError", "MultiVectorStore", "SearchResult", "SparseIndex", "exact_search", "simd_info", "__version__"]

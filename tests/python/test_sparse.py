@@ -18,6 +18,7 @@ import aftershock
 from aftershock import SparseIndex, exact_search
 from aftershock import _core
 from aftershock.datasets import recall_at_k, synthetic_sparse
+from aftershock.sparse import _from_bytes as sparse_from_bytes
 
 from strategies import csr_batches
 
@@ -209,8 +210,17 @@ def test_damaged_files_raise_format_error(tmp_path):
     path = tmp_path / "ix.aft"
     SparseIndex.build(docs).save(path)
     data = path.read_bytes()
-    rng = np.random.default_rng(0)
-    for pos in [0, 9, 20, 40, 64, 100] + list(rng.integers(0, len(data), size=20)):
+    # Every single-byte flip of a small index, padding included, is detected.
+    tiny_docs, _ = synthetic_sparse(30, 1, vocab_size=40, doc_nnz=5, seed=4)
+    tiny = tmp_path / "tiny.aft"
+    SparseIndex.build(tiny_docs).save(tiny)
+    tiny_data = tiny.read_bytes()
+    for pos in range(len(tiny_data)):
+        bad = bytearray(tiny_data)
+        bad[pos] ^= 0x41
+        with pytest.raises(aftershock.FormatError):
+            sparse_from_bytes(bytes(bad))
+    for pos in [0, 9, 20, 40, 64, 100, len(data) - 1]:
         bad = bytearray(data)
         bad[pos] ^= 0x41
         (tmp_path / "bad").write_bytes(bytes(bad))

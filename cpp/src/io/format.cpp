@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -197,6 +198,20 @@ FileReader::FileReader(std::string bytes, const char kind[4]) : bytes_(std::move
       format_error("section '" + std::string(e, 4) + "' checksum mismatch (damaged file)");
     entries_[std::string(e, 4)] = entry;
   }
+  // Bytes outside the header, table and sections (alignment padding) are not covered by
+  // any checksum; they must be zero, so a damaged pad byte is caught as well.
+  std::vector<std::pair<std::size_t, std::size_t>> used = {{0, kHeaderBytes},
+                                                           {table_offset, table_offset + count * kSectionEntryBytes}};
+  for (const auto& [tag, entry] : entries_) used.emplace_back(entry.offset, entry.offset + entry.length);
+  std::sort(used.begin(), used.end());
+  std::size_t covered = 0;
+  for (const auto& [begin, end] : used) {
+    for (std::size_t i = covered; i < begin; ++i)
+      if (b[i] != 0) format_error("non-zero padding byte at offset " + std::to_string(i) + " (damaged file)");
+    covered = std::max(covered, end);
+  }
+  for (std::size_t i = covered; i < bytes_.size(); ++i)
+    if (b[i] != 0) format_error("non-zero padding byte at offset " + std::to_string(i) + " (damaged file)");
 }
 
 bool FileReader::has(const char tag[4]) const { return entries_.count(tag_string(tag)) != 0; }

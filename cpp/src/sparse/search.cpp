@@ -38,24 +38,25 @@ struct Searcher {
                                     : kern.dot_u16_f16(ix.fwd_terms16_.data() + b, ix.fwd_values16_.data() + b, n, q);
   }
 
+  // Pulls a whole forward-index row toward the cache: rows are read at random, so the
+  // latency of the next documents overlaps the scoring of the current one.
   void prefetch(DocId d) const {
-    const std::size_t b = ix.doc_offsets_[d];
-    if (ix.wide_terms_) {
-      __builtin_prefetch(ix.fwd_terms32_.data() + b);
-    } else {
-      __builtin_prefetch(ix.fwd_terms16_.data() + b);
-    }
-    if (ix.fwd_values16_.empty()) {
-      __builtin_prefetch(ix.fwd_values32_.data() + b);
-    } else {
-      __builtin_prefetch(ix.fwd_values16_.data() + b);
-    }
+    const std::size_t b = ix.doc_offsets_[d], n = ix.doc_offsets_[d + 1] - b;
+    const char* terms = ix.wide_terms_ ? reinterpret_cast<const char*>(ix.fwd_terms32_.data() + b)
+                                       : reinterpret_cast<const char*>(ix.fwd_terms16_.data() + b);
+    const char* values = ix.fwd_values16_.empty() ? reinterpret_cast<const char*>(ix.fwd_values32_.data() + b)
+                                                  : reinterpret_cast<const char*>(ix.fwd_values16_.data() + b);
+    const std::size_t term_bytes = n * (ix.wide_terms_ ? 4 : 2), value_bytes = n * (ix.fwd_values16_.empty() ? 4 : 2);
+    for (std::size_t off = 0; off < term_bytes; off += 64) __builtin_prefetch(terms + off);
+    for (std::size_t off = 0; off < value_bytes; off += 64) __builtin_prefetch(values + off);
   }
 
   // Score the not-yet-seen documents of docs[0, n).
   void visit(const DocId* docs, std::size_t n, Scratch& s, TopK& top) const {
+    constexpr std::size_t kAhead = 2;
+    for (std::size_t i = 0; i < std::min(n, kAhead); ++i) prefetch(docs[i]);
     for (std::size_t i = 0; i < n; ++i) {
-      if (i + 1 < n) prefetch(docs[i + 1]);
+      if (i + kAhead < n) prefetch(docs[i + kAhead]);
       const DocId d = docs[i];
       std::uint64_t& word = s.seen[d >> 6];
       const std::uint64_t bit = std::uint64_t{1} << (d & 63);

@@ -1,0 +1,103 @@
+// Exact late-interaction (ColBERT MaxSim) scoring.
+//
+//   score(q, d) = sum_{i < m} max_{j < n} <q_i, d_j>,  accumulated in float32.
+//
+// q is a [m, dim] float32 query (m >= 1 tokens), d a [n, dim] document (n >= 1 tokens)
+// stored in one of four precisions. The kernels are register-blocked: a tile of query
+// tokens x document tokens lives in vector registers, the running max too, and documents
+// stream through once; no similarity matrix is ever written. See cpp/src/maxsim/README.md
+// for the score definition per precision and the error bounds the tests enforce.
+//
+// Kernels dispatch per call on simd::active_level() (scalar / avx2 / avx512), and inside
+// avx512 on simd::active_has_bf16() / active_has_vnni().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace aftershock::maxsim {
+
+/// Storage precision of document token vectors.
+///   kFp32: exact float32.
+///   kFp16: IEEE binary16 (round to nearest even); values must satisfy |x| < 65520.
+///   kBf16: bfloat16 (round to nearest even). The query is rounded to bf16 as well, on
+///          every SIMD level, so that the score is one well-defined number (vdpbf16ps
+///          takes bf16 on both sides).
+///   kInt8: symmetric int8 with one float32 scale per token (s = max|x| / 127); the query
+///          is quantized the same way per token; the integer dot products are exact, so
+///          int8 scores are bit-identical across SIMD levels.
+enum class Precision : std::uint8_t { kFp32 = 0, kFp16 = 1, kBf16 = 2, kInt8 = 3 };
+
+/// "fp32" | "fp16" | "bf16" | "int8".
+const char* precision_name(Precision p);
+/// Parses a precision name; throws InvalidArgument naming the choices.
+Precision parse_precision(const std::string& name);
+
+/// Document tokens are stored in panels of kPanelTokens tokens (see store.hpp).
+constexpr std::size_t kPanelTokens = 16;
+/// Largest dim accepted for int8 storage (keeps every int32 dot product exact).
+constexpr std::size_t kMaxInt8Dim = 65536;
+
+/// A query converted once for documents of one precision: fp32 as given (copied),
+/// bf16 pairs, or per-token int8 codes + scales. Immutable after construction, so one
+/// PreparedQuery can be used from many threads at once.
+class PreparedQuery {
+ public:
+  PreparedQuery() = default;
+  /// query: row-major [m, dim] float32. Throws InvalidArgument if m == 0, dim == 0,
+  /// a value is NaN/inf, or (bf16) a value rounds to infinity in bf16, or (int8) dim
+  /// > kMaxInt8Dim. O(m * dim).
+  PreparedQuery(const float* query, std::size_t m, std::size_t dim, Precision precision);
+
+  std::size_t m() const { return m_; }
+  std::size_t dim() const { return dim_; }
+  Precision precision() const { return precision_; }
+
+  // Kernel operands (layouts documented in cpp/src/maxsim/README.md).
+  const float* f32() const { return f32_.data(); }            // [m, dim] (fp32, fp16); [m, dim2*2] (bf16, rounded)
+  const std::uint32_t* words() const { return words_.data(); }  // bf16 pairs [m, dim2] / u8 quads [m, dim4]
+  const float* int_values() const { return f32_.data(); }     // int8: codes as float [m, dim4*4]
+  const float* token_scales() const { return scales_.data(); }  // int8: [m]
+
+ private:
+  std::size_t m_ = 0;
+  std::size_t dim_ = 0;
+  Precision precision_ = Precision::kFp32;
+  std::vector<float> f32_;
+  std::vector<std::uint32_t> words_;
+  std::vector<float> scales_;
+};
+
+/// Exact MaxSim of one float32 query [m, dim] against one float32 document [n, dim]
+/// (both row-major), with the active SIMD kernels. Packs the document into a temporary
+/// panel buffer (O(n * dim) copy): for many documents use multivector::MultiVectorStore.
+/// Throws InvalidArgument for m == 0, n == 0, dim == 0 or non-finite values.
+/// Thread-safe.
+float maxsim_f32(const float* query, std::size_t m, const float* doc, std::size_t n, std::size_t dim);
+
+/// Plain float64 MaxSim (obvious loops, no SIMD): the reference for tests and tools.
+/// No validation beyond pointers being valid for the given shapes.
+double maxsim_reference_f64(const float* query, std::size_t m, const float* doc, std::size_t n,
+                            std::size_t dim);
+
+/// Rounding helpers shared by the store and tests (round to nearest even).
+std::uint16_t float_to_fp16(float x);
+float fp16_to_float(std::uint16_t h);
+std::uint16_t float_to_bf16(float x);
+float bf16_to_float(std::uint16_t b);
+
+/// Name of the kernel family a store of this precision uses at the active level, e.g.
+/// "avx512_bf16", "avx512_vnni", "avx512", "avx2", "scalar" (for simd_info / benchmarks).
+const char* active_kernel_name(Precision precision);
+
+/// Tests and benchmarks: allow (default) or forbid the AVX512_BF16 / AVX512_VNNI kernels
+/// at the avx512 level, to exercise the plain AVX-512 fallbacks on CPUs that have them.
+/// Process-wide; do not call while other threads are scoring.
+void set_kernel_extensions(bool allow_bf16_dot, bool allow_vnni);
+/// Benchmarks: turn the kernels' software prefetch of the next panels / document on
+/// (default) or off. Process-wide; results are identical either way.
+void set_kernel_prefetch(bool enabled);
+
+}  // namespace aftershock::maxsim

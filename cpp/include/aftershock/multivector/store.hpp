@@ -1,0 +1,169 @@
+// Ragged multi-vector document storage with exact MaxSim scoring (ColBERT late interaction).
+//
+// A MultiVectorStore owns n_docs documents; document d is a [n_tokens(d), dim] matrix of
+// token vectors (n_tokens(d) >= 1), stored in one Precision (fp32 / fp16 / bf16 / int8).
+// Internally each document is cut into panels of maxsim::kPanelTokens tokens laid out
+// dimension-major so one SIMD register holds one dimension of 16 tokens; the last panel
+// is filled by repeating the document's last token, which leaves every max unchanged.
+// The layout is an implementation detail: read tokens back with decode_doc().
+//
+// Thread safety: every const method may run concurrently from many threads; construction,
+// assignment and load need exclusive access. Scores are deterministic: the same query and
+// document give the same float at a given SIMD level whatever the thread count or batch.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aftershock/io/format.hpp"
+#include "aftershock/maxsim/maxsim.hpp"
+#include "aftershock/types.hpp"
+
+namespace aftershock::multivector {
+
+using maxsim::Precision;
+using maxsim::PreparedQuery;
+
+/// 64-byte aligned, zero-initialised, copyable byte buffer (kernel loads never split lines).
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(std::size_t size_bytes);
+  AlignedBuffer(const AlignedBuffer& other);
+  AlignedBuffer& operator=(const AlignedBuffer& other);
+  AlignedBuffer(AlignedBuffer&&) noexcept = default;
+  AlignedBuffer& operator=(AlignedBuffer&&) noexcept = default;
+
+  unsigned char* data() { return data_.get(); }
+  const unsigned char* data() const { return data_.get(); }
+  std::size_t size() const { return size_; }
+  template <class T>
+  T* as() { return reinterpret_cast<T*>(data_.get()); }
+  template <class T>
+  const T* as() const { return reinterpret_cast<const T*>(data_.get()); }
+
+ private:
+  struct Free {
+    void operator()(unsigned char* p) const;
+  };
+  std::unique_ptr<unsigned char[], Free> data_;
+  std::size_t size_ = 0;
+};
+
+class MultiVectorStore {
+ public:
+  /// An empty store (n_docs 0, dim 0); only useful as a target of assignment or load.
+  MultiVectorStore() = default;
+
+  /// Builds a store from all documents' tokens concatenated.
+  ///   vectors: row-major float32 [total_tokens, dim]; offsets: int64 [n_docs + 1] with
+  ///   offsets[0] == 0, offsets strictly increasing (every document has >= 1 token) and
+  ///   offsets[n_docs] == total_tokens. Document d is rows offsets[d]:offsets[d+1].
+  /// n_docs may be 0 (then total_tokens must be 0). dim >= 1.
+  /// Throws InvalidArgument (naming `vectors`/`offsets`) for dim == 0, bad offsets,
+  /// NaN/inf, fp16 values with |x| >= 65520, bf16 values that round to infinity, or
+  /// int8 with dim > maxsim::kMaxInt8Dim. Copies and converts: O(total_tokens * dim),
+  /// split over `num_threads` threads (0 = all cores).
+  MultiVectorStore(const float* vectors, std::size_t total_tokens, std::size_t dim, const std::int64_t* offsets,
+                   std::size_t n_docs, Precision precision, std::size_t num_threads = 0);
+
+  std::size_t n_docs() const { return n_docs_; }
+  std::size_t dim() const { return dim_; }
+  Precision precision() const { return precision_; }
+  std::size_t total_tokens() const { return total_tokens_; }
+  /// Tokens of document `doc`; throws std::out_of_range if doc >= n_docs.
+  std::size_t n_tokens(DocId doc) const;
+  /// int64 [n_docs + 1] token offsets, as given at construction.
+  const std::vector<std::int64_t>& offsets() const { return offsets_; }
+  /// Bytes held (token data incl. panel padding, scales, offsets).
+  std::size_t size_bytes() const;
+
+  /// Writes document `doc` as float32 [n_tokens(doc), dim] row-major into `out`: the
+  /// exact values the kernels use (fp16/bf16 widened; int8 code * scale in float32).
+  /// Throws std::out_of_range for a bad doc.
+  void decode_doc(DocId doc, float* out) const;
+
+  /// Converts a float32 [m, dim] query for this store's precision (validates it: m >= 1,
+  /// finite values; InvalidArgument naming `query` otherwise). Reuse it across calls.
+  PreparedQuery prepare(const float* query, std::size_t m) const;
+
+  /// Exact MaxSim of one query against documents ids[0..n): out[t] = score(query, ids[t]).
+  /// query: float32 [m, dim]. Single-threaded. Throws InvalidArgument for a bad query,
+  /// std::out_of_range (naming `ids`) if an id >= n_docs. O(n * m * mean_tokens * dim).
+  void score(const float* query, std::size_t m, const DocId* ids, std::size_t n, float* out) const;
+  void score(const PreparedQuery& query, const DocId* ids, std::size_t n, float* out) const;
+
+  /// out[d] = score(query, d) for every document: float32 [n_docs]. Parallel over
+  /// document blocks on `num_threads` threads (0 = all cores); results do not depend on it.
+  void score_all(const float* query, std::size_t m, float* out, std::size_t num_threads = 1) const;
+  void score_all(const PreparedQuery& query, float* out, std::size_t num_threads = 1) const;
+
+  /// Many queries, concatenated: queries float32 [total_query_tokens, dim], query_offsets
+  /// int64 [n_queries + 1] (same rules as document offsets). out: float32 row-major
+  /// [n_queries, n_ids] with out[q, t] = score(query q, ids[t]); ids == nullptr means
+  /// every document (n_ids must then be n_docs). Parallel over (query, block of docs).
+  void score_batch(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
+                   const DocId* ids, std::size_t n_ids, float* out, std::size_t num_threads = 0) const;
+
+  /// Top-k of candidates[0..n) by exact MaxSim: writes k scores (best first) and ids into
+  /// out_scores / out_ids, padding with -inf / -1 when n < k; ties go to the smaller id.
+  /// Duplicate candidates are scored (and may be returned) twice. k >= 1 (InvalidArgument).
+  /// Returns the number of real results, min(n, k). Single-threaded.
+  std::size_t rerank(const float* query, std::size_t m, const DocId* candidates, std::size_t n, std::size_t k,
+                     float* out_scores, std::int64_t* out_ids) const;
+  std::size_t rerank(const PreparedQuery& query, const DocId* candidates, std::size_t n, std::size_t k,
+                     float* out_scores, std::int64_t* out_ids) const;
+
+  /// Brute-force top-k over all documents for each query (queries/query_offsets as in
+  /// score_batch). out.scores / out.ids are [n_queries, out.k] row-major, padded with
+  /// -inf / -1 when n_docs < k, ties to the smaller id. out.k >= 1. Parallel over
+  /// queries and document blocks; results do not depend on num_threads.
+  void search_exact(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
+                    std::size_t num_threads, TopKOut out) const;
+
+  // Serialization (aftershock format v1, object kind "MVST" when standalone).
+  // Sections: "MVCF" u64[6] {layout_version, precision, dim, n_docs, total_tokens,
+  // panel_tokens}; "MVOF" i64[n_docs+1] offsets; "MVDA" panel data (f32 / u16 / i8);
+  // "MVSC" f32 per padded token scales (int8 only). Another object (e.g. an index) can
+  // embed a store by calling save_sections on its own writer and load_sections on its
+  // reader; it must not use these four tags itself.
+  static constexpr char kKind[4] = {'M', 'V', 'S', 'T'};
+  /// Adds this store's sections to `writer` by reference: the store must outlive the
+  /// writer's write()/to_bytes().
+  void save_sections(io::FileWriter& writer) const;
+  /// Rebuilds a store from the sections of a verified reader. Throws FormatError for
+  /// missing/mis-sized sections or values that break the invariants (bad offsets, an
+  /// unknown precision, non-finite values).
+  static MultiVectorStore load_sections(const io::FileReader& reader);
+  /// Atomic write (path.tmp + fsync + rename). Throws IoError.
+  void save(const std::string& path) const;
+  /// Reads and verifies every CRC. Throws FormatError, IoError.
+  static MultiVectorStore load(const std::string& path);
+  /// The same bytes as save() writes (pickle).
+  std::string to_bytes() const;
+  static MultiVectorStore from_bytes(std::string bytes);
+
+  /// Throws std::out_of_range naming `what` if any of ids[0..n) is >= n_docs.
+  void check_ids(const DocId* ids, std::size_t n, const char* what) const;
+
+ private:
+  void score_range(const PreparedQuery& q, const DocId* ids, std::size_t n, float* out, float* scratch) const;
+  void finish_layout();  // panel_start_, bias_, meta_ from offsets_ and data_
+
+  Precision precision_ = Precision::kFp32;
+  std::size_t dim_ = 0;
+  std::size_t n_docs_ = 0;
+  std::size_t total_tokens_ = 0;
+  std::size_t panel_bytes_ = 0;  // bytes of one panel of kPanelTokens tokens
+  std::vector<std::int64_t> offsets_;
+  std::vector<std::uint64_t> panel_start_;  // [n_docs + 1] first panel of each document
+  AlignedBuffer data_;                      // panels
+  AlignedBuffer scales_;                    // int8: float per padded token
+  AlignedBuffer bias_;                      // int8: int32 -128 * row sum per padded token
+  std::vector<std::uint64_t> meta_;         // the MVCF section
+};
+
+}  // namespace aftershock::multivector

@@ -1,0 +1,85 @@
+// Internal: MaxSim kernel entry points per SIMD level. Included by the ISA translation
+// units, so it holds only plain structs and function declarations (no inline code and no
+// templates that baseline code also instantiates: see STYLE.md section 3).
+//
+// Operand layouts (P = kPanelTokens = 16 tokens per panel, lanes = tokens):
+//   fp32 panel: float [dim][P]            element (token t, dim k) at k*P + t
+//   fp16 panel: uint16 [dim][P]           same order
+//   bf16 panel: uint32 [dim2][P]          dim2 = ceil(dim/2); word = bf16(x[2k]) | bf16(x[2k+1]) << 16
+//   int8 panel: uint32 [dim4][P]          dim4 = ceil(dim/4); byte b of the word = code(x[4k+b])
+//   int8 also: float scale[P] and int32 bias[P] = -128 * sum of the token's codes, per panel.
+// Padding dimensions are zero; padding tokens repeat the document's last token.
+// Query operands (from PreparedQuery, built by baseline code so that every level sees
+// bit-identical query values):
+//   fp32/fp16: f32 [m][dim]
+//   bf16:      words [m][dim2] (packed like the panel); f32 [m][2*dim2] the same values widened
+//   int8:      words [m][dim4] with byte b = code + 128 (u8); f32 [m][4*dim4] codes as float
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace aftershock::maxsim::kernels {
+
+struct QueryOps {
+  const float* f32 = nullptr;
+  const std::uint32_t* words = nullptr;
+  std::size_t m = 0;
+  std::size_t dim = 0;  // the store's dim (not padded)
+};
+
+struct DocOps {
+  const void* panels = nullptr;     // n_panels consecutive panels
+  const float* scales = nullptr;    // int8: n_panels * P
+  const std::int32_t* bias = nullptr;  // int8: n_panels * P
+  std::size_t n_panels = 0;
+  std::size_t panel_bytes = 0;         // bytes of one panel
+  // Software prefetch target: the next document to be scored (nullptr: none). The
+  // kernels fetch the next panel group while computing the current one, and the next
+  // document's first group while computing the last, so DRAM latency overlaps compute.
+  const void* next_panels = nullptr;
+  std::size_t next_bytes = 0;
+  bool prefetch = true;  // false: no software prefetch at all (benchmarks compare)
+};
+
+/// Whether software prefetch is on (maxsim::set_kernel_prefetch; default true).
+bool prefetch_enabled();
+
+/// Writes row_max[i] = max over the document's tokens j of sim(q_i, d_j), where sim is
+///   fp32/fp16/bf16: the float32 dot product (any summation order);
+///   int8: float(int32 dot of codes) * scale_j (exact integer dot; bit-identical everywhere).
+/// scratch: at least m * P floats, 64-byte aligned. PRECONDITION: m >= 1, n_panels >= 1.
+using RowMaxFn = void (*)(const QueryOps& q, const DocOps& d, float* scratch, float* row_max);
+
+#define AFTERSHOCK_MAXSIM_DECLARE_LEVEL(ns)                                                   \
+  namespace ns {                                                                              \
+  void rowmax_f32(const QueryOps& q, const DocOps& d, float* scratch, float* row_max);        \
+  void rowmax_f16(const QueryOps& q, const DocOps& d, float* scratch, float* row_max);        \
+  void rowmax_bf16(const QueryOps& q, const DocOps& d, float* scratch, float* row_max);       \
+  void rowmax_i8(const QueryOps& q, const DocOps& d, float* scratch, float* row_max);         \
+  }
+
+AFTERSHOCK_MAXSIM_DECLARE_LEVEL(scalar)
+AFTERSHOCK_MAXSIM_DECLARE_LEVEL(avx2)
+AFTERSHOCK_MAXSIM_DECLARE_LEVEL(avx512)
+#undef AFTERSHOCK_MAXSIM_DECLARE_LEVEL
+
+namespace avx512bf16 {
+void rowmax_bf16(const QueryOps& q, const DocOps& d, float* scratch, float* row_max);
+}
+namespace avx512vnni {
+void rowmax_i8(const QueryOps& q, const DocOps& d, float* scratch, float* row_max);
+}
+
+/// Symmetric per-token int8 quantization shared by documents and queries (baseline code):
+/// scale = max|row| / 127, codes[k] = clamp(round_half_even(row[k] / scale), -127, 127)
+/// (all zero when scale == 0). Returns the scale.
+float quantize_int8(const float* row, std::size_t dim, std::int8_t* codes);
+
+/// The kernel for `precision` at the active level (baseline code; reads simd state).
+/// `precision` is maxsim::Precision as an int, to keep this header free of other headers.
+RowMaxFn select(int precision);
+/// Its name, e.g. "avx512_vnni".
+const char* select_name(int precision);
+
+}  // namespace aftershock::maxsim::kernels

@@ -1,0 +1,249 @@
+// AVX2 + FMA (+F16C) MaxSim kernels. A 16-token panel is two ymm registers (tokens 0-7
+// and 8-15); a query value is broadcast and FMA'd into both. bf16 and int8 are widened to
+// fp32 in registers (AVX2 has no bf16 or VNNI dot products); int8 stays exact as in the
+// AVX-512 fallback (see kernels_avx512.cpp).
+#ifdef AFTERSHOCK_COMPILED_AVX2
+#include <immintrin.h>
+
+// GCC 12's _mm512_max_ps & co. pass _mm512_undefined_ps() as the (masked-off) merge
+// source, which -Wuninitialized reports inside the compiler's own header.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include "kernels.hpp"
+
+namespace aftershock::maxsim::kernels::avx2 {
+namespace {
+
+#include "tile_driver.inc"
+
+float hmax8(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
+struct Base {
+  static void init(float* runmax, std::size_t m) {
+    const __m256 lowest = _mm256_set1_ps(-__builtin_inff());
+    for (std::size_t i = 0; i < m; ++i) {
+      _mm256_store_ps(runmax + i * kP, lowest);
+      _mm256_store_ps(runmax + i * kP + 8, lowest);
+    }
+  }
+  static void finish(const float* runmax, std::size_t m, float* row_max) {
+    for (std::size_t i = 0; i < m; ++i)
+      row_max[i] = hmax8(_mm256_max_ps(_mm256_load_ps(runmax + i * kP), _mm256_load_ps(runmax + i * kP + 8)));
+  }
+  // acc[r][2p + h]: query row r, panel p, half h (tokens 8h .. 8h+7).
+  template <int MR, int NV>
+  static void fold(__m256 (&acc)[MR][NV], std::size_t i0, float* runmax) {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      __m256 lo = acc[r][0], hi = acc[r][1];
+#pragma GCC unroll 4
+      for (int v = 2; v < NV; v += 2) {
+        lo = _mm256_max_ps(lo, acc[r][v]);
+        hi = _mm256_max_ps(hi, acc[r][v + 1]);
+      }
+      float* rm = runmax + (i0 + r) * kP;
+      _mm256_store_ps(rm, _mm256_max_ps(_mm256_load_ps(rm), lo));
+      _mm256_store_ps(rm + 8, _mm256_max_ps(_mm256_load_ps(rm + 8), hi));
+    }
+  }
+};
+
+struct F32 : Base {
+  static constexpr int kMR = 6;
+  static constexpr int kNP = 1;
+  static std::size_t steps(std::size_t dim) { return dim; }
+  template <int MR, int NP>
+  static void tile(const QueryOps& q, std::size_t i0, const DocOps& d, std::size_t p0, float* runmax,
+                   Prefetch& pf) {
+    constexpr int NV = 2 * NP;
+    const std::size_t dim = q.dim;
+    const std::size_t stride = dim * kP;
+    const float* qp = q.f32 + i0 * dim;
+    const float* dp = static_cast<const float*>(d.panels) + p0 * stride;
+    __m256 acc[MR][NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+    for (std::size_t k = 0; k < dim; ++k) {
+      prefetch_step(pf);
+      __m256 dv[NV];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) dv[v] = _mm256_loadu_ps(dp + (v / 2) * stride + k * kP + (v % 2) * 8);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m256 b = _mm256_broadcast_ss(qp + r * dim + k);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(b, dv[v], acc[r][v]);
+      }
+    }
+    fold<MR, NV>(acc, i0, runmax);
+  }
+};
+
+struct F16 : Base {
+  static constexpr int kMR = 6;
+  static constexpr int kNP = 1;
+  static std::size_t steps(std::size_t dim) { return dim; }
+  template <int MR, int NP>
+  static void tile(const QueryOps& q, std::size_t i0, const DocOps& d, std::size_t p0, float* runmax,
+                   Prefetch& pf) {
+    constexpr int NV = 2 * NP;
+    const std::size_t dim = q.dim;
+    const std::size_t stride = dim * kP;
+    const float* qp = q.f32 + i0 * dim;
+    const std::uint16_t* dp = static_cast<const std::uint16_t*>(d.panels) + p0 * stride;
+    __m256 acc[MR][NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+    for (std::size_t k = 0; k < dim; ++k) {
+      prefetch_step(pf);
+      __m256 dv[NV];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v)
+        dv[v] = _mm256_cvtph_ps(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(dp + (v / 2) * stride + k * kP + (v % 2) * 8)));
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m256 b = _mm256_broadcast_ss(qp + r * dim + k);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(b, dv[v], acc[r][v]);
+      }
+    }
+    fold<MR, NV>(acc, i0, runmax);
+  }
+};
+
+struct Bf16 : Base {
+  static constexpr int kMR = 5;
+  static constexpr int kNP = 1;
+  static std::size_t steps(std::size_t dim) { return (dim + 1) / 2; }
+  template <int MR, int NP>
+  static void tile(const QueryOps& q, std::size_t i0, const DocOps& d, std::size_t p0, float* runmax,
+                   Prefetch& pf) {
+    constexpr int NV = 2 * NP;
+    const std::size_t dim2 = (q.dim + 1) / 2;
+    const std::size_t stride = dim2 * kP;
+    const std::size_t qstride = 2 * dim2;
+    const float* qp = q.f32 + i0 * qstride;
+    const std::uint32_t* dp = static_cast<const std::uint32_t*>(d.panels) + p0 * stride;
+    const __m256i high_mask = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
+    __m256 acc[MR][NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+    for (std::size_t k = 0; k < dim2; ++k) {
+      prefetch_step(pf);
+      __m256 lo[NV], hi[NV];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        const __m256i w =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(dp + (v / 2) * stride + k * kP + (v % 2) * 8));
+        lo[v] = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+        hi[v] = _mm256_castsi256_ps(_mm256_and_si256(w, high_mask));
+      }
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m256 b0 = _mm256_broadcast_ss(qp + r * qstride + 2 * k);
+        const __m256 b1 = _mm256_broadcast_ss(qp + r * qstride + 2 * k + 1);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) {
+          acc[r][v] = _mm256_fmadd_ps(b0, lo[v], acc[r][v]);
+          acc[r][v] = _mm256_fmadd_ps(b1, hi[v], acc[r][v]);
+        }
+      }
+    }
+    fold<MR, NV>(acc, i0, runmax);
+  }
+};
+
+struct I8 : Base {
+  static constexpr int kMR = 3;
+  static constexpr int kNP = 1;
+  static std::size_t steps(std::size_t dim) { return (dim + 3) / 4; }
+  static constexpr std::size_t kChunkWords = 256;  // 1024 dimensions: fp32 sums stay exact
+  template <int MR, int NP>
+  static void tile(const QueryOps& q, std::size_t i0, const DocOps& d, std::size_t p0, float* runmax,
+                   Prefetch& pf) {
+    constexpr int NV = 2 * NP;
+    const std::size_t dim4 = (q.dim + 3) / 4;
+    const std::size_t stride = dim4 * kP;
+    const std::size_t qstride = 4 * dim4;
+    const float* qp = q.f32 + i0 * qstride;
+    const std::uint32_t* dp = static_cast<const std::uint32_t*>(d.panels) + p0 * stride;
+    __m256i dot[MR][NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) dot[r][v] = _mm256_setzero_si256();
+    for (std::size_t k0 = 0; k0 < dim4; k0 += kChunkWords) {
+      const std::size_t k1 = dim4 - k0 < kChunkWords ? dim4 : k0 + kChunkWords;
+      __m256 acc[MR][NV];
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+      for (std::size_t k = k0; k < k1; ++k) {
+      prefetch_step(pf);
+        __m256i w[NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v)
+          w[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(dp + (v / 2) * stride + k * kP + (v % 2) * 8));
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; ++b) {
+          __m256 e[NV];
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v)
+            e[v] = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w[v], 24 - 8 * b), 24));
+#pragma GCC unroll 8
+          for (int r = 0; r < MR; ++r) {
+            const __m256 bq = _mm256_broadcast_ss(qp + r * qstride + 4 * k + b);
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(bq, e[v], acc[r][v]);
+          }
+        }
+      }
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) dot[r][v] = _mm256_add_epi32(dot[r][v], _mm256_cvtps_epi32(acc[r][v]));
+    }
+    __m256 sim[MR][NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      const __m256 scale = _mm256_loadu_ps(d.scales + (p0 + v / 2) * kP + (v % 2) * 8);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) sim[r][v] = _mm256_mul_ps(_mm256_cvtepi32_ps(dot[r][v]), scale);
+    }
+    fold<MR, NV>(sim, i0, runmax);
+  }
+};
+
+}  // namespace
+
+void rowmax_f32(const QueryOps& q, const DocOps& d, float* scratch, float* row_max) {
+  run_doc<F32>(q, d, scratch, row_max);
+}
+void rowmax_f16(const QueryOps& q, const DocOps& d, float* scratch, float* row_max) {
+  run_doc<F16>(q, d, scratch, row_max);
+}
+void rowmax_bf16(const QueryOps& q, const DocOps& d, float* scratch, float* row_max) {
+  run_doc<Bf16>(q, d, scratch, row_max);
+}
+void rowmax_i8(const QueryOps& q, const DocOps& d, float* scratch, float* row_max) {
+  run_doc<I8>(q, d, scratch, row_max);
+}
+
+}  // namespace aftershock::maxsim::kernels::avx2
+#endif  // AFTERSHOCK_COMPILED_AVX2
