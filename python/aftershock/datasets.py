@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["synthetic_sparse", "load_debian_sparse", "recall_at_k"]
+__all__ = ["load_debian_sparse", "recall_at_k", "synthetic_sparse"]
 
 # ---------------------------------------------------------------------------------------------
 # Model constants of the generator (see the docstring of synthetic_sparse).
@@ -102,8 +102,8 @@ class _Model:
         g_slot = raw & ((1 << _GLOBAL_TABLE_BITS) - 1)
         r_slot = (raw >> _GLOBAL_TABLE_BITS) & ((1 << _RANK_TABLE_BITS) - 1)
         select = (raw >> (_GLOBAL_TABLE_BITS + _RANK_TABLE_BITS)) & ((1 << _SELECT_BITS) - 1)
-        cut_primary = int(round(p_primary * (1 << _SELECT_BITS)))
-        cut_topic = int(round((p_primary + p_secondary) * (1 << _SELECT_BITS)))
+        cut_primary = round(p_primary * (1 << _SELECT_BITS))
+        cut_topic = round((p_primary + p_secondary) * (1 << _SELECT_BITS))
         topic = np.where(select < cut_primary, primary[rows], secondary[rows])
         term = self.topic_terms[topic, self.rank_table[r_slot]]
         is_global = select >= cut_topic
@@ -206,7 +206,7 @@ def synthetic_sparse(
     if n_queries > 0 and n_docs == 0:
         raise ValueError("n_queries: queries are drawn from documents, so n_docs must be >= 1")
     if n_topics is None:
-        n_topics = max(16, int(round(2.0 * math.sqrt(max(n_docs, 1)))))
+        n_topics = max(16, round(2.0 * math.sqrt(max(n_docs, 1))))
     n_topics = int(n_topics)
     if n_topics < 1:
         raise ValueError(f"n_topics: expected >= 1, got {n_topics}")
@@ -344,9 +344,14 @@ def _debian_candidates(root) -> list[Path]:
     env = os.environ.get("AFTERSHOCK_DATA")
     if env:
         found.append(Path(env))
-    found.append(Path.cwd() / ".." / "shared" / "data" / "debian")
-    repo = Path(__file__).resolve().parents[2]  # python/aftershock/datasets.py -> repository root
-    found.append(repo / ".." / "shared" / "data" / "debian")
+    # ``../shared/data/debian`` seen from the current directory, from any folder above it,
+    # and from the repository this file lives in (a source checkout or editable install).
+    here = Path(__file__).resolve().parent
+    for start in (Path.cwd(), here):
+        for folder in (start, *start.parents):
+            candidate = folder / "shared" / "data" / "debian"
+            if candidate not in found:
+                found.append(candidate)
     return found
 
 
@@ -367,8 +372,9 @@ def load_debian_sparse(root: str | os.PathLike | None = None):
     ----------
     root : path, optional
         The ``debian`` folder (holding ``sparse/``), or ``sparse/`` itself. Default: the
-        ``AFTERSHOCK_DATA`` environment variable, else ``../shared/data/debian`` relative to
-        the current directory, else relative to the repository this file belongs to.
+        ``AFTERSHOCK_DATA`` environment variable, else the first ``shared/data/debian`` found
+        next to the current directory or any folder above it (so ``../shared/data/debian``
+        from a checkout), else next to this file's folders.
 
     Returns
     -------
@@ -390,7 +396,7 @@ def load_debian_sparse(root: str | os.PathLike | None = None):
         if d is not None:
             break
     else:
-        tried = ", ".join(str(c.resolve()) for c in candidates)
+        tried = ", ".join(str(c) for c in candidates[:4]) + (", ..." if len(candidates) > 4 else "")
         raise FileNotFoundError(
             "Debian sparse data not found (need sparse/docs.npz, sparse/queries.npz, sparse/gt.npy); "
             f"tried: {tried}. Pass root=... or set AFTERSHOCK_DATA to the 'debian' data folder."
