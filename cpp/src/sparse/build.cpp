@@ -6,6 +6,10 @@
 #include <numeric>
 #include <random>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
 #include "aftershock/sparse/index.hpp"
@@ -389,6 +393,12 @@ void truncate_docs(const SparseBatchView& docs, std::size_t num_threads, std::ve
   });
 }
 
+void release_free_memory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
 template <class T>
 void append(std::vector<T>& dst, const std::vector<T>& src) {
   dst.insert(dst.end(), src.begin(), src.end());
@@ -534,6 +544,9 @@ struct IndexBuilder {
       append(ix.summ_entry_block_, l.entry_block);
       append(ix.summ_entry_code_, l.entry_code);
       l = ListOut();
+      // The per-list pieces are many small heap blocks that free() keeps in the process;
+      // handing them back as we go keeps the peak near one copy of the index, not two.
+      if (t % 1024 == 1023) release_free_memory();
     }
   }
 };
