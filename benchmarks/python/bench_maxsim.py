@@ -217,7 +217,7 @@ def run_dataset(name: str, vectors, offsets, queries, peaks: dict, reps: int, sk
         build = time.perf_counter() - t0
         secs, scores = [], []
         for q in queries:
-            s, out = timed(lambda q=q: store.maxsim(q, num_threads=1), reps)
+            s, out = timed(lambda q=q, store=store: store.maxsim(q, num_threads=1), reps)
             secs.append(s)
             scores.append(out)
         res = store.search_exact(queries, k=10, num_threads=1)

@@ -10,7 +10,6 @@ BF16 / VNNI kernels switched off, to exercise the plain AVX-512 fallbacks).
 
 from __future__ import annotations
 
-import os
 import pickle
 
 import numpy as np
