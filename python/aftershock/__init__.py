@@ -12,6 +12,7 @@ from . import _core
 from ._core import FormatError
 from ._results import SearchResult
 from .maxsim import MultiVectorStore
+from .multivector import MultiVectorIndex
 from .sparse import SparseIndex, exact_search
 
 __version__ = "0.1.0"
@@ -36,4 +37,4 @@ def simd_info() -> dict:
     return _core.simd_info()
 
 
-__all__ = ["FormatError", "MultiVectorStore", "SearchResult", "SparseIndex", "exact_search", "simd_info", "__version__"]
+__all__ = ["FormatError", "MultiVectorIndex", "MultiVectorStore", "SearchResult", "SparseIndex", "exact_search", "simd_info", "__version__"]

@@ -1,0 +1,108 @@
+// Token-level centroid index (PLAID / EMVB style candidate generation).
+//
+// Build: k-means centroids c_0..c_{C-1} over a sample of document tokens; every token is
+// assigned its nearest centroid; a document keeps the sorted set of its tokens'
+// centroids (its "codes"), and inverted lists map each centroid to the documents that
+// use it.
+// Search for a query q_1..q_m:
+//   1. S[c, i] = <c, q_i> for every centroid (one [C, dim] x [dim, m] product).
+//   2. Probe (PLAID candidate generation, scored like WARP): each query token i visits
+//      the inverted lists of its n_probe best centroids, best first. A document's probe
+//      score is sum_i (S[c, i] - tau_i) over the tokens whose probed centroids it holds,
+//      c being the best such centroid, and tau_i the score of token i's first centroid
+//      NOT probed (an upper bound for every centroid it did not probe, so the score
+//      "imputes" tau_i for the missing tokens). Cost: the postings touched.
+//      The n_interaction documents with the best probe scores go on (0: all touched).
+//   3. Optional bit-vector prefilter (EMVB): bit i of centroid c is S[c, i] >= threshold;
+//      a document's popcount(OR over its codes) counts the query tokens it "matches";
+//      the n_bitvector documents with the highest counts go on.
+//   4. Centroid interaction (PLAID): approx(d) = sum_i max_{c in codes(d)} S[c, i], the
+//      MaxSim of the query against the document's tokens replaced by their centroids;
+//      the n_candidates best go to exact rerank (done by MultiVectorIndex).
+// n_probe >= n_centroids skips step 2: every document goes to step 3.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "aftershock/io/format.hpp"
+#include "aftershock/multivector/kmeans.hpp"
+#include "aftershock/types.hpp"
+
+namespace aftershock::multivector {
+
+struct CentroidParams {
+  std::size_t n_centroids = 0;                 // 0 = auto: 2^floor(log2(2 sqrt(total_tokens))), in [16, 65536]
+  std::size_t kmeans_iters = 8;                // Lloyd iterations
+  std::size_t kmeans_points_per_centroid = 64; // training sample size per centroid
+};
+
+struct CentroidSearchParams {
+  std::size_t n_probe = 4;      // centroids probed per query token; >= n_centroids: every document
+  std::size_t n_interaction = 0;  // documents kept by the probe score (0: every probed document)
+  double bitvector_threshold = std::numeric_limits<double>::quiet_NaN();  // NaN: no prefilter
+  std::size_t n_bitvector = 0;  // documents the prefilter keeps (0: no prefilter)
+  std::size_t n_candidates = 256;  // documents handed to exact rerank
+};
+
+class CentroidIndex {
+ public:
+  CentroidIndex() = default;
+
+  /// vectors: float32 [total_tokens, dim]; offsets: int64 [n_docs + 1], validated by the
+  /// caller (monotone, every document >= 1 token). Deterministic for a seed whatever
+  /// num_threads. Throws InvalidArgument naming n_centroids if it exceeds total_tokens or
+  /// 65536. O(kmeans + total_tokens * n_centroids * dim).
+  static CentroidIndex build(const float* vectors, std::size_t total_tokens, std::size_t dim,
+                             const std::int64_t* offsets, std::size_t n_docs, const CentroidParams& params,
+                             std::uint64_t seed, std::size_t num_threads, const ProgressFn& progress);
+
+  std::size_t n_centroids() const { return n_centroids_; }
+  std::size_t dim() const { return dim_; }
+  std::size_t n_docs() const { return n_docs_; }
+  /// Total distinct (document, centroid) pairs: the length of all inverted lists.
+  std::size_t n_postings() const { return doc_codes_.size(); }
+  std::size_t size_bytes() const;
+  const CentroidParams& params() const { return params_; }
+
+  /// Per-thread search state (reuse across queries: it holds O(n_docs + n_centroids * m)).
+  struct Scratch {
+    std::vector<float> query_panels;
+    std::vector<float> table;                 // [n_centroids, lanes]
+    std::vector<std::uint32_t> stamp;         // [n_docs] last (query, token) stamp that touched a document
+    std::uint32_t stamp_base = 0;
+    std::vector<float> probe_score;           // [n_docs] valid for touched documents
+    std::vector<DocId> probed;
+    std::vector<std::uint64_t> masks;
+  };
+
+  /// Up to params.n_candidates document ids for query float32 [m, dim] (m >= 1, finite:
+  /// PRECONDITION, checked by the caller), in no particular order. Deterministic.
+  /// Thread-safe (const) with one Scratch per thread.
+  void candidates(const float* query, std::size_t m, const CentroidSearchParams& params, Scratch& scratch,
+                  std::vector<DocId>& out) const;
+
+  /// Sections "CENT" (f32 centroids), "CDOF" (u64 code offsets), "CDCO" (u16 codes);
+  /// parameters in CONF. Inverted lists are rebuilt on load.
+  void save(io::FileWriter& writer, io::Config& config) const;
+  static CentroidIndex load(const io::FileReader& reader, const io::Config& config, std::size_t dim,
+                            std::size_t n_docs);
+
+ private:
+  void build_lists();
+
+  std::size_t n_centroids_ = 0;
+  std::size_t dim_ = 0;
+  std::size_t n_docs_ = 0;
+  CentroidParams params_;
+  std::vector<float> centroids_;             // [n_centroids, dim]
+  std::vector<std::uint64_t> doc_offsets_;   // [n_docs + 1] into doc_codes_
+  std::vector<std::uint16_t> doc_codes_;     // sorted distinct centroids per document
+  std::vector<std::uint64_t> list_offsets_;  // [n_centroids + 1] into list_docs_
+  std::vector<DocId> list_docs_;             // ascending documents per centroid
+};
+
+}  // namespace aftershock::multivector

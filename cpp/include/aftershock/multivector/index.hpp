@@ -1,0 +1,133 @@
+// MultiVectorIndex: approximate top-k MaxSim retrieval over ColBERT-style token vectors.
+// A candidate generator (MUVERA FDE scan, or the token-centroid index) proposes
+// documents; the MultiVectorStore scores them exactly, so every returned score is the
+// exact MaxSim over the stored precision. See cpp/src/multivector/README.md for the
+// algorithms and every parameter.
+//
+// Thread safety: const methods (search, search_exact, save, to_bytes) may run
+// concurrently; build and load produce new objects.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aftershock/multivector/centroid_index.hpp"
+#include "aftershock/multivector/fde.hpp"
+#include "aftershock/multivector/kmeans.hpp"
+#include "aftershock/multivector/store.hpp"
+#include "aftershock/types.hpp"
+
+namespace aftershock::multivector {
+
+enum class Method : std::uint8_t { kMuvera = 0, kCentroid = 1 };
+
+/// "muvera" | "centroid"; InvalidArgument naming `method` otherwise.
+Method parse_method(const std::string& name);
+const char* method_name(Method method);
+
+/// Named numeric parameters (the Python keyword arguments). Unknown names raise
+/// InvalidArgument listing the accepted ones.
+using ParamMap = std::map<std::string, double>;
+
+class MultiVectorIndex {
+ public:
+  MultiVectorIndex() = default;
+
+  /// Builds the index over documents given as vectors float32 [total_tokens, dim] and
+  /// offsets int64 [n_docs + 1] (document d = rows offsets[d]:offsets[d+1]; n_docs >= 1,
+  /// every document >= 1 token). Build parameters (all optional):
+  ///   common:   pool_factor (>= 1; CRISP-style token reduction, 1 = off),
+  ///             pool_iters (k-means iterations per document, default 4)
+  ///   muvera:   k_sim, r_reps, d_proj, fill_empty (0/1), final_dim,
+  ///             fde_precision (0 = fp32, 1 = int8)
+  ///   centroid: n_centroids (0 = auto), kmeans_iters, kmeans_points_per_centroid
+  /// Throws InvalidArgument naming the argument (vectors, offsets, method, precision or
+  /// the parameter); everything after validation is deterministic for `seed` whatever
+  /// `num_threads` (0 = all cores). `progress` is called from this thread only.
+  static MultiVectorIndex build(const float* vectors, std::size_t total_tokens, std::size_t dim,
+                                const std::int64_t* offsets, std::size_t n_docs, const std::string& method,
+                                const std::string& precision, const ParamMap& params, std::uint64_t seed,
+                                std::size_t num_threads, const ProgressFn& progress = ProgressFn());
+
+  /// Top-k for each query: queries float32 [total_query_tokens, dim], query_offsets int64
+  /// [n_queries + 1] (every query >= 1 token). out.scores / out.ids: [n_queries, out.k],
+  /// best first, padded with -inf / -1, ties to the smaller id; scores are exact MaxSim
+  /// over the stored documents. Search parameters:
+  ///   both:     n_candidates (documents scored exactly per query)
+  ///   centroid: n_probe, bitvector_threshold (NaN = off), n_bitvector
+  /// Parallel over queries; results do not depend on num_threads. Throws InvalidArgument
+  /// (queries, query_offsets, k, or the parameter name).
+  void search(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
+              const ParamMap& params, std::size_t num_threads, TopKOut out) const;
+
+  /// Brute force over every document with the store (the reference for recall).
+  void search_exact(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
+                    std::size_t num_threads, TopKOut out) const;
+
+  Method method() const { return method_; }
+  std::size_t n_docs() const { return store_.n_docs(); }
+  std::size_t dim() const { return store_.dim(); }
+  const MultiVectorStore& store() const { return store_; }
+  /// Build configuration and default search parameters (resolved values, e.g. the actual
+  /// n_centroids), plus sizes: n_docs, dim, total_tokens, fde_dim, n_postings.
+  ParamMap info() const;
+  /// Bytes held: store + candidate structures.
+  std::size_t size_bytes() const;
+  std::size_t index_size_bytes() const;  // candidate structures only
+
+  // Serialization: aftershock format v1, kind "MVIX". CONF holds the configuration;
+  // the store's own sections are embedded (store.hpp); "FDEV"/"FDEQ"/"FDSC" hold document
+  // encodings (f32 or i8 + scales); the centroid sections are in centroid_index.hpp.
+  static constexpr char kKind[4] = {'M', 'V', 'I', 'X'};
+  void save(const std::string& path) const;
+  static MultiVectorIndex load(const std::string& path);
+  std::string to_bytes() const;
+  static MultiVectorIndex from_bytes(std::string bytes);
+
+ private:
+  struct SearchConfig;
+  SearchConfig resolve_search(const ParamMap& params) const;
+  void fill_writer(io::FileWriter& writer, std::string& conf_text) const;
+  static MultiVectorIndex from_reader(const io::FileReader& reader);
+  void encode_documents(const float* vectors, const std::int64_t* offsets, std::size_t num_threads,
+                        const ProgressFn& progress);
+
+  Method method_ = Method::kCentroid;
+  std::uint64_t seed_ = 0;
+  double pool_factor_ = 1.0;
+  std::size_t pool_iters_ = 4;
+  std::size_t original_tokens_ = 0;  // tokens before pooling
+  MultiVectorStore store_;
+  // muvera
+  FdeEncoder fde_;
+  bool fde_int8_ = false;
+  std::vector<float> fde_f32_;       // [n_docs, fde_dim]
+  std::vector<std::int8_t> fde_i8_;  // [n_docs, fde_dim]
+  std::vector<float> fde_scale_;     // [n_docs]
+  // centroid
+  CentroidIndex centroids_;
+};
+
+/// Direct access to the candidate-generation kernels at one SIMD level (an int of
+/// simd::Level), for the tests that compare every level against the scalar oracle.
+/// Throws InvalidArgument if the level is not compiled in or not supported here.
+namespace testing {
+/// out[r, c] = <x_r, w_c>: x float32 [n_rows, dim], w float32 [n_cols, dim], out [n_rows, n_cols].
+void dot_rows(int level, const float* x, std::size_t n_rows, std::size_t dim, const float* w, std::size_t n_cols,
+              float* out);
+/// out[r] = <rows_r, q>: rows float32 [n_rows, dim].
+void scan_f32(int level, const float* rows, std::size_t n_rows, std::size_t dim, const float* q, float* out);
+/// out[r] = scales[r] * <codes_r, q>: codes int8 [n_rows, dim].
+void scan_i8(int level, const std::int8_t* codes, const float* scales, std::size_t n_rows, std::size_t dim,
+             const float* q, float* out);
+/// sum_l max_t table[codes[t], l]: table float32 [n_centroids, lanes], lanes % 16 == 0,
+/// n >= 1 (InvalidArgument otherwise), codes < n_centroids (std::out_of_range otherwise).
+float interaction(int level, const std::uint16_t* codes, std::size_t n, const float* table, std::size_t n_centroids,
+                  std::size_t lanes);
+}  // namespace testing
+
+}  // namespace aftershock::multivector

@@ -1,0 +1,247 @@
+#include "aftershock/multivector/centroid_index.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+
+#include "aftershock/error.hpp"
+#include "aftershock/parallel.hpp"
+#include "kernels.hpp"
+#include "util.hpp"
+
+namespace aftershock::multivector {
+namespace {
+
+constexpr std::size_t kMaxCentroids = 65536;  // codes are u16
+
+std::size_t auto_centroids(std::size_t total_tokens) {
+  const double target = 2.0 * std::sqrt(static_cast<double>(total_tokens));
+  std::size_t c = 16;
+  while (c * 2 <= target && c * 2 <= kMaxCentroids) c *= 2;
+  return std::min(c, total_tokens);
+}
+
+}  // namespace
+
+CentroidIndex CentroidIndex::build(const float* vectors, std::size_t total_tokens, std::size_t dim,
+                                   const std::int64_t* offsets, std::size_t n_docs, const CentroidParams& params,
+                                   std::uint64_t seed, std::size_t num_threads, const ProgressFn& progress) {
+  CentroidIndex ix;
+  ix.dim_ = dim;
+  ix.n_docs_ = n_docs;
+  ix.params_ = params;
+  std::size_t c = params.n_centroids ? params.n_centroids : auto_centroids(total_tokens);
+  if (c > kMaxCentroids)
+    throw InvalidArgument("n_centroids: expected at most " + std::to_string(kMaxCentroids) + ", got " +
+                          std::to_string(c));
+  if (c > total_tokens)
+    throw InvalidArgument("n_centroids: expected at most the number of tokens (" + std::to_string(total_tokens) +
+                          "), got " + std::to_string(c));
+  ix.n_centroids_ = c;
+  ix.params_.n_centroids = c;
+
+  KMeansParams km;
+  km.n_centroids = c;
+  km.n_iters = params.kmeans_iters;
+  km.max_points_per_centroid = params.kmeans_points_per_centroid;
+  km.seed = seed;
+  ix.centroids_ = train_kmeans(vectors, total_tokens, dim, km, num_threads, progress);
+
+  std::vector<std::uint32_t> codes(total_tokens);
+  assign_nearest(vectors, total_tokens, dim, ix.centroids_.data(), c, codes.data(), num_threads, progress);
+
+  // Distinct sorted codes per document.
+  std::vector<std::uint64_t> n_distinct(n_docs);
+  parallel_for((n_docs + 255) / 256, num_threads, [&](std::size_t item, std::size_t) {
+    const std::size_t end = std::min(n_docs, (item + 1) * 256);
+    for (std::size_t d = item * 256; d < end; ++d) {
+      auto b = codes.begin() + offsets[d], e = codes.begin() + offsets[d + 1];
+      std::sort(b, e);
+      n_distinct[d] = static_cast<std::uint64_t>(std::unique(b, e) - b);
+    }
+  });
+  ix.doc_offsets_.assign(n_docs + 1, 0);
+  for (std::size_t d = 0; d < n_docs; ++d) ix.doc_offsets_[d + 1] = ix.doc_offsets_[d] + n_distinct[d];
+  ix.doc_codes_.resize(ix.doc_offsets_[n_docs]);
+  for (std::size_t d = 0; d < n_docs; ++d)
+    for (std::uint64_t j = 0; j < n_distinct[d]; ++j)
+      ix.doc_codes_[ix.doc_offsets_[d] + j] = static_cast<std::uint16_t>(codes[offsets[d] + j]);
+  ix.build_lists();
+  return ix;
+}
+
+void CentroidIndex::build_lists() {
+  list_offsets_.assign(n_centroids_ + 1, 0);
+  for (std::uint16_t code : doc_codes_) ++list_offsets_[code + 1];
+  for (std::size_t c = 0; c < n_centroids_; ++c) list_offsets_[c + 1] += list_offsets_[c];
+  list_docs_.resize(doc_codes_.size());
+  std::vector<std::uint64_t> fill(list_offsets_.begin(), list_offsets_.end() - 1);
+  for (std::size_t d = 0; d < n_docs_; ++d)
+    for (std::uint64_t j = doc_offsets_[d]; j < doc_offsets_[d + 1]; ++j)
+      list_docs_[fill[doc_codes_[j]]++] = static_cast<DocId>(d);
+}
+
+std::size_t CentroidIndex::size_bytes() const {
+  return centroids_.size() * sizeof(float) + doc_offsets_.size() * sizeof(std::uint64_t) +
+         doc_codes_.size() * sizeof(std::uint16_t) + list_offsets_.size() * sizeof(std::uint64_t) +
+         list_docs_.size() * sizeof(DocId);
+}
+
+void CentroidIndex::candidates(const float* query, std::size_t m, const CentroidSearchParams& params,
+                               Scratch& s, std::vector<DocId>& out) const {
+  constexpr std::size_t P = kernels::kPanelCols;
+  const kernels::Kernels& kt = kernels::active();
+  const std::size_t lanes = (m + P - 1) / P * P;
+  const std::size_t C = n_centroids_;
+
+  // 1. Centroid x query-token scores, laid out [C, lanes] for the interaction kernel
+  // (padding lanes are dot products with zero columns, i.e. exactly zero).
+  {
+    detail::AlignedFloats qp = detail::pack_panels(query, m, dim_);
+    s.query_panels.assign(qp.begin(), qp.end());
+  }
+  s.table.resize(C * lanes);
+  kt.dot_panels_f32(centroids_.data(), C, dim_, s.query_panels.data(), lanes, s.table.data(), lanes);
+  const float* table = s.table.data();
+
+  // 2. Probe the n_probe best centroids of each query token, best first.
+  std::vector<DocId>& cand = s.probed;
+  cand.clear();
+  detail::TopN top;
+  if (params.n_probe >= C) {
+    cand.resize(n_docs_);
+    for (std::size_t d = 0; d < n_docs_; ++d) cand[d] = static_cast<DocId>(d);
+  } else {
+    if (s.stamp.size() != n_docs_) {
+      s.stamp.assign(n_docs_, 0);
+      s.probe_score.assign(n_docs_, 0.0f);
+      s.stamp_base = 0;
+    }
+    // Stamps: this query's token i writes base + i; anything below base is an older query.
+    if (static_cast<std::uint64_t>(s.stamp_base) + m + 2 > std::numeric_limits<std::uint32_t>::max()) {
+      std::fill(s.stamp.begin(), s.stamp.end(), 0u);
+      s.stamp_base = 0;
+    }
+    const std::uint32_t base = s.stamp_base + 1;
+    s.stamp_base += static_cast<std::uint32_t>(m) + 1;
+    std::uint32_t* stamp = s.stamp.data();
+    float* score = s.probe_score.data();
+    // One extra centroid per token: the best one NOT probed gives the imputed bound tau_i.
+    const std::size_t keep = params.n_probe + 1;
+    std::vector<std::pair<float, std::uint32_t>> best;
+    for (std::size_t i = 0; i < m; ++i) {
+      top.reset(keep);
+      for (std::size_t c = 0; c < C; ++c) {
+        const float v = table[c * lanes + i];
+        if (top.admits(v)) top.push(v, static_cast<std::uint32_t>(c));
+      }
+      best = top.items();
+      std::sort(best.begin(), best.end(), [](const auto& a, const auto& b) {
+        return detail::TopN::better(a.first, a.second, b.first, b.second);
+      });
+      const float tau = best.size() > params.n_probe ? best[params.n_probe].first : best.back().first;
+      const std::uint32_t t = base + static_cast<std::uint32_t>(i);
+      for (std::size_t j = 0; j < params.n_probe && j < best.size(); ++j) {
+        const std::uint32_t c = best[j].second;
+        const float gain = best[j].first - tau;
+        for (std::uint64_t p = list_offsets_[c]; p < list_offsets_[c + 1]; ++p) {
+          const DocId d = list_docs_[p];
+          const std::uint32_t st = stamp[d];
+          if (st == t) continue;  // token i already counted its best centroid for d
+          if (st < base) {        // first touch in this query
+            score[d] = 0.0f;
+            cand.push_back(d);
+          }
+          stamp[d] = t;
+          score[d] += gain;
+        }
+      }
+    }
+    if (params.n_interaction > 0 && params.n_interaction < cand.size()) {
+      top.reset(params.n_interaction);
+      for (DocId d : cand)
+        if (top.admits(score[d])) top.push(score[d], d);
+      cand.clear();
+      for (const auto& item : top.items()) cand.push_back(item.second);
+    }
+  }
+
+  // 3. Optional bit-vector prefilter on the first 64 query tokens.
+  if (params.n_bitvector > 0 && !std::isnan(params.bitvector_threshold) && params.n_bitvector < cand.size()) {
+    const float th = static_cast<float>(params.bitvector_threshold);
+    const std::size_t mb = std::min<std::size_t>(m, 64);
+    s.masks.assign(C, 0);
+    for (std::size_t c = 0; c < C; ++c) {
+      std::uint64_t bits = 0;
+      for (std::size_t i = 0; i < mb; ++i) bits |= static_cast<std::uint64_t>(table[c * lanes + i] >= th) << i;
+      s.masks[c] = bits;
+    }
+    top.reset(params.n_bitvector);
+    for (DocId d : cand) {
+      std::uint64_t bits = 0;
+      for (std::uint64_t j = doc_offsets_[d]; j < doc_offsets_[d + 1]; ++j) bits |= s.masks[doc_codes_[j]];
+      top.push(static_cast<float>(__builtin_popcountll(bits)), d);
+    }
+    cand.clear();
+    for (const auto& item : top.items()) cand.push_back(item.second);
+  }
+
+  // 4. Centroid interaction; keep the n_candidates best.
+  out.clear();
+  if (params.n_candidates >= cand.size()) {
+    out.assign(cand.begin(), cand.end());
+    return;
+  }
+  top.reset(params.n_candidates);
+  for (DocId d : cand) {
+    const std::uint64_t b = doc_offsets_[d];
+    const float score = kt.interaction_u16(doc_codes_.data() + b, doc_offsets_[d + 1] - b, table, lanes);
+    if (top.admits(score)) top.push(score, d);
+  }
+  for (const auto& item : top.items()) out.push_back(item.second);
+}
+
+void CentroidIndex::save(io::FileWriter& writer, io::Config& config) const {
+  config.set("centroid.n_centroids", static_cast<double>(n_centroids_));
+  config.set("centroid.kmeans_iters", static_cast<double>(params_.kmeans_iters));
+  config.set("centroid.kmeans_points_per_centroid", static_cast<double>(params_.kmeans_points_per_centroid));
+  writer.add_vector("CENT", centroids_);
+  writer.add_vector("CDOF", doc_offsets_);
+  writer.add_vector("CDCO", doc_codes_);
+}
+
+CentroidIndex CentroidIndex::load(const io::FileReader& reader, const io::Config& config, std::size_t dim,
+                                  std::size_t n_docs) {
+  auto bad = [](const std::string& why) { throw FormatError("aftershock file: centroid index: " + why); };
+  auto count = [&](const char* key, double hi) {
+    const double v = config.get(key);
+    if (!(v >= 0 && v <= hi) || v != std::floor(v)) bad(std::string("config value ") + key + " out of range");
+    return static_cast<std::size_t>(v);
+  };
+  CentroidIndex ix;
+  ix.dim_ = dim;
+  ix.n_docs_ = n_docs;
+  ix.n_centroids_ = count("centroid.n_centroids", kMaxCentroids);
+  if (ix.n_centroids_ == 0) bad("no centroids");
+  ix.params_.n_centroids = ix.n_centroids_;
+  ix.params_.kmeans_iters = count("centroid.kmeans_iters", 1e9);
+  ix.params_.kmeans_points_per_centroid = count("centroid.kmeans_points_per_centroid", 1e12);
+  ix.centroids_ = reader.read_vector<float>("CENT", static_cast<long long>(ix.n_centroids_ * dim));
+  for (float v : ix.centroids_)
+    if (!std::isfinite(v)) bad("non-finite centroid");
+  ix.doc_offsets_ = reader.read_vector<std::uint64_t>("CDOF", static_cast<long long>(n_docs + 1));
+  ix.doc_codes_ = reader.read_vector<std::uint16_t>("CDCO");
+  if (ix.doc_offsets_[0] != 0 || ix.doc_offsets_[n_docs] != ix.doc_codes_.size()) bad("code offsets do not match");
+  for (std::size_t d = 0; d < n_docs; ++d) {
+    const std::uint64_t b = ix.doc_offsets_[d], e = ix.doc_offsets_[d + 1];
+    if (e <= b || e > ix.doc_codes_.size()) bad("code offsets are not increasing");
+    for (std::uint64_t j = b; j < e; ++j) {
+      if (ix.doc_codes_[j] >= ix.n_centroids_) bad("code out of range");
+      if (j > b && ix.doc_codes_[j] <= ix.doc_codes_[j - 1]) bad("codes not sorted");
+    }
+  }
+  ix.build_lists();
+  return ix;
+}
+
+}  // namespace aftershock::multivector
