@@ -36,3 +36,45 @@ void require_ndim(const CArray<T>& a, int ndim, const char* what) {
 }
 
 }  // namespace aftershock::bindings
+
+namespace aftershock::bindings {
+
+/// save(path) / load(path) / to_bytes() / from_bytes(data) for a class with those C++
+/// members, each releasing the GIL. One definition for every persistent type.
+template <class T, class PyClass>
+PyClass def_persistence(PyClass cls) {
+  cls.def(
+         "save",
+         [](const T& self, const std::string& path) {
+           py::gil_scoped_release release;
+           self.save(path);
+         },
+         py::arg("path"))
+      .def_static(
+          "load",
+          [](const std::string& path) {
+            py::gil_scoped_release release;
+            return T::load(path);
+          },
+          py::arg("path"))
+      .def("to_bytes",
+           [](const T& self) {
+             std::string bytes;
+             {
+               py::gil_scoped_release release;
+               bytes = self.to_bytes();
+             }
+             return py::bytes(bytes);
+           })
+      .def_static(
+          "from_bytes",
+          [](const py::bytes& data) {
+            std::string bytes = data;
+            py::gil_scoped_release release;
+            return T::from_bytes(std::move(bytes));
+          },
+          py::arg("data"));
+  return cls;
+}
+
+}  // namespace aftershock::bindings

@@ -44,8 +44,8 @@ std::size_t check_query_offsets(const CArray<float>& queries, const CArray<std::
 }  // namespace
 
 void bind_maxsim(py::module_& m) {
-  py::class_<MultiVectorStore>(m, "MultiVectorStore",
-                               "Ragged token vectors with exact MaxSim scoring (strict; use aftershock.MultiVectorStore)")
+  def_persistence<MultiVectorStore>(py::class_<MultiVectorStore>(
+      m, "MultiVectorStore", "Ragged token vectors with exact MaxSim scoring (strict; use aftershock.MultiVectorStore)"))
       .def(py::init([](const CArray<float>& vectors, const CArray<std::int64_t>& offsets, const std::string& precision,
                        std::size_t num_threads) {
              const maxsim::Precision p = maxsim::parse_precision(precision);
@@ -163,38 +163,7 @@ void bind_maxsim(py::module_& m) {
             return py::make_tuple(scores, ids);
           },
           py::arg("queries").noconvert(), py::arg("query_offsets").noconvert(), py::arg("k"),
-          py::arg("num_threads") = 0)
-      .def(
-          "save",
-          [](const MultiVectorStore& s, const std::string& path) {
-            py::gil_scoped_release release;
-            s.save(path);
-          },
-          py::arg("path"))
-      .def_static(
-          "load",
-          [](const std::string& path) {
-            py::gil_scoped_release release;
-            return MultiVectorStore::load(path);
-          },
-          py::arg("path"))
-      .def("to_bytes",
-           [](const MultiVectorStore& s) {
-             std::string bytes;
-             {
-               py::gil_scoped_release release;
-               bytes = s.to_bytes();
-             }
-             return py::bytes(bytes);
-           })
-      .def_static(
-          "from_bytes",
-          [](const py::bytes& data) {
-            std::string bytes = data;
-            py::gil_scoped_release release;
-            return MultiVectorStore::from_bytes(std::move(bytes));
-          },
-          py::arg("data"));
+          py::arg("num_threads") = 0);
 
   m.def(
       "maxsim_f32",

@@ -62,8 +62,8 @@ py::tuple run_search(const MultiVectorIndex& self, const CArray<float>& queries,
 }  // namespace
 
 void bind_multivector(py::module_& m) {
-  py::class_<MultiVectorIndex>(m, "MultiVectorIndex",
-                               "Multi-vector retrieval index (private; use aftershock.MultiVectorIndex)")
+  def_persistence<MultiVectorIndex>(py::class_<MultiVectorIndex>(
+      m, "MultiVectorIndex", "Multi-vector retrieval index (private; use aftershock.MultiVectorIndex)"))
       .def_static(
           "build",
           [](const CArray<float>& vectors, const CArray<std::int64_t>& offsets, const std::string& method,
@@ -105,38 +105,7 @@ void bind_multivector(py::module_& m) {
       .def_property_readonly("n_docs", &MultiVectorIndex::n_docs)
       .def_property_readonly("dim", &MultiVectorIndex::dim)
       .def_property_readonly("size_bytes", &MultiVectorIndex::size_bytes)
-      .def("info", &MultiVectorIndex::info)
-      .def(
-          "save",
-          [](const MultiVectorIndex& self, const std::string& path) {
-            py::gil_scoped_release release;
-            self.save(path);
-          },
-          py::arg("path"))
-      .def_static(
-          "load",
-          [](const std::string& path) {
-            py::gil_scoped_release release;
-            return MultiVectorIndex::load(path);
-          },
-          py::arg("path"))
-      .def("to_bytes",
-           [](const MultiVectorIndex& self) {
-             std::string bytes;
-             {
-               py::gil_scoped_release release;
-               bytes = self.to_bytes();
-             }
-             return py::bytes(bytes);
-           })
-      .def_static(
-          "from_bytes",
-          [](const py::bytes& data) {
-            std::string bytes = data;
-            py::gil_scoped_release release;
-            return MultiVectorIndex::from_bytes(std::move(bytes));
-          },
-          py::arg("data"));
+      .def("info", &MultiVectorIndex::info);
 
   // Kernel access for the tests (every SIMD level against the scalar oracle).
   m.def(

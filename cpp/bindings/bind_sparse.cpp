@@ -65,7 +65,7 @@ std::size_t non_negative(long long v, const char* what) {
 void bind_sparse(py::module_& m) {
   const auto nc = [](const char* name) { return py::arg(name).noconvert(); };
 
-  py::class_<SparseIndex>(m, "SparseIndex")
+  def_persistence<SparseIndex>(py::class_<SparseIndex>(m, "SparseIndex"))
       .def_static(
           "build",
           [](CArray<std::int64_t> indptr, CArray<std::uint32_t> indices, CArray<float> values, long long dim,
@@ -136,27 +136,6 @@ void bind_sparse(py::module_& m) {
             ix.build_knn(n, p);
           },
           py::arg("knn"), py::arg("query_cut"), py::arg("heap_factor"), py::arg("num_threads"))
-      .def("save", [](const SparseIndex& ix, const std::string& path) {
-            py::gil_scoped_release release;
-            ix.save(path);
-          })
-      .def_static("load", [](const std::string& path) {
-            py::gil_scoped_release release;
-            return SparseIndex::load(path);
-          })
-      .def("to_bytes", [](const SparseIndex& ix) {
-            std::string s;
-            {
-              py::gil_scoped_release release;
-              s = ix.to_bytes();
-            }
-            return py::bytes(s);
-          })
-      .def_static("from_bytes", [](const py::bytes& b) {
-            std::string s = b;
-            py::gil_scoped_release release;
-            return SparseIndex::from_bytes(std::move(s));
-          })
       .def_property_readonly("n_docs", &SparseIndex::n_docs)
       .def_property_readonly("dim", &SparseIndex::dim)
       .def_property_readonly("knn", &SparseIndex::knn)
@@ -212,7 +191,7 @@ void bind_sparse(py::module_& m) {
     if (terms.ndim() != 1 || values.ndim() != 1 || terms.shape(0) != values.shape(0) || query.ndim() != 1)
       throw InvalidArgument("_sparse_dot: expected 1-d terms and values of equal length and a 1-d query");
     const std::size_t n = static_cast<std::size_t>(terms.shape(0));
-    const bool t16 = py::isinstance<CArray<std::uint16_t>>(terms) && terms.dtype().is(py::dtype::of<std::uint16_t>());
+    const bool t16 = terms.dtype().is(py::dtype::of<std::uint16_t>());
     const bool t32 = terms.dtype().is(py::dtype::of<std::uint32_t>());
     const bool v16 = values.dtype().is(py::dtype::of<std::uint16_t>());
     const bool v32 = values.dtype().is(py::dtype::of<float>());
