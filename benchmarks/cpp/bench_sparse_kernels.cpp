@@ -1,9 +1,12 @@
 // Microbenchmark of the sparse engine's hot kernels at every supported SIMD level:
 // forward-index dot products (gather from a dense query) and summary accumulation.
 // Prints one JSON line per (kernel, level, size). Build with -DAFTERSHOCK_BUILD_BENCHMARKS=ON.
+// NDOCS=<n> sets the forward index size (default 20000 rows, larger than L2: rows come from
+// L3/DRAM as in a search; NDOCS=1000 keeps them in cache and measures the kernel alone).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -27,22 +30,34 @@ double seconds_per_call(F&& f, std::size_t calls) {
 }  // namespace
 
 int main() {
-  const std::size_t vocab = 30522, n_docs = 20000;
+  const std::size_t vocab = 30522, n_docs = std::getenv("NDOCS") ? std::atoi(std::getenv("NDOCS")) : 20000;
   std::mt19937_64 rng(42);
-  std::vector<float> query(vocab);
+  // A SPLADE-like query: 40 nonzero terms, scattered into a dense vector as the search does.
+  std::vector<float> query(vocab, 0.0f);
   std::lognormal_distribution<float> w(0.0f, 1.0f);
-  for (auto& q : query) q = (rng() % 4 == 0) ? w(rng) : 0.0f;
+  for (int i = 0; i < 40; ++i) {
+    const std::size_t t = rng() % vocab;
+    query[t] = w(rng);
+  }
   volatile float sink = 0;
 
   for (std::size_t nnz : {40, 150, 400}) {
     // A forward index of n_docs documents, visited in random order like a real search.
     std::vector<std::uint16_t> terms(n_docs * nnz), values(n_docs * nnz);
-    std::vector<std::uint32_t> pick(vocab);
-    std::iota(pick.begin(), pick.end(), 0u);
+    // Documents a search scores share a few terms with the query: 8 of each row's terms
+    // are query terms, the rest are drawn uniformly.
+    std::vector<std::uint32_t> query_terms;
+    for (std::uint32_t t = 0; t < vocab; ++t)
+      if (query[t] != 0.0f) query_terms.push_back(t);
+    std::vector<std::uint8_t> taken(vocab, 0);
     for (std::size_t d = 0; d < n_docs; ++d) {
-      std::partial_sort(pick.begin(), pick.begin() + static_cast<long>(nnz), pick.end(),
-                        [&](auto, auto) { return rng() & 1; });
-      std::vector<std::uint32_t> row(pick.begin(), pick.begin() + static_cast<long>(nnz));
+      std::vector<std::uint32_t> row;
+      auto take = [&](std::uint32_t t) {
+        if (!taken[t]) row.push_back(t), taken[t] = 1;
+      };
+      for (std::size_t i = 0; i < 8; ++i) take(query_terms[rng() % query_terms.size()]);
+      while (row.size() < nnz) take(static_cast<std::uint32_t>(rng() % vocab));
+      for (std::uint32_t t : row) taken[t] = 0;
       std::sort(row.begin(), row.end());
       for (std::size_t i = 0; i < nnz; ++i) {
         terms[d * nnz + i] = static_cast<std::uint16_t>(row[i]);

@@ -20,6 +20,7 @@ from aftershock import _core
 from aftershock.datasets import recall_at_k, synthetic_sparse
 from aftershock.sparse import _from_bytes as sparse_from_bytes
 
+from aftfile import edit_section
 from strategies import csr_batches
 
 EPS32 = np.finfo(np.float32).eps
@@ -238,6 +239,37 @@ def test_damaged_files_raise_format_error(tmp_path):
     with pytest.raises(OSError):
         SparseIndex.load(tmp_path / "missing")
     assert issubclass(aftershock.FormatError, ValueError)
+
+
+def _set(index, value):
+    def edit(a):
+        a[index] = value
+
+    return edit
+
+
+def _header_doc(a):
+    a[0] = a[0] + 1  # row 0's header: (doc id 0, length) as one u64 word; names doc 1
+
+
+@pytest.mark.parametrize(
+    "tag,dtype,edit,message",
+    [
+        ("PROW", np.uint32, lambda a: a.__setitem__(0, a[0] + 1), "posting does not name a document"),
+        ("PROW", np.uint32, _set(0, 2**32 - 1), "posting does not name a document"),
+        ("FWDH", np.uint32, lambda a: a.__setitem__(slice(0, 2), a[1::-1].copy()), "rows are out of place"),
+        ("FWDR", np.uint64, _header_doc, "names the wrong document"),
+        ("FWDR", np.uint16, _set(4, 65535), "term id out of range"),
+        ("FWDR", np.uint16, lambda a: a.__setitem__(slice(4, None), 0x7E00), "out of range|invalid weight"),
+        ("CONF", np.uint8, lambda a: a.__setitem__(a == ord("2"), ord("7")), "another version|invalid|lacks"),
+    ],
+)
+def test_structurally_damaged_files_raise_format_error(tag, dtype, edit, message):
+    """Files with valid checksums but broken invariants are refused, never read out of bounds."""
+    docs, _ = synthetic_sparse(50, 1, vocab_size=60, doc_nnz=6, seed=5)
+    data = SparseIndex.build(docs)._core.to_bytes()
+    with pytest.raises(aftershock.FormatError, match=message):
+        sparse_from_bytes(edit_section(data, tag, dtype, edit))
 
 
 # ------------------------------------------------------------------ SIMD levels, threads

@@ -2,6 +2,7 @@
 // and quantized block summaries. See README.md in this folder for the why of each step.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -13,7 +14,6 @@
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
 #include "aftershock/sparse/index.hpp"
-#include "aftershock/util/half.hpp"
 
 namespace aftershock::sparse {
 namespace {
@@ -420,28 +420,10 @@ struct IndexBuilder {
     ix.n_docs_ = docs.n_rows;
     ix.dim_ = docs.dim;
     ix.wide_terms_ = docs.dim > 65536;
-    build_forward(docs, ix);
+    ix.fwd_ = ForwardIndex::build(docs, p.value_type, p.num_threads);
     build_lists(docs, p, ix);
     if (p.knn > 0) ix.build_knn(p.knn, SearchParams{});
     return ix;
-  }
-
-  static void build_forward(const SparseBatchView& docs, SparseIndex& ix) {
-    const std::size_t nnz = docs.nnz();
-    ix.doc_offsets_.assign(docs.indptr, docs.indptr + docs.n_rows + 1);
-    if (ix.wide_terms_) {
-      ix.fwd_terms32_.assign(docs.indices, docs.indices + nnz);
-    } else {
-      ix.fwd_terms16_.resize(nnz);
-      for (std::size_t j = 0; j < nnz; ++j) ix.fwd_terms16_[j] = static_cast<std::uint16_t>(docs.indices[j]);
-    }
-    if (ix.params_.value_type == ValueType::kFloat32) {
-      ix.fwd_values32_.assign(docs.values, docs.values + nnz);
-    } else {
-      ix.fwd_values16_.resize(nnz);
-      // Weights above the half range (65504) saturate instead of becoming infinite.
-      for (std::size_t j = 0; j < nnz; ++j) ix.fwd_values16_[j] = float_to_half(std::min(docs.values[j], 65504.0f));
-    }
   }
 
   static void build_lists(const SparseBatchView& docs, const BuildParams& p, SparseIndex& ix) {
@@ -521,7 +503,7 @@ struct IndexBuilder {
       ix.list_check_begin_[t + 1] = ix.list_check_begin_[t] + l.comp_check.size();
       ix.list_entry_begin_[t + 1] = ix.list_entry_begin_[t] + l.entry_block.size();
     }
-    ix.post_docs_.reserve(ix.list_post_begin_[dim]);
+    ix.post_rows_.reserve(ix.list_post_begin_[dim]);
     ix.block_post_begin_.reserve(ix.list_block_begin_[dim]);
     ix.block_scale_.reserve(ix.list_block_begin_[dim]);
     (ix.wide_terms_ ? ix.summ_comp_term32_.reserve(ix.list_comp_begin_[dim])
@@ -532,7 +514,7 @@ struct IndexBuilder {
     ix.summ_entry_code_.reserve(ix.list_entry_begin_[dim]);
     for (std::size_t t = 0; t < dim; ++t) {
       ListOut& l = lists[t];
-      append(ix.post_docs_, l.docs);
+      for (DocId d : l.docs) ix.post_rows_.push_back(ix.fwd_.handle(d));
       append(ix.block_post_begin_, l.block_begin);
       append(ix.block_scale_, l.block_scale);
       for (TermId u : l.comp_term) {

@@ -2,6 +2,7 @@
 // every CRC, then every structural invariant, so a damaged or hostile file raises
 // FormatError instead of reading out of bounds later.
 #include <cmath>
+#include <cstring>
 
 #include "aftershock/error.hpp"
 #include "aftershock/sparse/index.hpp"
@@ -11,6 +12,9 @@ namespace aftershock::sparse {
 namespace {
 
 constexpr char kKind[4] = {'S', 'P', 'R', 'S'};
+// Layout 2: forward rows addressed by handle (FWDR/FWDH/PROW). Layout 1 (offset table)
+// files are refused with a message to rebuild.
+constexpr double kLayout = 2;
 
 [[noreturn]] void corrupt(const std::string& what) { throw FormatError("aftershock file: sparse index " + what); }
 
@@ -37,16 +41,14 @@ void SparseIndex::write(io::FileWriter& w, std::string& conf_text) const {
   c.set("summary_energy", params_.summary_energy);
   c.set("value_type", static_cast<double>(params_.value_type));
   c.set("seed", static_cast<double>(params_.seed));
+  c.set("layout", kLayout);
   conf_text = c.serialize();
   w.add("CONF", io::DType::kBytes, conf_text.data(), conf_text.size());
-  w.add_vector("DOFF", doc_offsets_);
-  w.add_vector("FT16", fwd_terms16_);
-  w.add_vector("FT32", fwd_terms32_);
-  w.add_vector("FV16", fwd_values16_);
-  w.add_vector("FV32", fwd_values32_);
+  w.add_vector("FWDR", fwd_.words());
+  w.add_vector("FWDH", fwd_.handles());
   w.add_vector("LPST", list_post_begin_);
   w.add_vector("LBLK", list_block_begin_);
-  w.add_vector("PDOC", post_docs_);
+  w.add_vector("PROW", post_rows_);
   w.add_vector("BPST", block_post_begin_);
   w.add_vector("BSCL", block_scale_);
   w.add_vector("LCMP", list_comp_begin_);
@@ -103,14 +105,13 @@ SparseIndex SparseIndex::read(const io::FileReader& r) {
   ix.params_.value_type = static_cast<ValueType>(count("value_type", 1));
   ix.params_.seed = static_cast<std::uint64_t>(c.get("seed"));
   ix.params_.knn = ix.knn_;
-  ix.doc_offsets_ = r.read_vector<std::uint64_t>("DOFF");
-  ix.fwd_terms16_ = r.read_vector<std::uint16_t>("FT16");
-  ix.fwd_terms32_ = r.read_vector<std::uint32_t>("FT32");
-  ix.fwd_values16_ = r.read_vector<std::uint16_t>("FV16");
-  ix.fwd_values32_ = r.read_vector<float>("FV32");
+  if (!c.has("layout") || c.get("layout") != kLayout)
+    corrupt("was written by another version of aftershock (forward-index layout); rebuild it");
+  ix.fwd_ = ForwardIndex::from_parts(ix.wide_terms_, ix.params_.value_type, r.read_vector<std::uint64_t>("FWDR"),
+                                     r.read_vector<RowHandle>("FWDH"));
   ix.list_post_begin_ = r.read_vector<std::uint64_t>("LPST");
   ix.list_block_begin_ = r.read_vector<std::uint64_t>("LBLK");
-  ix.post_docs_ = r.read_vector<DocId>("PDOC");
+  ix.post_rows_ = r.read_vector<RowHandle>("PROW");
   ix.block_post_begin_ = r.read_vector<std::uint32_t>("BPST");
   ix.block_scale_ = r.read_vector<float>("BSCL");
   ix.list_comp_begin_ = r.read_vector<std::uint64_t>("LCMP");
@@ -128,20 +129,10 @@ SparseIndex SparseIndex::read(const io::FileReader& r) {
 }
 
 void SparseIndex::check_invariants() const {
-  const std::size_t nnz = doc_offsets_.empty() ? 0 : doc_offsets_.back();
-  check_offsets(doc_offsets_, n_docs_, nnz, "document");
-  const bool f16 = params_.value_type == ValueType::kFloat16;
-  if ((wide_terms_ ? fwd_terms32_.size() : fwd_terms16_.size()) != nnz || (wide_terms_ ? fwd_terms16_.size() : fwd_terms32_.size()) != 0)
-    corrupt("forward term ids have the wrong length");
-  if ((f16 ? fwd_values16_.size() : fwd_values32_.size()) != nnz || (f16 ? fwd_values32_.size() : fwd_values16_.size()) != 0)
-    corrupt("forward values have the wrong length");
-  for (std::size_t j = 0; j < nnz; ++j) {
-    const std::size_t t = wide_terms_ ? fwd_terms32_[j] : fwd_terms16_[j];
-    if (t >= dim_) corrupt("forward index holds a term id out of range");
-    const float v = f16 ? half_to_float(fwd_values16_[j]) : fwd_values32_[j];
-    if (!std::isfinite(v) || v < 0.0f) corrupt("forward index holds an invalid weight");
-  }
-  check_offsets(list_post_begin_, dim_, post_docs_.size(), "posting list");
+  if (params_.value_type != ValueType::kFloat16 && params_.value_type != ValueType::kFloat32)
+    corrupt("value type is invalid");
+  if (const std::string why = fwd_.check(n_docs_, dim_); !why.empty()) corrupt(why);
+  check_offsets(list_post_begin_, dim_, post_rows_.size(), "posting list");
   check_offsets(list_block_begin_, dim_, block_scale_.size(), "block");
   const std::size_t n_comps = summ_comp_count_.size();
   if ((wide_terms_ ? summ_comp_term32_.size() : summ_comp_term16_.size()) != n_comps ||
@@ -152,8 +143,8 @@ void SparseIndex::check_invariants() const {
   check_offsets(list_check_begin_, dim_, summ_comp_check_.size(), "summary checkpoint");
   if (block_post_begin_.size() != block_scale_.size() || summ_entry_code_.size() != summ_entry_block_.size())
     corrupt("section lengths disagree");
-  for (DocId d : post_docs_)
-    if (d >= n_docs_) corrupt("posting holds a document id out of range");
+  for (RowHandle h : post_rows_)
+    if (!fwd_.is_row(h)) corrupt("posting does not name a document");
   for (float s : block_scale_)
     if (!std::isfinite(s) || s < 0.0f) corrupt("block scale is invalid");
   auto comp_term = [&](std::size_t c) -> std::size_t { return wide_terms_ ? summ_comp_term32_[c] : summ_comp_term16_[c]; };
@@ -188,8 +179,7 @@ void SparseIndex::check_invariants() const {
 
 std::size_t SparseIndex::memory_bytes() const {
   auto bytes = [](const auto& v) { return v.size() * sizeof(v[0]); };
-  return bytes(doc_offsets_) + bytes(fwd_terms16_) + bytes(fwd_terms32_) + bytes(fwd_values16_) +
-         bytes(fwd_values32_) + bytes(list_post_begin_) + bytes(list_block_begin_) + bytes(post_docs_) +
+  return fwd_.memory_bytes() + bytes(list_post_begin_) + bytes(list_block_begin_) + bytes(post_rows_) +
          bytes(block_post_begin_) + bytes(block_scale_) + bytes(list_comp_begin_) + bytes(list_entry_begin_) +
          bytes(list_check_begin_) + bytes(summ_comp_term16_) + bytes(summ_comp_term32_) + bytes(summ_comp_count_) +
          bytes(summ_comp_check_) + bytes(summ_entry_block_) + bytes(summ_entry_code_) +
@@ -203,8 +193,8 @@ std::vector<std::vector<DocId>> SparseIndex::blocks_of(TermId t) const {
   const std::size_t base = list_post_begin_[t], len = list_post_begin_[t + 1] - base;
   for (std::size_t b = b0; b < b1; ++b) {
     const std::size_t end = b + 1 < b1 ? block_post_begin_[b + 1] : len;
-    out.emplace_back(post_docs_.begin() + static_cast<std::ptrdiff_t>(base + block_post_begin_[b]),
-                     post_docs_.begin() + static_cast<std::ptrdiff_t>(base + end));
+    out.emplace_back();
+    for (std::size_t i = base + block_post_begin_[b]; i < base + end; ++i) out.back().push_back(fwd_.doc(post_rows_[i]));
   }
   return out;
 }
@@ -226,11 +216,23 @@ std::vector<std::pair<TermId, float>> SparseIndex::summary_of(TermId t, std::siz
 
 std::vector<std::pair<TermId, float>> SparseIndex::document(DocId d) const {
   if (d >= n_docs_) throw std::out_of_range("doc: " + std::to_string(d) + " is out of range [0, " + std::to_string(n_docs_) + ")");
-  std::vector<std::pair<TermId, float>> out;
-  for (std::size_t j = doc_offsets_[d]; j < doc_offsets_[d + 1]; ++j) {
-    const TermId t = wide_terms_ ? fwd_terms32_[j] : fwd_terms16_[j];
-    const float v = fwd_values16_.empty() ? fwd_values32_[j] : half_to_float(fwd_values16_[j]);
-    out.emplace_back(t, v);
+  const ForwardIndex::Row r = fwd_.row(fwd_.handle(d));
+  std::vector<std::pair<TermId, float>> out(r.n);
+  for (std::size_t i = 0; i < r.n; ++i) {
+    if (fwd_.wide_terms()) {
+      std::memcpy(&out[i].first, static_cast<const char*>(r.terms) + 4 * i, 4);
+    } else {
+      std::uint16_t t;
+      std::memcpy(&t, static_cast<const char*>(r.terms) + 2 * i, 2);
+      out[i].first = t;
+    }
+    if (fwd_.value_type() == ValueType::kFloat32) {
+      std::memcpy(&out[i].second, static_cast<const char*>(r.values) + 4 * i, 4);
+    } else {
+      std::uint16_t h;
+      std::memcpy(&h, static_cast<const char*>(r.values) + 2 * i, 2);
+      out[i].second = half_to_float(h);
+    }
   }
   return out;
 }

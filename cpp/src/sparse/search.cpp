@@ -3,7 +3,6 @@
 // heap_factor * (current k-th score), scoring each surviving document once, exactly.
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
@@ -26,44 +25,48 @@ struct Searcher {
     std::vector<float> bound;
     std::vector<std::uint32_t> order;
     std::vector<DocId> results;
+    std::vector<RowHandle> neighbours;
   };
 
-  float score(DocId d, const float* q) const {
-    const std::size_t b = ix.doc_offsets_[d], n = ix.doc_offsets_[d + 1] - b;
-    if (ix.wide_terms_) {
-      return ix.fwd_values16_.empty() ? kern.dot_u32_f32(ix.fwd_terms32_.data() + b, ix.fwd_values32_.data() + b, n, q)
-                                      : kern.dot_u32_f16(ix.fwd_terms32_.data() + b, ix.fwd_values16_.data() + b, n, q);
+  float score(const ForwardIndex::Row& r, const float* q) const {
+    using u16 = std::uint16_t;
+    using u32 = std::uint32_t;
+    const ForwardIndex& f = ix.fwd_;
+    if (f.wide_terms()) {
+      return f.value_type() == ValueType::kFloat32
+                 ? kern.dot_u32_f32(static_cast<const u32*>(r.terms), static_cast<const float*>(r.values), r.n, q)
+                 : kern.dot_u32_f16(static_cast<const u32*>(r.terms), static_cast<const u16*>(r.values), r.n, q);
     }
-    return ix.fwd_values16_.empty() ? kern.dot_u16_f32(ix.fwd_terms16_.data() + b, ix.fwd_values32_.data() + b, n, q)
-                                    : kern.dot_u16_f16(ix.fwd_terms16_.data() + b, ix.fwd_values16_.data() + b, n, q);
+    return f.value_type() == ValueType::kFloat32
+               ? kern.dot_u16_f32(static_cast<const u16*>(r.terms), static_cast<const float*>(r.values), r.n, q)
+               : kern.dot_u16_f16(static_cast<const u16*>(r.terms), static_cast<const u16*>(r.values), r.n, q);
   }
 
-  // Pulls a whole forward-index row toward the cache: rows are read at random, so the
-  // latency of the next documents overlaps the scoring of the current one.
-  void prefetch(DocId d) const {
-    const std::size_t b = ix.doc_offsets_[d], n = ix.doc_offsets_[d + 1] - b;
-    const char* terms = ix.wide_terms_ ? reinterpret_cast<const char*>(ix.fwd_terms32_.data() + b)
-                                       : reinterpret_cast<const char*>(ix.fwd_terms16_.data() + b);
-    const char* values = ix.fwd_values16_.empty() ? reinterpret_cast<const char*>(ix.fwd_values32_.data() + b)
-                                                  : reinterpret_cast<const char*>(ix.fwd_values16_.data() + b);
-    const std::size_t term_bytes = n * (ix.wide_terms_ ? 4 : 2), value_bytes = n * (ix.fwd_values16_.empty() ? 4 : 2);
-    for (std::size_t off = 0; off < term_bytes; off += 64) __builtin_prefetch(terms + off);
-    for (std::size_t off = 0; off < value_bytes; off += 64) __builtin_prefetch(values + off);
+  // Rows are read at random, so their latency is hidden in two stages: the first line of
+  // a row kHeadAhead documents ahead (its header says how long the row is), then the rest
+  // of the row kRowAhead documents ahead, once that header is likely in cache.
+  static constexpr std::size_t kHeadAhead = 8, kRowAhead = 2;
+  void prefetch_head(RowHandle h) const { __builtin_prefetch(ix.fwd_.row_begin(h)); }
+  void prefetch_row(RowHandle h) const {
+    const char* begin = static_cast<const char*>(ix.fwd_.row_begin(h));
+    const std::size_t bytes = ix.fwd_.row_bytes(ix.fwd_.row(h).n);
+    for (std::size_t off = 64; off < bytes; off += 64) __builtin_prefetch(begin + off);
   }
 
-  // Score the not-yet-seen documents of docs[0, n).
-  void visit(const DocId* docs, std::size_t n, Scratch& s, TopK& top) const {
-    constexpr std::size_t kAhead = 2;
-    for (std::size_t i = 0; i < std::min(n, kAhead); ++i) prefetch(docs[i]);
+  // Score the not-yet-seen documents among rows[0, n).
+  void visit(const RowHandle* rows, std::size_t n, Scratch& s, TopK& top) const {
+    for (std::size_t i = 0; i < std::min(n, kHeadAhead); ++i) prefetch_head(rows[i]);
+    for (std::size_t i = 0; i < std::min(n, kRowAhead); ++i) prefetch_row(rows[i]);
     for (std::size_t i = 0; i < n; ++i) {
-      if (i + kAhead < n) prefetch(docs[i + kAhead]);
-      const DocId d = docs[i];
-      std::uint64_t& word = s.seen[d >> 6];
-      const std::uint64_t bit = std::uint64_t{1} << (d & 63);
+      if (i + kHeadAhead < n) prefetch_head(rows[i + kHeadAhead]);
+      if (i + kRowAhead < n) prefetch_row(rows[i + kRowAhead]);
+      const ForwardIndex::Row r = ix.fwd_.row(rows[i]);
+      std::uint64_t& word = s.seen[r.doc >> 6];
+      const std::uint64_t bit = std::uint64_t{1} << (r.doc & 63);
       if (word & bit) continue;
       word |= bit;
-      s.visited.push_back(d);
-      top.push(score(d, s.dense.data()), d);
+      s.visited.push_back(r.doc);
+      top.push(score(r, s.dense.data()), r.doc);
     }
   }
 
@@ -120,7 +123,7 @@ struct Searcher {
       const TermId t = s.terms[ti].second;
       const std::size_t b0 = ix.list_block_begin_[t], nb = ix.list_block_begin_[t + 1] - b0;
       if (nb == 0) continue;
-      const DocId* list = ix.post_docs_.data() + ix.list_post_begin_[t];
+      const RowHandle* list = ix.post_rows_.data() + ix.list_post_begin_[t];
       const std::size_t list_len = ix.list_post_begin_[t + 1] - ix.list_post_begin_[t];
       auto block_range = [&](std::size_t b, std::size_t& begin, std::size_t& end) {
         begin = ix.block_post_begin_[b0 + b];
@@ -131,8 +134,12 @@ struct Searcher {
         continue;
       }
       block_bounds(t, q, qi, s);
-      s.order.resize(nb);
-      std::iota(s.order.begin(), s.order.end(), 0u);
+      // Blocks that cannot pass the current cut are dropped before sorting (the cut only
+      // rises); after the first list that is most of them.
+      const float cut_now = top.full() ? p.heap_factor * top.threshold() : -1.0f;
+      s.order.clear();
+      for (std::uint32_t b = 0; b < nb; ++b)
+        if (s.bound[b] >= cut_now) s.order.push_back(b);
       std::sort(s.order.begin(), s.order.end(), [&](std::uint32_t a, std::uint32_t b) {
         return s.bound[a] > s.bound[b] || (s.bound[a] == s.bound[b] && a < b);
       });
@@ -151,7 +158,12 @@ struct Searcher {
       s.results.clear();
       for (const auto& e : top.entries()) s.results.push_back(e.second);
       std::sort(s.results.begin(), s.results.end());
-      for (DocId r : s.results) visit(ix.knn_graph_.data() + static_cast<std::size_t>(r) * ix.knn_, per, s, top);
+      for (DocId r : s.results) {
+        s.neighbours.clear();
+        for (std::size_t j = 0; j < per; ++j)
+          s.neighbours.push_back(ix.fwd_.handle(ix.knn_graph_[static_cast<std::size_t>(r) * ix.knn_ + j]));
+        visit(s.neighbours.data(), per, s, top);
+      }
     }
 
     for (std::int64_t j = qb; j < qe; ++j) s.dense[q.indices[j]] = 0.0f;
@@ -190,18 +202,18 @@ void SparseIndex::build_knn(std::size_t knn, const SearchParams& params) {
   if (knn == 0) return;
   if (n_docs_ < 2) throw InvalidArgument("knn: a kNN graph needs at least 2 documents");
   // Every document, as stored, becomes a query (float32 weights).
-  std::vector<std::uint32_t> terms(doc_offsets_.back());
-  std::vector<float> values(doc_offsets_.back());
-  for (std::size_t d = 0; d < n_docs_; ++d) {
-    for (std::size_t j = doc_offsets_[d]; j < doc_offsets_[d + 1]; ++j) {
-      terms[j] = wide_terms_ ? fwd_terms32_[j] : fwd_terms16_[j];
-    }
-  }
+  std::vector<std::int64_t> indptr(n_docs_ + 1, 0);
+  for (std::size_t d = 0; d < n_docs_; ++d)
+    indptr[d + 1] = indptr[d] + static_cast<std::int64_t>(fwd_.row(fwd_.handle(static_cast<DocId>(d))).n);
+  std::vector<std::uint32_t> terms(static_cast<std::size_t>(indptr[n_docs_]));
+  std::vector<float> values(terms.size());
   for (std::size_t d = 0; d < n_docs_; ++d) {
     const auto doc = document(static_cast<DocId>(d));
-    for (std::size_t i = 0; i < doc.size(); ++i) values[doc_offsets_[d] + i] = doc[i].second;
+    for (std::size_t i = 0; i < doc.size(); ++i) {
+      terms[static_cast<std::size_t>(indptr[d]) + i] = doc[i].first;
+      values[static_cast<std::size_t>(indptr[d]) + i] = doc[i].second;
+    }
   }
-  std::vector<std::int64_t> indptr(doc_offsets_.begin(), doc_offsets_.end());
   SparseBatchView qs{indptr.data(), terms.data(), values.data(), n_docs_, dim_};
   SearchParams sp = params;
   sp.k = knn + 1;

@@ -130,6 +130,7 @@ class Config {
  public:
   void set(const std::string& key, double value);
   double get(const std::string& key) const;  // FormatError if missing
+  bool has(const std::string& key) const { return values_.count(key) != 0; }
   std::string serialize() const;
   static Config parse(const std::string& text);
 

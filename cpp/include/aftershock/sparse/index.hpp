@@ -10,6 +10,7 @@
 
 #include "aftershock/io/format.hpp"
 #include "aftershock/sparse/config.hpp"
+#include "aftershock/sparse/forward_index.hpp"
 #include "aftershock/types.hpp"
 
 namespace aftershock::sparse {
@@ -51,14 +52,14 @@ class SparseIndex {
   std::size_t n_docs() const { return n_docs_; }
   std::size_t dim() const { return dim_; }
   std::size_t knn() const { return knn_; }
-  std::size_t n_postings_total() const { return post_docs_.size(); }
+  std::size_t n_postings_total() const { return post_rows_.size(); }
   std::size_t n_blocks_total() const { return block_scale_.size(); }
   std::size_t n_summary_entries() const { return summ_entry_block_.size(); }
   std::size_t memory_bytes() const;
   const BuildParams& build_params() const { return params_; }
 
-  /// The postings of term t after pruning and blocking: documents of block b are
-  /// post_docs()[list_begin(t) + block_begin(t, b) ...]. For tests of invariants.
+  /// The documents of each block of term t's list, after pruning and blocking, in stored
+  /// order. For tests of invariants.
   std::vector<std::vector<DocId>> blocks_of(TermId t) const;
   /// Dequantized summary of block b of term t as (term, value) pairs.
   std::vector<std::pair<TermId, float>> summary_of(TermId t, std::size_t b) const;
@@ -73,22 +74,17 @@ class SparseIndex {
   BuildParams params_;
   std::size_t n_docs_ = 0;
   std::size_t dim_ = 0;
-  bool wide_terms_ = false;  // forward index term ids: u32 when dim > 65536, else u16
+  bool wide_terms_ = false;  // summary term ids: u32 when dim > 65536, else u16
 
-  // Forward index: doc d = [doc_offsets_[d], doc_offsets_[d+1]) of the term/value arrays.
-  std::vector<std::uint64_t> doc_offsets_;
-  std::vector<std::uint16_t> fwd_terms16_;
-  std::vector<std::uint32_t> fwd_terms32_;
-  std::vector<std::uint16_t> fwd_values16_;  // IEEE half bits (ValueType::kFloat16)
-  std::vector<float> fwd_values32_;          // ValueType::kFloat32
+  ForwardIndex fwd_;
 
   // Inverted lists: list t holds postings [list_post_begin_[t], list_post_begin_[t+1])
   // and blocks [list_block_begin_[t], list_block_begin_[t+1]); block j's postings start
   // at list_post_begin_[t] + block_post_begin_[j] (relative), ending where the next
-  // block of the list starts (or at the list end).
+  // block of the list starts (or at the list end). A posting is its document's row.
   std::vector<std::uint64_t> list_post_begin_;
   std::vector<std::uint64_t> list_block_begin_;
-  std::vector<DocId> post_docs_;
+  std::vector<RowHandle> post_rows_;
   std::vector<std::uint32_t> block_post_begin_;
   std::vector<float> block_scale_;  // summary value = code * scale
 

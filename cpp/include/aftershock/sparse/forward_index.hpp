@@ -1,0 +1,95 @@
+// The forward index of the sparse engine: every document's (term, weight) row, stored back
+// to back in one 8-byte-aligned array. A posting names its document by the position of its
+// row (a handle, in 8-byte words), so scoring a document reads one contiguous region and
+// needs no lookup through a per-document offset table first: that dependent random load
+// cost more than the dot product itself (cpp/src/sparse/README.md has the measurement).
+//
+// Row layout at word `handle`: u32 doc id, u32 length n, n term ids (u16 when the
+// vocabulary has at most 65,536 terms, else u32), zero padding to the value size, n values
+// (IEEE half or float32), zero padding to 8 bytes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "aftershock/sparse/config.hpp"
+#include "aftershock/types.hpp"
+
+namespace aftershock::sparse {
+
+using RowHandle = std::uint32_t;
+
+class ForwardIndex {
+ public:
+  /// Largest forward index: handles are u32 counts of 8-byte words (32 GiB).
+  static constexpr std::uint64_t kMaxWords = std::uint64_t{1} << 32;
+
+  struct Row {
+    DocId doc;
+    std::size_t n;
+    const void* terms;   // u16 or u32 [n]
+    const void* values;  // IEEE half bits or float32 [n]
+  };
+
+  ForwardIndex() = default;
+
+  /// The rows of validated CSR docs, weights above the half range saturating to 65504 in
+  /// float16. Throws InvalidArgument when the rows exceed kMaxWords. Parallel.
+  static ForwardIndex build(const SparseBatchView& docs, ValueType value_type, std::size_t num_threads);
+
+  /// Reassembles a loaded index; check() must pass before any other use.
+  static ForwardIndex from_parts(bool wide_terms, ValueType value_type, std::vector<std::uint64_t> words,
+                                 std::vector<RowHandle> handles);
+  /// Verifies the layout against n_docs and dim (every row in place, ids and weights valid);
+  /// returns an error message, or an empty string when the rows are sound.
+  std::string check(std::size_t n_docs, std::size_t dim) const;
+  /// True when `h` starts a row (checked rows only): used to validate loaded postings.
+  bool is_row(RowHandle h) const {
+    return h < words_.size() && header_doc(h) < handles_.size() && handles_[header_doc(h)] == h;
+  }
+
+  Row row(RowHandle h) const {
+    const auto* base = reinterpret_cast<const unsigned char*>(words_.data() + h);
+    std::uint32_t head[2];
+    std::memcpy(head, base, sizeof(head));
+    const std::size_t n = head[1];
+    return {head[0], n, base + kHeaderBytes, base + kHeaderBytes + values_at(n)};
+  }
+  DocId doc(RowHandle h) const { return header_doc(h); }
+  RowHandle handle(DocId d) const { return handles_[d]; }
+  /// First byte of row h and its size, for prefetching.
+  const void* row_begin(RowHandle h) const { return words_.data() + h; }
+  std::size_t row_bytes(std::size_t n) const { return (kHeaderBytes + values_at(n) + n * value_bytes() + 7) / 8 * 8; }
+
+  bool wide_terms() const { return wide_terms_; }
+  ValueType value_type() const { return value_type_; }
+  std::size_t term_bytes() const { return wide_terms_ ? 4 : 2; }
+  std::size_t value_bytes() const { return value_type_ == ValueType::kFloat16 ? 2 : 4; }
+  const std::vector<std::uint64_t>& words() const { return words_; }
+  const std::vector<RowHandle>& handles() const { return handles_; }
+  std::size_t memory_bytes() const { return words_.size() * 8 + handles_.size() * sizeof(RowHandle); }
+
+ private:
+  static constexpr std::size_t kHeaderBytes = 8;
+
+  // Byte offset of the values after the header: terms, padded to the value size.
+  std::size_t values_at(std::size_t n) const {
+    const std::size_t vb = value_bytes();
+    return (n * term_bytes() + vb - 1) / vb * vb;
+  }
+  DocId header_doc(RowHandle h) const {
+    DocId d;
+    std::memcpy(&d, words_.data() + h, sizeof(d));
+    return d;
+  }
+
+  bool wide_terms_ = false;
+  ValueType value_type_ = ValueType::kFloat16;
+  std::vector<std::uint64_t> words_;  // the rows
+  std::vector<RowHandle> handles_;    // doc id -> its row
+};
+
+}  // namespace aftershock::sparse

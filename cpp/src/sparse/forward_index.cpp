@@ -1,0 +1,112 @@
+// Building and verifying the forward index rows (layout in forward_index.hpp).
+#include "aftershock/sparse/forward_index.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "aftershock/error.hpp"
+#include "aftershock/parallel.hpp"
+#include "aftershock/util/half.hpp"
+
+namespace aftershock::sparse {
+
+ForwardIndex ForwardIndex::build(const SparseBatchView& docs, ValueType value_type, std::size_t num_threads) {
+  ForwardIndex f;
+  f.wide_terms_ = docs.dim > 65536;
+  f.value_type_ = value_type;
+  f.handles_.resize(docs.n_rows);
+  std::uint64_t words = 0;
+  auto too_large = [&] {
+    return InvalidArgument("docs: the forward index would exceed 32 GiB (" + std::to_string(docs.nnz()) +
+                           " nonzeros); split the collection into several indexes");
+  };
+  for (std::size_t d = 0; d < docs.n_rows; ++d) {
+    if (words >= kMaxWords) throw too_large();
+    f.handles_[d] = static_cast<RowHandle>(words);
+    words += f.row_bytes(static_cast<std::size_t>(docs.indptr[d + 1] - docs.indptr[d])) / 8;
+  }
+  if (words > kMaxWords) throw too_large();
+  f.words_.assign(words, 0);
+  const std::size_t chunk = 4096;
+  parallel_for((docs.n_rows + chunk - 1) / chunk, num_threads, [&](std::size_t c, std::size_t) {
+    for (std::size_t d = c * chunk; d < std::min(docs.n_rows, (c + 1) * chunk); ++d) {
+      const std::size_t b = static_cast<std::size_t>(docs.indptr[d]);
+      const std::size_t n = static_cast<std::size_t>(docs.indptr[d + 1]) - b;
+      auto* row = reinterpret_cast<unsigned char*>(f.words_.data() + f.handles_[d]);
+      const std::uint32_t head[2] = {static_cast<std::uint32_t>(d), static_cast<std::uint32_t>(n)};
+      std::memcpy(row, head, sizeof(head));
+      unsigned char* terms = row + kHeaderBytes;
+      unsigned char* values = terms + f.values_at(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint32_t t = docs.indices[b + i];
+        if (f.wide_terms_) {
+          std::memcpy(terms + 4 * i, &t, 4);
+        } else {
+          const auto t16 = static_cast<std::uint16_t>(t);
+          std::memcpy(terms + 2 * i, &t16, 2);
+        }
+        const float v = docs.values[b + i];
+        if (value_type == ValueType::kFloat32) {
+          std::memcpy(values + 4 * i, &v, 4);
+        } else {
+          const std::uint16_t h = float_to_half(std::min(v, 65504.0f));  // no overflow to inf
+          std::memcpy(values + 2 * i, &h, 2);
+        }
+      }
+    }
+  });
+  return f;
+}
+
+ForwardIndex ForwardIndex::from_parts(bool wide_terms, ValueType value_type, std::vector<std::uint64_t> words,
+                                      std::vector<RowHandle> handles) {
+  ForwardIndex f;
+  f.wide_terms_ = wide_terms;
+  f.value_type_ = value_type;
+  f.words_ = std::move(words);
+  f.handles_ = std::move(handles);
+  return f;
+}
+
+std::string ForwardIndex::check(std::size_t n_docs, std::size_t dim) const {
+  if (handles_.size() != n_docs) return "forward index has the wrong number of rows";
+  if (wide_terms_ != (dim > 65536)) return "forward index term width does not match the vocabulary";
+  std::uint64_t at = 0;
+  for (std::size_t d = 0; d < n_docs; ++d) {
+    // Rows are back to back in document order, each fully inside the array.
+    if (handles_[d] != at || at >= words_.size()) return "forward index rows are out of place";
+    std::uint32_t head[2];
+    std::memcpy(head, words_.data() + at, sizeof(head));
+    if (head[0] != d) return "forward index row names the wrong document";
+    if (head[1] > dim) return "forward index row is longer than the vocabulary";
+    const std::uint64_t next = at + row_bytes(head[1]) / 8;
+    if (next > words_.size()) return "forward index row runs past the end";
+    const Row r = row(static_cast<RowHandle>(at));
+    for (std::size_t i = 0; i < r.n; ++i) {
+      std::uint32_t t;
+      float v;
+      if (wide_terms_) {
+        std::memcpy(&t, static_cast<const unsigned char*>(r.terms) + 4 * i, 4);
+      } else {
+        std::uint16_t t16;
+        std::memcpy(&t16, static_cast<const unsigned char*>(r.terms) + 2 * i, 2);
+        t = t16;
+      }
+      if (value_type_ == ValueType::kFloat32) {
+        std::memcpy(&v, static_cast<const unsigned char*>(r.values) + 4 * i, 4);
+      } else {
+        std::uint16_t h;
+        std::memcpy(&h, static_cast<const unsigned char*>(r.values) + 2 * i, 2);
+        v = half_to_float(h);
+      }
+      if (t >= dim) return "forward index holds a term id out of range";
+      if (!std::isfinite(v) || v < 0.0f) return "forward index holds an invalid weight";
+    }
+    at = next;
+  }
+  if (at != words_.size()) return "forward index has trailing bytes";
+  if (words_.size() > kMaxWords) return "forward index is too large";
+  return {};
+}
+
+}  // namespace aftershock::sparse

@@ -1,0 +1,56 @@
+"""Test helper: edit one section of an aftershock file and re-seal it (section, table and
+header CRC32C recomputed), to build files that pass every checksum but break a structural
+invariant — what a buggy writer or a hostile file would look like."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_TABLE = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def sections(data: bytes) -> dict[str, tuple[int, int, int]]:
+    """tag -> (table entry position, payload offset, payload length)."""
+    count, table = struct.unpack_from("<IQ", data, 20)
+    out = {}
+    for i in range(count):
+        pos = table + 32 * i
+        tag = data[pos : pos + 4].decode()
+        offset, length = struct.unpack_from("<QQ", data, pos + 8)
+        out[tag] = (pos, offset, length)
+    return out
+
+
+def edit_section(data: bytes, tag: str, dtype, edit) -> bytes:
+    """Returns a copy of `data` where section `tag`, viewed as `dtype`, went through
+    `edit(array)` (in place, same length), with every checksum made valid again."""
+    buf = bytearray(data)
+    pos, offset, length = sections(data)[tag]
+    payload = np.frombuffer(bytes(buf[offset : offset + length]), dtype=dtype).copy()
+    edit(payload)
+    buf[offset : offset + length] = payload.tobytes()
+    struct.pack_into("<I", buf, pos + 24, crc32c(bytes(buf[offset : offset + length])))
+    count, table = struct.unpack_from("<IQ", buf, 20)
+    struct.pack_into("<I", buf, 40, crc32c(bytes(buf[table : table + 32 * count])))
+    struct.pack_into("<I", buf, 60, crc32c(bytes(buf[:60])))
+    return bytes(buf)
