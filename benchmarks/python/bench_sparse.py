@@ -277,11 +277,12 @@ class AftershockRunner:
         return ms, np.vstack([np.asarray(r.ids, dtype=np.int64).reshape(1, -1) for r in out])
 
     def batch(self, query_cut, heap_factor, n_knn):
-        seconds, res = common.time_once(
-            lambda: self.index.search(
-                self.queries, self.k, query_cut=query_cut, heap_factor=heap_factor, n_knn=n_knn, num_threads=1
+        with common.one_cpu():
+            seconds, res = common.time_once(
+                lambda: self.index.search(
+                    self.queries, self.k, query_cut=query_cut, heap_factor=heap_factor, n_knn=n_knn, num_threads=1
+                )
             )
-        )
         return seconds, np.asarray(res.ids, dtype=np.int64)
 
 
@@ -320,11 +321,12 @@ class SeismicRunner:
         return ms, self._ids(out)
 
     def batch(self, query_cut, heap_factor, n_knn):
-        seconds, res = common.time_once(
-            lambda: self.index.batch_search(
-                self.queries_bin, self.k, query_cut, heap_factor, n_knn, self.first_sorted, num_threads=1
+        with common.one_cpu():
+            seconds, res = common.time_once(
+                lambda: self.index.batch_search(
+                    self.queries_bin, self.k, query_cut, heap_factor, n_knn, self.first_sorted, num_threads=1
+                )
             )
-        )
         return seconds, self._ids(res)
 
 

@@ -6,6 +6,7 @@ thread counts, git SHA, timestamp), so no number travels without the machine it 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import importlib.util
 import json
@@ -258,6 +259,36 @@ def time_once(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
+
+
+@contextlib.contextmanager
+def one_cpu():
+    """Pin every thread of this process (and threads they start) to one CPU.
+
+    Single-thread timings must not depend on a library honouring ``num_threads``:
+    pyseismic-lsr's ``batch_search(num_threads=1)`` still ran on two threads here (CPU time
+    = 2x wall time), so batch timings run under this pin for every system.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    tids = [int(t) for t in os.listdir("/proc/self/task")]
+    saved = {}
+    cpu = min(os.sched_getaffinity(0))
+    for tid in tids:
+        try:
+            saved[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, {cpu})
+        except OSError:  # the thread ended meanwhile
+            pass
+    try:
+        yield
+    finally:
+        for tid, cpus in saved.items():
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except OSError:
+                pass
 
 
 def latency_summary(ms: np.ndarray) -> dict[str, float]:

@@ -172,6 +172,20 @@ struct Searcher {
   }
 };
 
+namespace {
+
+// Scratch lives per thread across calls: a single-query search would otherwise zero a
+// vocabulary-sized vector and a bitset over the documents on every call. Every query
+// leaves it all-zero again, so indexes of any size can share it.
+Searcher::Scratch& thread_scratch(std::size_t dim, std::size_t n_docs) {
+  thread_local Searcher::Scratch s;
+  if (s.dense.size() < dim) s.dense.assign(dim, 0.0f);
+  if (s.seen.size() < (n_docs + 63) / 64) s.seen.assign((n_docs + 63) / 64, 0);
+  return s;
+}
+
+}  // namespace
+
 void SparseIndex::search(const SparseBatchView& queries, const SearchParams& p, TopKOut out) const {
   if (p.k < 1) throw InvalidArgument("k: expected k >= 1, got " + std::to_string(p.k));
   if (out.k != p.k) throw InvalidArgument("internal: output width does not match k");
@@ -183,13 +197,8 @@ void SparseIndex::search(const SparseBatchView& queries, const SearchParams& p, 
                           std::to_string(queries.dim));
   validate_batch(queries, "queries", p.num_threads);
   Searcher searcher{*this, p, sparse_kernels()};
-  std::vector<Searcher::Scratch> scratch(parallel_workers(queries.n_rows, p.num_threads));
-  parallel_for(queries.n_rows, p.num_threads, [&](std::size_t qi, std::size_t w) {
-    Searcher::Scratch& s = scratch[w];
-    if (s.dense.empty()) {
-      s.dense.assign(dim_, 0.0f);
-      s.seen.assign((n_docs_ + 63) / 64, 0);
-    }
+  parallel_for(queries.n_rows, p.num_threads, [&](std::size_t qi, std::size_t) {
+    Searcher::Scratch& s = thread_scratch(dim_, n_docs_);
     TopK top(p.k);
     searcher.search_one(queries, qi, s, top);
     top.write(out.scores + qi * p.k, out.ids + qi * p.k);
