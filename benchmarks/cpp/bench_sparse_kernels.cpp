@@ -82,15 +82,14 @@ int main() {
     }
   }
 
-  // Summary accumulation: one query term's component list over a list of n_blocks blocks.
-  for (std::size_t n_blocks : {64, 400, 4000}) {
-    std::vector<std::uint16_t> blocks(n_blocks);
+  // Summary accumulation: one summary component (distinct blocks of one 256-block page).
+  for (std::size_t n : {16, 100, 255}) {
+    std::vector<std::uint8_t> blocks(256);
     std::iota(blocks.begin(), blocks.end(), 0);
     std::shuffle(blocks.begin(), blocks.end(), rng);
-    const std::size_t n = n_blocks / 2;
     std::vector<std::uint8_t> codes(n);
     for (auto& c : codes) c = static_cast<std::uint8_t>(rng() % 255 + 1);
-    std::vector<float> acc(n_blocks, 0.0f);
+    std::vector<float> acc(256, 0.0f);
     for (simd::Level level : simd::compiled_levels()) {
       if (!simd::is_supported(level)) continue;
       const sparse::SparseKernels& k = sparse::sparse_kernels(level);

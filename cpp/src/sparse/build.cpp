@@ -18,7 +18,7 @@
 namespace aftershock::sparse {
 namespace {
 
-constexpr std::size_t kMaxBlocksPerList = 65535;  // block ids in summaries are u16
+constexpr std::size_t kMaxBlocksPerList = 65535;  // summaries name a block by a u8 page and a u8 low byte
 // Clustering compares documents through their kClusterTerms heaviest terms only: learned
 // sparse vectors keep most of their mass there, and the cost of the inner products
 // falls roughly with the square of the terms kept (see README.md for measurements).
@@ -35,9 +35,10 @@ struct ListOut {
   std::vector<std::uint32_t> block_begin;  // relative to the list
   std::vector<float> block_scale;
   std::vector<TermId> comp_term;
+  std::vector<std::uint8_t> comp_page;
   std::vector<std::uint8_t> comp_count;
   std::vector<std::uint32_t> comp_check;
-  std::vector<std::uint16_t> entry_block;
+  std::vector<std::uint8_t> entry_block;
   std::vector<std::uint8_t> entry_code;
 };
 
@@ -342,22 +343,35 @@ ListOut build_list(std::vector<Posting>& list, const BuildParams& p, TermId term
   std::uint32_t end = 0;
   for (TermId u : s.touched) {
     const auto count = static_cast<std::uint32_t>(s.pos[u]);
-    for (std::uint32_t left = count; left > 0;) {
-      const std::uint32_t take = std::min<std::uint32_t>(left, kMaxEntriesPerComponent);
-      if (out.comp_term.size() % kSummaryCheckpointStride == 0) out.comp_check.push_back(end);
-      out.comp_term.push_back(u);
-      out.comp_count.push_back(static_cast<std::uint8_t>(take));
-      end += take;
-      left -= take;
-    }
-    s.pos[u] = static_cast<std::int32_t>(end - count);  // fill cursor
+    s.pos[u] = static_cast<std::int32_t>(end);  // fill cursor
+    end += count;
   }
-  out.entry_block.resize(entries.size());
-  out.entry_code.resize(entries.size());
+  std::vector<std::uint16_t> by_term_block(entries.size());
+  std::vector<std::uint8_t> by_term_code(entries.size());
   for (const Entry& e : entries) {
     const auto slot = static_cast<std::size_t>(s.pos[e.term]++);
-    out.entry_block[slot] = e.block;
-    out.entry_code[slot] = e.code;
+    by_term_block[slot] = e.block;
+    by_term_code[slot] = e.code;
+  }
+  // One component per run of a term's entries in the same 256-block page, cut at 255.
+  out.entry_block.resize(entries.size());
+  out.entry_code = std::move(by_term_code);
+  std::size_t e = 0;
+  for (TermId u : s.touched) {
+    const std::size_t stop = static_cast<std::size_t>(s.pos[u]);  // the cursor ended at the term's end
+    while (e < stop) {
+      const std::uint32_t page = by_term_block[e] >> 8;
+      std::size_t run = 0;
+      while (e + run < stop && run < kMaxEntriesPerComponent && (by_term_block[e + run] >> 8) == page) {
+        out.entry_block[e + run] = static_cast<std::uint8_t>(by_term_block[e + run] & 0xffu);
+        ++run;
+      }
+      if (out.comp_term.size() % kSummaryCheckpointStride == 0) out.comp_check.push_back(static_cast<std::uint32_t>(e));
+      out.comp_term.push_back(u);
+      out.comp_page.push_back(static_cast<std::uint8_t>(page));
+      out.comp_count.push_back(static_cast<std::uint8_t>(run));
+      e += run;
+    }
   }
   for (TermId u : s.touched) s.pos[u] = -1;
   return out;
@@ -508,6 +522,7 @@ struct IndexBuilder {
     ix.block_scale_.reserve(ix.list_block_begin_[dim]);
     (ix.wide_terms_ ? ix.summ_comp_term32_.reserve(ix.list_comp_begin_[dim])
                     : ix.summ_comp_term16_.reserve(ix.list_comp_begin_[dim]));
+    ix.summ_comp_page_.reserve(ix.list_comp_begin_[dim]);
     ix.summ_comp_count_.reserve(ix.list_comp_begin_[dim]);
     ix.summ_comp_check_.reserve(ix.list_check_begin_[dim]);
     ix.summ_entry_block_.reserve(ix.list_entry_begin_[dim]);
@@ -521,6 +536,7 @@ struct IndexBuilder {
         if (ix.wide_terms_) ix.summ_comp_term32_.push_back(u);
         else ix.summ_comp_term16_.push_back(static_cast<std::uint16_t>(u));
       }
+      append(ix.summ_comp_page_, l.comp_page);
       append(ix.summ_comp_count_, l.comp_count);
       append(ix.summ_comp_check_, l.comp_check);
       append(ix.summ_entry_block_, l.entry_block);

@@ -12,9 +12,10 @@ namespace aftershock::sparse {
 namespace {
 
 constexpr char kKind[4] = {'S', 'P', 'R', 'S'};
-// Layout 2: forward rows addressed by handle (FWDR/FWDH/PROW). Layout 1 (offset table)
-// files are refused with a message to rebuild.
-constexpr double kLayout = 2;
+// Layout 3: forward rows addressed by handle (FWDR/FWDH/PROW), summary entries as (u8 block
+// low byte, u8 code) under paged components (CPAG). Older layouts are refused with a
+// message to rebuild.
+constexpr double kLayout = 3;
 
 [[noreturn]] void corrupt(const std::string& what) { throw FormatError("aftershock file: sparse index " + what); }
 
@@ -56,6 +57,7 @@ void SparseIndex::write(io::FileWriter& w, std::string& conf_text) const {
   w.add_vector("LCHK", list_check_begin_);
   w.add_vector("CT16", summ_comp_term16_);
   w.add_vector("CT32", summ_comp_term32_);
+  w.add_vector("CPAG", summ_comp_page_);
   w.add_vector("CCNT", summ_comp_count_);
   w.add_vector("CCHK", summ_comp_check_);
   w.add_vector("EBLK", summ_entry_block_);
@@ -119,9 +121,10 @@ SparseIndex SparseIndex::read(const io::FileReader& r) {
   ix.list_check_begin_ = r.read_vector<std::uint64_t>("LCHK");
   ix.summ_comp_term16_ = r.read_vector<std::uint16_t>("CT16");
   ix.summ_comp_term32_ = r.read_vector<std::uint32_t>("CT32");
+  ix.summ_comp_page_ = r.read_vector<std::uint8_t>("CPAG");
   ix.summ_comp_count_ = r.read_vector<std::uint8_t>("CCNT");
   ix.summ_comp_check_ = r.read_vector<std::uint32_t>("CCHK");
-  ix.summ_entry_block_ = r.read_vector<std::uint16_t>("EBLK");
+  ix.summ_entry_block_ = r.read_vector<std::uint8_t>("EBLK");
   ix.summ_entry_code_ = r.read_vector<std::uint8_t>("ECOD");
   ix.knn_graph_ = r.read_vector<DocId>("KNNG");
   ix.check_invariants();
@@ -141,7 +144,8 @@ void SparseIndex::check_invariants() const {
   check_offsets(list_comp_begin_, dim_, n_comps, "summary component");
   check_offsets(list_entry_begin_, dim_, summ_entry_block_.size(), "summary entry");
   check_offsets(list_check_begin_, dim_, summ_comp_check_.size(), "summary checkpoint");
-  if (block_post_begin_.size() != block_scale_.size() || summ_entry_code_.size() != summ_entry_block_.size())
+  if (block_post_begin_.size() != block_scale_.size() || summ_entry_code_.size() != summ_entry_block_.size() ||
+      summ_comp_page_.size() != n_comps)
     corrupt("section lengths disagree");
   for (RowHandle h : post_rows_)
     if (!fwd_.is_row(h)) corrupt("posting does not name a document");
@@ -166,11 +170,14 @@ void SparseIndex::check_invariants() const {
         corrupt("summary checkpoints are invalid");
       if (comp_term(c) >= dim_ || (c > c0 && comp_term(c) < comp_term(c - 1)) || summ_comp_count_[c] == 0)
         corrupt("summary components are invalid");
+      const std::size_t first = list_entry_begin_[t] + entries;
       entries += summ_comp_count_[c];
+      if (entries > list_entry_begin_[t + 1] - list_entry_begin_[t]) corrupt("summary entry counts are invalid");
+      for (std::size_t e = first; e < list_entry_begin_[t] + entries; ++e)
+        if (256 * std::size_t{summ_comp_page_[c]} + summ_entry_block_[e] >= b1 - b0)
+          corrupt("summary entry names a block out of range");
     }
     if (entries != list_entry_begin_[t + 1] - list_entry_begin_[t]) corrupt("summary entry counts are invalid");
-    for (std::size_t e = list_entry_begin_[t]; e < list_entry_begin_[t + 1]; ++e)
-      if (summ_entry_block_[e] >= b1 - b0) corrupt("summary entry names a block out of range");
   }
   if (knn_graph_.size() != n_docs_ * knn_) corrupt("kNN graph has the wrong size");
   for (DocId d : knn_graph_)
@@ -181,7 +188,8 @@ std::size_t SparseIndex::memory_bytes() const {
   auto bytes = [](const auto& v) { return v.size() * sizeof(v[0]); };
   return fwd_.memory_bytes() + bytes(list_post_begin_) + bytes(list_block_begin_) + bytes(post_rows_) +
          bytes(block_post_begin_) + bytes(block_scale_) + bytes(list_comp_begin_) + bytes(list_entry_begin_) +
-         bytes(list_check_begin_) + bytes(summ_comp_term16_) + bytes(summ_comp_term32_) + bytes(summ_comp_count_) +
+         bytes(list_check_begin_) + bytes(summ_comp_term16_) + bytes(summ_comp_term32_) + bytes(summ_comp_page_) +
+         bytes(summ_comp_count_) +
          bytes(summ_comp_check_) + bytes(summ_entry_block_) + bytes(summ_entry_code_) +
          bytes(knn_graph_);
 }
@@ -209,7 +217,8 @@ std::vector<std::pair<TermId, float>> SparseIndex::summary_of(TermId t, std::siz
   for (std::size_t c = list_comp_begin_[t]; c < list_comp_begin_[t + 1]; ++c) {
     const TermId u = wide_terms_ ? summ_comp_term32_[c] : summ_comp_term16_[c];
     for (std::size_t end = e + summ_comp_count_[c]; e < end; ++e)
-      if (summ_entry_block_[e] == b) out.emplace_back(u, scale * summ_entry_code_[e]);
+      if (256 * std::size_t{summ_comp_page_[c]} + summ_entry_block_[e] == b)
+        out.emplace_back(u, scale * summ_entry_code_[e]);
   }
   return out;
 }

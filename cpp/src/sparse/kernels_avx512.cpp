@@ -33,12 +33,12 @@ float dot(const TermT* terms, const ValueT* values, std::size_t n, const float* 
   return _mm512_reduce_add_ps(acc);
 }
 
-void accumulate_codes_u8(const std::uint16_t* blocks, const std::uint8_t* codes, std::size_t n, float weight,
+void accumulate_codes_u8(const std::uint8_t* blocks, const std::uint8_t* codes, std::size_t n, float weight,
                          float* acc) {
   const __m512 w = _mm512_set1_ps(weight);
   std::size_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    __m512i idx = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks + i)));
+    __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + i)));
     __m512 c = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i))));
     __m512 a = _mm512_i32gather_ps(idx, acc, 4);
     _mm512_i32scatter_ps(acc, idx, _mm512_fmadd_ps(w, c, a), 4);

@@ -16,7 +16,7 @@ float dot(const TermT* terms, const ValueT* values, std::size_t n, const float* 
   return sum;
 }
 
-void accumulate_codes_u8(const std::uint16_t* blocks, const std::uint8_t* codes, std::size_t n, float weight,
+void accumulate_codes_u8(const std::uint8_t* blocks, const std::uint8_t* codes, std::size_t n, float weight,
                          float* acc) {
   for (std::size_t i = 0; i < n; ++i) acc[blocks[i]] += weight * static_cast<float>(codes[i]);
 }

@@ -102,7 +102,7 @@ struct Searcher {
       for (std::size_t c = first; c < lo; ++c) e += count[c];
       for (; lo < c1 && comp[lo] == u; ++lo) {
         kern.accumulate_codes_u8(ix.summ_entry_block_.data() + entry0 + e, ix.summ_entry_code_.data() + entry0 + e,
-                                 count[lo], w, s.bound.data());
+                                 count[lo], w, s.bound.data() + 256 * std::size_t{ix.summ_comp_page_[lo]});
         e += count[lo];
       }
     }

@@ -89,21 +89,24 @@ class SparseIndex {
   std::vector<float> block_scale_;  // summary value = code * scale
 
   // Summaries of list t, inverted by term. Components [list_comp_begin_[t],
-  // list_comp_begin_[t+1]) hold non-decreasing terms (u16 when dim <= 65536, else u32)
-  // and entry counts (u8; a term with more than 255 blocks spans several consecutive
-  // components). Entries of the list start at list_entry_begin_[t] and are (block index
-  // within the list, 8-bit code) pairs. To find a component's first entry without
-  // storing an offset per component, every 64th component of a list has a checkpoint
-  // (its entry offset within the list) in summ_comp_check_, starting at
-  // list_check_begin_[t]; about 3.1 bytes per component instead of 8.
+  // list_comp_begin_[t+1]) hold non-decreasing terms (u16 when dim <= 65536, else u32),
+  // a page (u8: the component's blocks are page * 256 + low byte) and an entry count (u8).
+  // A term whose blocks span several pages, or with more than 255 entries in a page,
+  // takes several consecutive components. Entries of the list start at
+  // list_entry_begin_[t] and are (low byte of the block index, 8-bit code) pairs: two
+  // bytes an entry, where a 16-bit block index would take three. To find a component's
+  // first entry without storing an offset per component, every 64th component of a list
+  // has a checkpoint (its entry offset within the list) in summ_comp_check_, starting at
+  // list_check_begin_[t].
   std::vector<std::uint64_t> list_comp_begin_;
   std::vector<std::uint64_t> list_entry_begin_;
   std::vector<std::uint64_t> list_check_begin_;
   std::vector<std::uint16_t> summ_comp_term16_;
   std::vector<std::uint32_t> summ_comp_term32_;
+  std::vector<std::uint8_t> summ_comp_page_;
   std::vector<std::uint8_t> summ_comp_count_;
   std::vector<std::uint32_t> summ_comp_check_;
-  std::vector<std::uint16_t> summ_entry_block_;
+  std::vector<std::uint8_t> summ_entry_block_;
   std::vector<std::uint8_t> summ_entry_code_;
 
   // kNN graph: knn_ neighbours per doc, row-major [n_docs, knn_].
