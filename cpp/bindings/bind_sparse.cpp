@@ -183,6 +183,28 @@ void bind_sparse(py::module_& m) {
       nc("doc_indptr"), nc("doc_indices"), nc("doc_values"), nc("query_indptr"), nc("query_indices"),
       nc("query_values"), py::arg("dim"), py::arg("k"), py::arg("num_threads"));
 
+  // Kernel entry for the SIMD-vs-scalar tests: one summary-component accumulation at an
+  // explicit level, into a copy of `acc` (256 entries: one page), returned.
+  m.def("_sparse_accumulate", [](const std::string& level, CArray<std::uint8_t> blocks, CArray<std::uint8_t> codes,
+                                 float weight, CArray<float> acc) {
+    const simd::Level lv = simd::parse_level(level);
+    const sparse::SparseKernels& k = sparse::sparse_kernels(lv);
+    if (!simd::is_supported(lv)) throw InvalidArgument("level not supported here");
+    if (blocks.ndim() != 1 || codes.ndim() != 1 || blocks.shape(0) != codes.shape(0) || acc.ndim() != 1 ||
+        acc.shape(0) != 256)
+      throw InvalidArgument("_sparse_accumulate: expected 1-d blocks and codes of equal length, 256 accumulators");
+    std::vector<bool> used(256, false);
+    for (py::ssize_t i = 0; i < blocks.shape(0); ++i) {
+      if (used[blocks.data()[i]]) throw InvalidArgument("_sparse_accumulate: blocks must be distinct");
+      used[blocks.data()[i]] = true;
+    }
+    py::array_t<float> out(256);
+    std::copy(acc.data(), acc.data() + 256, out.mutable_data());
+    k.accumulate_codes_u8(blocks.data(), codes.data(), static_cast<std::size_t>(blocks.shape(0)), weight,
+                          out.mutable_data());
+    return out;
+  });
+
   // Kernel entry for the SIMD-vs-scalar tests: one dot product at an explicit level.
   // `values` is float32, or uint16 holding IEEE half bits; `terms` is uint16 or uint32.
   m.def("_sparse_dot", [](const std::string& level, py::array terms, py::array values, CArray<float> query) {

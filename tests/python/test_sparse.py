@@ -304,6 +304,22 @@ def test_dot_kernels_agree_with_scalar(n, offset, seed):
                 assert abs(got - exact) <= bound + 1e-30, (level, n, got, exact)
 
 
+@given(st.integers(0, 256), st.floats(0.0, 100.0), st.integers(0, 2**32 - 1))
+@settings(max_examples=60)
+def test_accumulate_kernels_agree_with_float64(n, weight, seed):
+    """Summary accumulation (gather/scatter at AVX-512) equals acc + w * code up to one
+    rounding of the product and one of the sum, at every level."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.permutation(256)[:n].astype(np.uint8)
+    codes = rng.integers(1, 256, size=n).astype(np.uint8)
+    acc = rng.uniform(0, 1000, size=256).astype(np.float32)
+    want = acc.astype(np.float64)
+    want[blocks] += np.float64(np.float32(weight)) * codes
+    for level in aftershock.simd_info()["supported"]:
+        got = _core._sparse_accumulate(level, blocks, codes, weight, acc)
+        np.testing.assert_allclose(got, want, rtol=3 * EPS32, atol=0, err_msg=level)
+
+
 def test_search_at_every_level_matches_scalar(simd_level, synthetic):
     docs, queries, _ = synthetic
     docs = docs[:4000]
