@@ -374,6 +374,15 @@ ListOut build_list(std::vector<Posting>& list, const BuildParams& p, TermId term
     }
   }
   for (TermId u : s.touched) s.pos[u] = -1;
+  // Thousands of lists wait for concatenation at once: drop the growth slack of the pieces
+  // built by push_back (up to half their capacity).
+  out.docs.shrink_to_fit();
+  out.block_begin.shrink_to_fit();
+  out.block_scale.shrink_to_fit();
+  out.comp_term.shrink_to_fit();
+  out.comp_page.shrink_to_fit();
+  out.comp_count.shrink_to_fit();
+  out.comp_check.shrink_to_fit();
   return out;
 }
 
@@ -503,6 +512,9 @@ struct IndexBuilder {
       lists[t] = build_list(list, p, t, docs, trunc, scratch[w]);
     });
     postings = std::vector<Posting>();
+    trunc_indptr = std::vector<std::int64_t>();
+    trunc_terms = std::vector<std::uint32_t>();
+    trunc_values = std::vector<float>();
 
     ix.list_post_begin_.assign(dim + 1, 0);
     ix.list_block_begin_.assign(dim + 1, 0);
