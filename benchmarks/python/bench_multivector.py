@@ -46,11 +46,9 @@ Example::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -61,60 +59,18 @@ from typing import Any
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
 PEER_MARKER = "@@PEER "
 K = 10
 
 
 # ----------------------------------------------------------------------------- metadata
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_sha() -> str:
-    try:
-        sha = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def metadata(search_threads: int, build_threads: int) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "cpu": cpu_model(),
-        "cpus_available": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
-        "search_threads": search_threads,
-        "build_threads": build_threads,
-        "git_sha": git_sha(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-    }
-    try:
-        import aftershock
-
-        meta["simd_info"] = aftershock.simd_info()
-        meta["aftershock"] = aftershock.__version__
-    except ImportError:
-        pass
+    """common.run_metadata (machine, simd_info, commit, time) plus the build thread count."""
+    meta = common.run_metadata(search_threads)
+    meta["build_threads"] = build_threads
     return meta
 
 

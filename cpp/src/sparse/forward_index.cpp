@@ -58,6 +58,28 @@ ForwardIndex ForwardIndex::build(const SparseBatchView& docs, ValueType value_ty
   return f;
 }
 
+std::pair<TermId, float> ForwardIndex::entry(const Row& r, std::size_t i) const {
+  const auto* terms = static_cast<const unsigned char*>(r.terms);
+  const auto* values = static_cast<const unsigned char*>(r.values);
+  TermId t;
+  if (wide_terms_) {
+    std::memcpy(&t, terms + 4 * i, 4);
+  } else {
+    std::uint16_t t16;
+    std::memcpy(&t16, terms + 2 * i, 2);
+    t = t16;
+  }
+  float v;
+  if (value_type_ == ValueType::kFloat32) {
+    std::memcpy(&v, values + 4 * i, 4);
+  } else {
+    std::uint16_t h;
+    std::memcpy(&h, values + 2 * i, 2);
+    v = half_to_float(h);
+  }
+  return {t, v};
+}
+
 ForwardIndex ForwardIndex::from_parts(bool wide_terms, ValueType value_type, std::vector<std::uint64_t> words,
                                       std::vector<RowHandle> handles) {
   ForwardIndex f;
@@ -83,22 +105,7 @@ std::string ForwardIndex::check(std::size_t n_docs, std::size_t dim) const {
     if (next > words_.size()) return "forward index row runs past the end";
     const Row r = row(static_cast<RowHandle>(at));
     for (std::size_t i = 0; i < r.n; ++i) {
-      std::uint32_t t;
-      float v;
-      if (wide_terms_) {
-        std::memcpy(&t, static_cast<const unsigned char*>(r.terms) + 4 * i, 4);
-      } else {
-        std::uint16_t t16;
-        std::memcpy(&t16, static_cast<const unsigned char*>(r.terms) + 2 * i, 2);
-        t = t16;
-      }
-      if (value_type_ == ValueType::kFloat32) {
-        std::memcpy(&v, static_cast<const unsigned char*>(r.values) + 4 * i, 4);
-      } else {
-        std::uint16_t h;
-        std::memcpy(&h, static_cast<const unsigned char*>(r.values) + 2 * i, 2);
-        v = half_to_float(h);
-      }
+      const auto [t, v] = entry(r, i);
       if (t >= dim) return "forward index holds a term id out of range";
       if (!std::isfinite(v) || v < 0.0f) return "forward index holds an invalid weight";
     }

@@ -2,11 +2,9 @@
 // every CRC, then every structural invariant, so a damaged or hostile file raises
 // FormatError instead of reading out of bounds later.
 #include <cmath>
-#include <cstring>
 
 #include "aftershock/error.hpp"
 #include "aftershock/sparse/index.hpp"
-#include "aftershock/util/half.hpp"
 
 namespace aftershock::sparse {
 namespace {
@@ -227,22 +225,7 @@ std::vector<std::pair<TermId, float>> SparseIndex::document(DocId d) const {
   if (d >= n_docs_) throw std::out_of_range("doc: " + std::to_string(d) + " is out of range [0, " + std::to_string(n_docs_) + ")");
   const ForwardIndex::Row r = fwd_.row(fwd_.handle(d));
   std::vector<std::pair<TermId, float>> out(r.n);
-  for (std::size_t i = 0; i < r.n; ++i) {
-    if (fwd_.wide_terms()) {
-      std::memcpy(&out[i].first, static_cast<const char*>(r.terms) + 4 * i, 4);
-    } else {
-      std::uint16_t t;
-      std::memcpy(&t, static_cast<const char*>(r.terms) + 2 * i, 2);
-      out[i].first = t;
-    }
-    if (fwd_.value_type() == ValueType::kFloat32) {
-      std::memcpy(&out[i].second, static_cast<const char*>(r.values) + 4 * i, 4);
-    } else {
-      std::uint16_t h;
-      std::memcpy(&h, static_cast<const char*>(r.values) + 2 * i, 2);
-      out[i].second = half_to_float(h);
-    }
-  }
+  for (std::size_t i = 0; i < r.n; ++i) out[i] = fwd_.entry(r, i);
   return out;
 }
 

@@ -26,6 +26,7 @@ struct Searcher {
     std::vector<std::uint32_t> order;
     std::vector<DocId> results;
     std::vector<RowHandle> neighbours;
+    TopK top{1};
   };
 
   float score(const ForwardIndex::Row& r, const float* q) const {
@@ -108,6 +109,7 @@ struct Searcher {
     }
   }
 
+  // Fills `top` (empty, sized for k) with query qi's results; leaves the scratch all-zero.
   void search_one(const SparseBatchView& q, std::size_t qi, Scratch& s, TopK& top) const {
     const std::int64_t qb = q.indptr[qi], qe = q.indptr[qi + 1];
     for (std::int64_t j = qb; j < qe; ++j) s.dense[q.indices[j]] = q.values[j];
@@ -118,7 +120,6 @@ struct Searcher {
     auto heavier = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
     std::partial_sort(s.terms.begin(), s.terms.begin() + static_cast<std::ptrdiff_t>(cut), s.terms.end(), heavier);
 
-    top.clear();
     for (std::size_t ti = 0; ti < cut; ++ti) {
       const TermId t = s.terms[ti].second;
       const std::size_t b0 = ix.list_block_begin_[t], nb = ix.list_block_begin_[t + 1] - b0;
@@ -199,9 +200,9 @@ void SparseIndex::search(const SparseBatchView& queries, const SearchParams& p, 
   Searcher searcher{*this, p, sparse_kernels()};
   parallel_for(queries.n_rows, p.num_threads, [&](std::size_t qi, std::size_t) {
     Searcher::Scratch& s = thread_scratch(dim_, n_docs_);
-    TopK top(p.k);
-    searcher.search_one(queries, qi, s, top);
-    top.write(out.scores + qi * p.k, out.ids + qi * p.k);
+    s.top.reset(p.k);
+    searcher.search_one(queries, qi, s, s.top);
+    s.top.write(out.scores + qi * p.k, out.ids + qi * p.k);
   });
 }
 

@@ -1,4 +1,4 @@
-// A bounded top-k collector shared by the sparse search paths (baseline code only).
+// A bounded top-k collector shared by the sparse search paths (index search, exact search).
 // Order: higher score first; equal scores go to the smaller id, so results never depend
 // on visiting order or thread count.
 #pragma once
@@ -19,6 +19,12 @@ class TopK {
   explicit TopK(std::size_t k) : k_(k) { heap_.reserve(k + 1); }
 
   void clear() { heap_.clear(); }
+  /// Empties the collector for a new k, keeping its storage (per-thread reuse).
+  void reset(std::size_t k) {
+    k_ = k;
+    heap_.clear();
+    heap_.reserve(k + 1);
+  }
   bool full() const { return heap_.size() == k_; }
   /// The score a new document must reach to enter (-inf until full).
   float threshold() const { return full() ? heap_.front().first : -std::numeric_limits<float>::infinity(); }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "aftershock/sparse/config.hpp"
@@ -58,6 +59,8 @@ class ForwardIndex {
     const std::size_t n = head[1];
     return {head[0], n, base + kHeaderBytes, base + kHeaderBytes + values_at(n)};
   }
+  /// Entry i of row r as (term, weight), the weight widened to float32.
+  std::pair<TermId, float> entry(const Row& r, std::size_t i) const;
   DocId doc(RowHandle h) const { return header_doc(h); }
   RowHandle handle(DocId d) const { return handles_[d]; }
   /// First byte of row h and its size, for prefetching.
