@@ -159,7 +159,16 @@ void bind_sparse(py::module_& m) {
           })
       .def("blocks_of", &SparseIndex::blocks_of, py::arg("term"))
       .def("summary_of", &SparseIndex::summary_of, py::arg("term"), py::arg("block"))
-      .def("document", &SparseIndex::document, py::arg("doc"));
+      .def("document", &SparseIndex::document, py::arg("doc"))
+      .def(
+          "_block_scores",
+          [](const SparseIndex& ix, TermId t, const std::vector<TermId>& terms,
+             const std::vector<float>& weights, const std::string& level) {
+            const simd::Level lv = simd::parse_level(level);
+            if (!simd::is_supported(lv)) throw InvalidArgument("level not supported here");
+            return ix.block_scores(t, terms, weights, lv);
+          },
+          py::arg("term"), py::arg("terms"), py::arg("weights"), py::arg("level"));
 
   m.def(
       "sparse_exact_search",

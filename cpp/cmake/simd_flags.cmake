@@ -9,8 +9,8 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64|i686")
   set(_x86 TRUE)
 endif()
 
-set(AFTERSHOCK_FLAGS_AVX2 -mavx2 -mfma -mf16c)
-set(AFTERSHOCK_FLAGS_AVX512 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c)
+set(AFTERSHOCK_FLAGS_AVX2 -mavx2 -mfma -mf16c -mpopcnt)
+set(AFTERSHOCK_FLAGS_AVX512 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mpopcnt)
 set(AFTERSHOCK_FLAGS_AVX512BF16 ${AFTERSHOCK_FLAGS_AVX512} -mavx512bf16)
 set(AFTERSHOCK_FLAGS_AVX512VNNI ${AFTERSHOCK_FLAGS_AVX512} -mavx512vnni)
 

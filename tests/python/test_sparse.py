@@ -189,6 +189,37 @@ def test_blocks_partition_the_pruned_lists():
             assert summary, "every block keeps at least one summary component"
 
 
+@given(
+    st.sampled_from([40, 300, 70000]),
+    st.integers(1, 700),
+    st.floats(0.05, 1.0),
+    st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=25, deadline=None)
+def test_block_scores_equal_summaries_times_query(dim, n_docs, centroid_fraction, seed):
+    """The summary scan (directory lookup, run search, pages) at every level, against the
+    summaries read back block by block. Small vocabularies give bitmap directories, larger
+    ones sorted u16 or (above 65,536 terms) u32 ids, and lists of more than 256 blocks
+    several pages."""
+    rng = np.random.default_rng(seed)
+    nnz = min(dim, 12)
+    rows = [np.sort(np.r_[0, rng.choice(np.arange(1, dim), size=nnz - 1, replace=False)]) for _ in range(n_docs)]
+    indptr = np.r_[0, np.cumsum([len(r) for r in rows])]
+    docs = sp.csr_matrix((rng.lognormal(0, 1, indptr[-1]).astype(np.float32), np.concatenate(rows), indptr),
+                         shape=(n_docs, dim))
+    ix = SparseIndex.build(docs, pruning="fixed", n_postings=n_docs, centroid_fraction=centroid_fraction,
+                           min_cluster_size=1, summary_energy=float(rng.uniform(0.2, 1.0)), seed=seed)
+    terms = np.unique(np.r_[0, rng.choice(dim, size=min(dim, 30), replace=False)]).astype(np.uint32)
+    weights = rng.lognormal(0, 1, terms.size).astype(np.float32)
+    q = dict(zip(terms.tolist(), weights.astype(np.float64).tolist()))
+    for term in (0, int(docs.indices[0]), int(docs.indices[-1])):
+        n_blocks = len(ix.blocks_of(term))
+        want = np.array([sum(q.get(u, 0.0) * v for u, v in ix.summary_of(term, b)) for b in range(n_blocks)])
+        for level in aftershock.simd_info()["supported"]:
+            got = ix._core._block_scores(term, terms.tolist(), weights.tolist(), level)
+            np.testing.assert_allclose(got, want, rtol=64 * EPS32, atol=0, err_msg=level)
+
+
 # -------------------------------------------------------------------------- persistence
 def test_save_load_pickle_identical(tmp_path, synthetic):
     docs, queries, _ = synthetic
@@ -267,6 +298,12 @@ def _header_doc(a):
         ("FWDR", np.uint16, _set(4, 65535), "term id out of range"),
         ("FWDR", np.uint16, lambda a: a.__setitem__(slice(4, None), 0x7E00), "out of range|invalid weight"),
         ("CONF", np.uint8, _old_layout, "another version"),
+        ("SRUN", np.uint64, lambda a: a.__setitem__(0, a[0] & ~np.uint64(1)), "run bits do not match"),
+        ("SRUN", np.uint64, lambda a: a.__setitem__(-1, a[-1] | np.uint64(1 << 63)), "run bits have the wrong length"),
+        ("SPGR", np.uint64, lambda a: a.__setitem__(-1, a[-1] + 1), "run bits do not match|truncated"),
+        ("EBLK", np.uint8, _set(0, 255), "out of order or range"),
+        ("ST16", np.uint16, _set(0, 65535), "not sorted or names a term out of range"),
+        ("SBMP", np.uint64, lambda a: a.__setitem__(0, a[0] | np.uint64(1 << 63)), "does not match its page"),
     ],
 )
 def test_structurally_damaged_files_raise_format_error(tag, dtype, edit, message):

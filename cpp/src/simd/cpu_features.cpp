@@ -25,6 +25,7 @@ CpuFeatures detect() {
   const bool fma = ecx & (1u << 12);
   const bool f16c = ecx & (1u << 29);
   const bool avx = ecx & (1u << 28);
+  const bool popcnt = ecx & (1u << 23);
   if (!osxsave || !avx) return f;
   const std::uint64_t xcr0 = read_xcr0();
   const bool os_ymm = (xcr0 & 0x6) == 0x6;            // SSE + AVX state
@@ -40,7 +41,7 @@ CpuFeatures detect() {
   unsigned eax1, ebx1, ecx1, edx1;
   __cpuid_count(7, 1, eax1, ebx1, ecx1, edx1);
   const bool avx512bf16 = eax1 & (1u << 5);
-  f.avx2_fma_f16c = os_ymm && avx2 && fma && f16c;
+  f.avx2_fma_f16c = os_ymm && avx2 && fma && f16c && popcnt;  // every AVX2 CPU has POPCNT; checked anyway
   f.avx512 = f.avx2_fma_f16c && os_zmm && avx512f && avx512dq && avx512bw && avx512vl;
   f.avx512_bf16 = f.avx512 && avx512bf16;
   f.avx512_vnni = f.avx512 && avx512vnni;

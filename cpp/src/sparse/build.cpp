@@ -18,7 +18,6 @@
 namespace aftershock::sparse {
 namespace {
 
-constexpr std::size_t kMaxBlocksPerList = 65535;  // summaries name a block by a u8 page and a u8 low byte
 // Clustering compares documents through their kClusterTerms heaviest terms only: learned
 // sparse vectors keep most of their mass there, and the cost of the inner products
 // falls roughly with the square of the terms kept (see README.md for measurements).
@@ -34,12 +33,7 @@ struct ListOut {
   std::vector<DocId> docs;                 // block-ordered
   std::vector<std::uint32_t> block_begin;  // relative to the list
   std::vector<float> block_scale;
-  std::vector<TermId> comp_term;
-  std::vector<std::uint8_t> comp_page;
-  std::vector<std::uint8_t> comp_count;
-  std::vector<std::uint32_t> comp_check;
-  std::vector<std::uint8_t> entry_block;
-  std::vector<std::uint8_t> entry_code;
+  BlockSummaries::ListPart summaries;
 };
 
 // Per-worker scratch sized by the vocabulary; every use resets what it touched.
@@ -290,12 +284,12 @@ void summarize(const std::vector<Posting>& list, const std::vector<std::uint32_t
 }
 
 ListOut build_list(std::vector<Posting>& list, const BuildParams& p, TermId term, const SparseBatchView& docs,
-                   const SparseBatchView& cluster_docs, Scratch& s) {
+                   const SparseBatchView& cluster_docs, const BlockSummaries& summaries, Scratch& s) {
   ListOut out;
   const std::size_t n = list.size();
   std::sort(list.begin(), list.end(), [](const Posting& a, const Posting& b) { return a.doc < b.doc; });
   std::size_t n_centroids = static_cast<std::size_t>(std::ceil(p.centroid_fraction * static_cast<double>(n)));
-  n_centroids = std::clamp<std::size_t>(n_centroids, 1, std::min(n, kMaxBlocksPerList));
+  n_centroids = std::clamp<std::size_t>(n_centroids, 1, n);
   std::mt19937_64 rng(p.seed ^ (0x9E3779B97F4A7C15ull * (static_cast<std::uint64_t>(term) + 1)));
   std::vector<std::uint32_t> assign = cluster(list, n_centroids, p.min_cluster_size, rng, cluster_docs, s);
 
@@ -304,19 +298,14 @@ ListOut build_list(std::vector<Posting>& list, const BuildParams& p, TermId term
   std::iota(order.begin(), order.end(), 0u);
   std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return assign[a] < assign[b]; });
 
-  struct Entry {
-    TermId term;
-    std::uint16_t block;
-    std::uint8_t code;
-  };
-  std::vector<Entry> entries;
+  std::vector<BlockSummaries::Entry> entries;
   std::vector<std::uint32_t> members;
   std::vector<std::pair<TermId, float>> summary;
   for (std::size_t i = 0; i < n;) {
     std::size_t j = i;
     members.clear();
     while (j < n && assign[order[j]] == assign[order[i]]) members.push_back(order[j++]);
-    const auto block = static_cast<std::uint16_t>(out.block_begin.size());
+    const auto block = static_cast<std::uint32_t>(out.block_begin.size());
     out.block_begin.push_back(static_cast<std::uint32_t>(i));
     for (std::uint32_t m : members) out.docs.push_back(list[m].doc);
     summarize(list, members, p.summary_energy, docs, s, summary);
@@ -330,59 +319,12 @@ ListOut build_list(std::vector<Posting>& list, const BuildParams& p, TermId term
     }
     i = j;
   }
-  // Invert the entries by term: a counting sort, stable, so blocks stay ascending.
-  s.touched.clear();
-  for (const Entry& e : entries) {
-    if (s.pos[e.term] < 0) {
-      s.pos[e.term] = 0;
-      s.touched.push_back(e.term);
-    }
-    ++s.pos[e.term];
-  }
-  std::sort(s.touched.begin(), s.touched.end());
-  std::uint32_t end = 0;
-  for (TermId u : s.touched) {
-    const auto count = static_cast<std::uint32_t>(s.pos[u]);
-    s.pos[u] = static_cast<std::int32_t>(end);  // fill cursor
-    end += count;
-  }
-  std::vector<std::uint16_t> by_term_block(entries.size());
-  std::vector<std::uint8_t> by_term_code(entries.size());
-  for (const Entry& e : entries) {
-    const auto slot = static_cast<std::size_t>(s.pos[e.term]++);
-    by_term_block[slot] = e.block;
-    by_term_code[slot] = e.code;
-  }
-  // One component per run of a term's entries in the same 256-block page, cut at 255.
-  out.entry_block.resize(entries.size());
-  out.entry_code = std::move(by_term_code);
-  std::size_t e = 0;
-  for (TermId u : s.touched) {
-    const std::size_t stop = static_cast<std::size_t>(s.pos[u]);  // the cursor ended at the term's end
-    while (e < stop) {
-      const std::uint32_t page = by_term_block[e] >> 8;
-      std::size_t run = 0;
-      while (e + run < stop && run < kMaxEntriesPerComponent && (by_term_block[e + run] >> 8) == page) {
-        out.entry_block[e + run] = static_cast<std::uint8_t>(by_term_block[e + run] & 0xffu);
-        ++run;
-      }
-      if (out.comp_term.size() % kSummaryCheckpointStride == 0) out.comp_check.push_back(static_cast<std::uint32_t>(e));
-      out.comp_term.push_back(u);
-      out.comp_page.push_back(static_cast<std::uint8_t>(page));
-      out.comp_count.push_back(static_cast<std::uint8_t>(run));
-      e += run;
-    }
-  }
-  for (TermId u : s.touched) s.pos[u] = -1;
+  out.summaries = summaries.make_part(entries, out.block_begin.size(), s.pos, s.touched);
   // Thousands of lists wait for concatenation at once: drop the growth slack of the pieces
   // built by push_back (up to half their capacity).
   out.docs.shrink_to_fit();
   out.block_begin.shrink_to_fit();
   out.block_scale.shrink_to_fit();
-  out.comp_term.shrink_to_fit();
-  out.comp_page.shrink_to_fit();
-  out.comp_count.shrink_to_fit();
-  out.comp_check.shrink_to_fit();
   return out;
 }
 
@@ -442,7 +384,7 @@ struct IndexBuilder {
     ix.params_ = p;
     ix.n_docs_ = docs.n_rows;
     ix.dim_ = docs.dim;
-    ix.wide_terms_ = docs.dim > 65536;
+    ix.summaries_ = BlockSummaries(docs.dim);
     ix.fwd_ = ForwardIndex::build(docs, p.value_type, p.num_threads);
     build_lists(docs, p, ix);
     if (p.knn > 0) ix.build_knn(p.knn, SearchParams{});
@@ -509,7 +451,7 @@ struct IndexBuilder {
         list.resize(cap);
       }
       scratch[w].ensure(dim);
-      lists[t] = build_list(list, p, t, docs, trunc, scratch[w]);
+      lists[t] = build_list(list, p, t, docs, trunc, ix.summaries_, scratch[w]);
     });
     postings = std::vector<Posting>();
     trunc_indptr = std::vector<std::int64_t>();
@@ -518,46 +460,31 @@ struct IndexBuilder {
 
     ix.list_post_begin_.assign(dim + 1, 0);
     ix.list_block_begin_.assign(dim + 1, 0);
-    ix.list_comp_begin_.assign(dim + 1, 0);
-    ix.list_check_begin_.assign(dim + 1, 0);
-    ix.list_entry_begin_.assign(dim + 1, 0);
     for (std::size_t t = 0; t < dim; ++t) {
       const ListOut& l = lists[t];
       ix.list_post_begin_[t + 1] = ix.list_post_begin_[t] + l.docs.size();
       ix.list_block_begin_[t + 1] = ix.list_block_begin_[t] + l.block_begin.size();
-      ix.list_comp_begin_[t + 1] = ix.list_comp_begin_[t] + l.comp_term.size();
-      ix.list_check_begin_[t + 1] = ix.list_check_begin_[t] + l.comp_check.size();
-      ix.list_entry_begin_[t + 1] = ix.list_entry_begin_[t] + l.entry_block.size();
     }
     ix.post_rows_.reserve(ix.list_post_begin_[dim]);
     ix.block_post_begin_.reserve(ix.list_block_begin_[dim]);
     ix.block_scale_.reserve(ix.list_block_begin_[dim]);
-    (ix.wide_terms_ ? ix.summ_comp_term32_.reserve(ix.list_comp_begin_[dim])
-                    : ix.summ_comp_term16_.reserve(ix.list_comp_begin_[dim]));
-    ix.summ_comp_page_.reserve(ix.list_comp_begin_[dim]);
-    ix.summ_comp_count_.reserve(ix.list_comp_begin_[dim]);
-    ix.summ_comp_check_.reserve(ix.list_check_begin_[dim]);
-    ix.summ_entry_block_.reserve(ix.list_entry_begin_[dim]);
-    ix.summ_entry_code_.reserve(ix.list_entry_begin_[dim]);
+    {
+      std::vector<const BlockSummaries::ListPart*> parts;
+      for (const ListOut& l : lists) parts.push_back(&l.summaries);
+      ix.summaries_.reserve(parts);
+    }
     for (std::size_t t = 0; t < dim; ++t) {
       ListOut& l = lists[t];
       for (DocId d : l.docs) ix.post_rows_.push_back(ix.fwd_.handle(d));
       append(ix.block_post_begin_, l.block_begin);
       append(ix.block_scale_, l.block_scale);
-      for (TermId u : l.comp_term) {
-        if (ix.wide_terms_) ix.summ_comp_term32_.push_back(u);
-        else ix.summ_comp_term16_.push_back(static_cast<std::uint16_t>(u));
-      }
-      append(ix.summ_comp_page_, l.comp_page);
-      append(ix.summ_comp_count_, l.comp_count);
-      append(ix.summ_comp_check_, l.comp_check);
-      append(ix.summ_entry_block_, l.entry_block);
-      append(ix.summ_entry_code_, l.entry_code);
+      ix.summaries_.append(l.summaries);
       l = ListOut();
       // The per-list pieces are many small heap blocks that free() keeps in the process;
       // handing them back as we go keeps the peak near one copy of the index, not two.
       if (t % 1024 == 1023) release_free_memory();
     }
+    ix.summaries_.finish(ix.list_block_begin_);
   }
 };
 

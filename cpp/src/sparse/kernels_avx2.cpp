@@ -2,6 +2,8 @@
 #ifdef AFTERSHOCK_COMPILED_AVX2
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "aftershock/sparse/kernels.hpp"
 
 namespace aftershock::sparse::simd_avx2 {
@@ -33,9 +35,20 @@ float dot(const TermT* terms, const ValueT* values, std::size_t n, const float* 
     __m256 q = _mm256_i32gather_ps(query, load_terms(terms + i), 4);
     acc = _mm256_fmadd_ps(q, load_values(values + i), acc);
   }
-  float sum = hsum(acc);
-  for (; i < n; ++i) sum += query[terms[i]] * load_value(values[i]);
-  return sum;
+  if (i < n) {
+    // The tail as one more zero-padded vector step (term 0 with weight 0 adds 0): a scalar
+    // tail would let the compiler contract it into FMAs differently per instantiation, and
+    // then u16 and u32 rows of the same document would not give the same bits.
+    alignas(32) std::uint32_t t[8] = {};
+    alignas(32) float v[8] = {};
+    for (std::size_t j = 0; i + j < n; ++j) {
+      t[j] = terms[i + j];
+      v[j] = load_value(values[i + j]);
+    }
+    __m256 q = _mm256_i32gather_ps(query, _mm256_load_si256(reinterpret_cast<const __m256i*>(t)), 4);
+    acc = _mm256_fmadd_ps(q, _mm256_load_ps(v), acc);
+  }
+  return hsum(acc);
 }
 
 void accumulate_codes_u8(const std::uint8_t* blocks, const std::uint8_t* codes, std::size_t n, float weight,
@@ -43,12 +56,14 @@ void accumulate_codes_u8(const std::uint8_t* blocks, const std::uint8_t* codes, 
   for (std::size_t i = 0; i < n; ++i) acc[blocks[i]] += weight * static_cast<float>(codes[i]);
 }
 
+#include "summary_scan.inc"
+
 }  // namespace
 
 const SparseKernels& table() {
   static const SparseKernels t{
       dot<std::uint16_t, std::uint16_t>, dot<std::uint16_t, float>, dot<std::uint32_t, std::uint16_t>,
-      dot<std::uint32_t, float>, accumulate_codes_u8,
+      dot<std::uint32_t, float>, accumulate_codes_u8, accumulate_summary_page,
   };
   return t;
 }

@@ -3,6 +3,8 @@
 #ifdef AFTERSHOCK_COMPILED_AVX512
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "aftershock/sparse/kernels.hpp"
 
 namespace aftershock::sparse::simd_avx512 {
@@ -46,12 +48,14 @@ void accumulate_codes_u8(const std::uint8_t* blocks, const std::uint8_t* codes, 
   for (; i < n; ++i) acc[blocks[i]] += weight * static_cast<float>(codes[i]);
 }
 
+#include "summary_scan.inc"
+
 }  // namespace
 
 const SparseKernels& table() {
   static const SparseKernels t{
       dot<std::uint16_t, std::uint16_t>, dot<std::uint16_t, float>, dot<std::uint32_t, std::uint16_t>,
-      dot<std::uint32_t, float>, accumulate_codes_u8,
+      dot<std::uint32_t, float>, accumulate_codes_u8, accumulate_summary_page,
   };
   return t;
 }

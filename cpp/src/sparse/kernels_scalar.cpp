@@ -1,5 +1,7 @@
 // Scalar sparse kernels: the oracle every SIMD level is tested against, and the fallback.
 // Compiled with auto-vectorization off (see simd_flags.cmake).
+#include <algorithm>
+
 #include "aftershock/sparse/kernels.hpp"
 #include "aftershock/util/half.hpp"
 
@@ -21,12 +23,14 @@ void accumulate_codes_u8(const std::uint8_t* blocks, const std::uint8_t* codes, 
   for (std::size_t i = 0; i < n; ++i) acc[blocks[i]] += weight * static_cast<float>(codes[i]);
 }
 
+#include "summary_scan.inc"
+
 }  // namespace
 
 const SparseKernels& table() {
   static const SparseKernels t{
       dot<std::uint16_t, std::uint16_t>, dot<std::uint16_t, float>, dot<std::uint32_t, std::uint16_t>,
-      dot<std::uint32_t, float>, accumulate_codes_u8,
+      dot<std::uint32_t, float>, accumulate_codes_u8, accumulate_summary_page,
   };
   return t;
 }

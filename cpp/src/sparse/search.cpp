@@ -22,6 +22,8 @@ struct Searcher {
     std::vector<std::uint64_t> seen;
     std::vector<DocId> visited;
     std::vector<std::pair<float, TermId>> terms;
+    std::vector<TermId> qterms;  // the query's positive terms, ascending, and their weights
+    std::vector<float> qweights;
     std::vector<float> bound;
     std::vector<std::uint32_t> order;
     std::vector<DocId> results;
@@ -72,41 +74,11 @@ struct Searcher {
   }
 
   // Upper-bound estimates of every block of list t: summary · query, dequantized.
-  void block_bounds(TermId t, const SparseBatchView& q, std::size_t qi, Scratch& s) const {
+  void block_bounds(TermId t, Scratch& s) const {
     const std::size_t b0 = ix.list_block_begin_[t], nb = ix.list_block_begin_[t + 1] - b0;
     s.bound.assign(nb, 0.0f);
-    if (ix.wide_terms_) {
-      scan_components(ix.summ_comp_term32_.data(), t, q, qi, s);
-    } else {
-      scan_components(ix.summ_comp_term16_.data(), t, q, qi, s);
-    }
+    ix.summaries_.accumulate(kern, t, s.qterms.data(), s.qweights.data(), s.qterms.size(), s.bound.data());
     for (std::size_t b = 0; b < nb; ++b) s.bound[b] *= ix.block_scale_[b0 + b];
-  }
-
-  template <class CompT>
-  void scan_components(const CompT* comp, TermId t, const SparseBatchView& q, std::size_t qi, Scratch& s) const {
-    const std::size_t c0 = ix.list_comp_begin_[t], c1 = ix.list_comp_begin_[t + 1];
-    const std::uint8_t* count = ix.summ_comp_count_.data();
-    const std::uint32_t* check = ix.summ_comp_check_.data() + ix.list_check_begin_[t];
-    const std::size_t entry0 = ix.list_entry_begin_[t];
-    std::size_t lo = c0;
-    for (std::int64_t j = q.indptr[qi]; j < q.indptr[qi + 1] && lo < c1; ++j) {
-      const float w = q.values[j];
-      if (!(w > 0.0f)) continue;
-      const TermId u = q.indices[j];
-      // Query terms are sorted, so the search range only shrinks.
-      lo = static_cast<std::size_t>(std::lower_bound(comp + lo, comp + c1, u) - comp);
-      if (lo == c1 || comp[lo] != u) continue;
-      // Entry offset of component lo: its checkpoint plus the counts since.
-      const std::size_t r = lo - c0, first = c0 + r / kSummaryCheckpointStride * kSummaryCheckpointStride;
-      std::size_t e = check[r / kSummaryCheckpointStride];
-      for (std::size_t c = first; c < lo; ++c) e += count[c];
-      for (; lo < c1 && comp[lo] == u; ++lo) {
-        kern.accumulate_codes_u8(ix.summ_entry_block_.data() + entry0 + e, ix.summ_entry_code_.data() + entry0 + e,
-                                 count[lo], w, s.bound.data() + 256 * std::size_t{ix.summ_comp_page_[lo]});
-        e += count[lo];
-      }
-    }
   }
 
   // Fills `top` (empty, sized for k) with query qi's results; leaves the scratch all-zero.
@@ -114,8 +86,14 @@ struct Searcher {
     const std::int64_t qb = q.indptr[qi], qe = q.indptr[qi + 1];
     for (std::int64_t j = qb; j < qe; ++j) s.dense[q.indices[j]] = q.values[j];
     s.terms.clear();
-    for (std::int64_t j = qb; j < qe; ++j)
-      if (q.values[j] > 0.0f) s.terms.emplace_back(q.values[j], q.indices[j]);
+    s.qterms.clear();
+    s.qweights.clear();
+    for (std::int64_t j = qb; j < qe; ++j) {
+      if (!(q.values[j] > 0.0f)) continue;
+      s.terms.emplace_back(q.values[j], q.indices[j]);
+      s.qterms.push_back(q.indices[j]);
+      s.qweights.push_back(q.values[j]);
+    }
     const std::size_t cut = std::min(p.query_cut, s.terms.size());
     auto heavier = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
     std::partial_sort(s.terms.begin(), s.terms.begin() + static_cast<std::ptrdiff_t>(cut), s.terms.end(), heavier);
@@ -134,7 +112,7 @@ struct Searcher {
         visit(list, list_len, s, top);
         continue;
       }
-      block_bounds(t, q, qi, s);
+      block_bounds(t, s);
       // Blocks that cannot pass the current cut are dropped before sorting (the cut only
       // rises); after the first list that is most of them.
       const float cut_now = top.full() ? p.heap_factor * top.threshold() : -1.0f;
@@ -204,6 +182,22 @@ void SparseIndex::search(const SparseBatchView& queries, const SearchParams& p, 
     searcher.search_one(queries, qi, s, s.top);
     s.top.write(out.scores + qi * p.k, out.ids + qi * p.k);
   });
+}
+
+std::vector<float> SparseIndex::block_scores(TermId t, const std::vector<TermId>& terms,
+                                            const std::vector<float>& weights, simd::Level level) const {
+  if (t >= dim_) throw InvalidArgument("term: " + std::to_string(t) + " is out of range [0, " + std::to_string(dim_) + ")");
+  if (terms.size() != weights.size()) throw InvalidArgument("terms, weights: expected equal lengths");
+  for (std::size_t i = 0; i < terms.size(); ++i) {
+    if (terms[i] >= dim_ || (i > 0 && terms[i] <= terms[i - 1]))
+      throw InvalidArgument("terms: expected strictly ascending ids below the vocabulary size");
+    if (!(weights[i] > 0.0f) || !std::isfinite(weights[i])) throw InvalidArgument("weights: expected finite values > 0");
+  }
+  const std::size_t b0 = list_block_begin_[t], nb = list_block_begin_[t + 1] - b0;
+  std::vector<float> bound(nb, 0.0f);
+  summaries_.accumulate(sparse_kernels(level), t, terms.data(), weights.data(), terms.size(), bound.data());
+  for (std::size_t b = 0; b < nb; ++b) bound[b] *= block_scale_[b0 + b];
+  return bound;
 }
 
 void SparseIndex::build_knn(std::size_t knn, const SearchParams& params) {

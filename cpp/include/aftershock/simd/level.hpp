@@ -12,7 +12,7 @@ enum class Level : int { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 
 /// What the CPU *and* the OS support (cpuid + xgetbv: the OS must save the registers).
 struct CpuFeatures {
-  bool avx2_fma_f16c = false;
+  bool avx2_fma_f16c = false;  // and POPCNT
   bool avx512 = false;       // F + BW + VL + DQ
   bool avx512_bf16 = false;  // vdpbf16ps
   bool avx512_vnni = false;  // vpdpbusd

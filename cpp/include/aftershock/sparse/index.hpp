@@ -11,6 +11,7 @@
 #include "aftershock/io/format.hpp"
 #include "aftershock/sparse/config.hpp"
 #include "aftershock/sparse/forward_index.hpp"
+#include "aftershock/sparse/summaries.hpp"
 #include "aftershock/types.hpp"
 
 namespace aftershock::sparse {
@@ -54,7 +55,7 @@ class SparseIndex {
   std::size_t knn() const { return knn_; }
   std::size_t n_postings_total() const { return post_rows_.size(); }
   std::size_t n_blocks_total() const { return block_scale_.size(); }
-  std::size_t n_summary_entries() const { return summ_entry_block_.size(); }
+  std::size_t n_summary_entries() const { return summaries_.n_entries(); }
   std::size_t memory_bytes() const;
   const BuildParams& build_params() const { return params_; }
 
@@ -63,6 +64,11 @@ class SparseIndex {
   std::vector<std::vector<DocId>> blocks_of(TermId t) const;
   /// Dequantized summary of block b of term t as (term, value) pairs.
   std::vector<std::pair<TermId, float>> summary_of(TermId t, std::size_t b) const;
+  /// Summary score of every block of term t's list for a query given as strictly ascending
+  /// terms with positive weights, computed with the kernels of `level`: what search compares
+  /// with heap_factor × the k-th score. For tests and diagnostics. Throws InvalidArgument.
+  std::vector<float> block_scores(TermId t, const std::vector<TermId>& terms, const std::vector<float>& weights,
+                                  simd::Level level) const;
   /// The document as stored in the forward index (values after quantization).
   std::vector<std::pair<TermId, float>> document(DocId d) const;
 
@@ -74,7 +80,6 @@ class SparseIndex {
   BuildParams params_;
   std::size_t n_docs_ = 0;
   std::size_t dim_ = 0;
-  bool wide_terms_ = false;  // summary term ids: u32 when dim > 65536, else u16
 
   ForwardIndex fwd_;
 
@@ -88,26 +93,7 @@ class SparseIndex {
   std::vector<std::uint32_t> block_post_begin_;
   std::vector<float> block_scale_;  // summary value = code * scale
 
-  // Summaries of list t, inverted by term. Components [list_comp_begin_[t],
-  // list_comp_begin_[t+1]) hold non-decreasing terms (u16 when dim <= 65536, else u32),
-  // a page (u8: the component's blocks are page * 256 + low byte) and an entry count (u8).
-  // A term whose blocks span several pages, or with more than 255 entries in a page,
-  // takes several consecutive components. Entries of the list start at
-  // list_entry_begin_[t] and are (low byte of the block index, 8-bit code) pairs: two
-  // bytes an entry, where a 16-bit block index would take three. To find a component's
-  // first entry without storing an offset per component, every 64th component of a list
-  // has a checkpoint (its entry offset within the list) in summ_comp_check_, starting at
-  // list_check_begin_[t].
-  std::vector<std::uint64_t> list_comp_begin_;
-  std::vector<std::uint64_t> list_entry_begin_;
-  std::vector<std::uint64_t> list_check_begin_;
-  std::vector<std::uint16_t> summ_comp_term16_;
-  std::vector<std::uint32_t> summ_comp_term32_;
-  std::vector<std::uint8_t> summ_comp_page_;
-  std::vector<std::uint8_t> summ_comp_count_;
-  std::vector<std::uint32_t> summ_comp_check_;
-  std::vector<std::uint8_t> summ_entry_block_;
-  std::vector<std::uint8_t> summ_entry_code_;
+  BlockSummaries summaries_;  // the blocks' summaries, inverted by term
 
   // kNN graph: knn_ neighbours per doc, row-major [n_docs, knn_].
   std::size_t knn_ = 0;

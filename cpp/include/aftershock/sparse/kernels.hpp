@@ -8,6 +8,22 @@
 
 namespace aftershock::sparse {
 
+/// One page (up to 256 blocks) of a list's summaries as the scan kernel reads it; see
+/// BlockSummaries for the layout. The directory is `bitmap` (with `ranks`) or, when that is
+/// null, the sorted ids in `terms16` or `terms32`.
+struct SummaryPageView {
+  const std::uint64_t* bitmap;   // bit u: term u has a run in this page
+  const std::uint32_t* ranks;    // runs before each group of 4 bitmap words
+  const std::uint16_t* terms16;  // or sorted term ids, one per run
+  const std::uint32_t* terms32;
+  std::size_t n_runs;
+  std::uint64_t first_run;           // global ordinal of the page's first run
+  const std::uint64_t* run_starts;   // bit e: entry e starts a run (a set bit ends the array)
+  const std::uint64_t* run_samples;  // first entry of every 64th run
+  const std::uint8_t* entry_block;   // low byte of the block within the page
+  const std::uint8_t* entry_code;
+};
+
 /// Sparse · dense dot products: sum_i query[terms[i]] * values[i], accumulated in float32.
 /// `query` is a dense float32 vector covering every term id (PRECONDITION: terms[i] < its
 /// length). Values are float32 or IEEE-half bits. The order of additions is fixed per
@@ -23,6 +39,10 @@ struct SparseKernels {
   /// conflicts.
   void (*accumulate_codes_u8)(const std::uint8_t* blocks, const std::uint8_t* codes, std::size_t n, float weight,
                               float* acc);
+  /// For every query term u with a run in the page: acc[block] += weight(u) * code over the
+  /// run's entries (accumulate_codes_u8). Query `terms` strictly ascending, `weights` > 0.
+  void (*accumulate_summary_page)(const SummaryPageView& page, const std::uint32_t* terms, const float* weights,
+                                  std::size_t n, float* acc);
 };
 
 /// The table for a level; throws InvalidArgument if the level is not compiled in.

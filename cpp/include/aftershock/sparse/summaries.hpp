@@ -1,0 +1,122 @@
+// The block summaries of every inverted list, stored inverted by term so that a query reads
+// only the summary components it shares with them.
+//
+// A list's blocks are cut into pages of 256. For each page and each term u present in the
+// summary of any of its blocks there is one *run*: the entries (low byte of the block,
+// 8-bit code) of u in that page, blocks ascending. All runs sit back to back in one entry
+// array (2 bytes an entry), ordered by list, page, term. Two small structures find a run
+// without any per-run offset, count or term id:
+//  * a directory per page maps a term to its rank among the page's runs: a bitmap over
+//    the vocabulary with rank samples when that is smaller, else the sorted term ids;
+//  * one bit per entry marks the first entry of each run, and the start of every 64th run
+//    is sampled, so a run is found from its global ordinal with a sample and a few popcounts.
+// Ranks and samples are derived data, rebuilt at load rather than stored.
+// cpp/src/sparse/README.md gives the measurements that chose this layout.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "aftershock/io/format.hpp"
+#include "aftershock/sparse/kernels.hpp"
+#include "aftershock/types.hpp"
+
+namespace aftershock::sparse {
+
+class BlockSummaries {
+ public:
+  static constexpr std::size_t kPageBlocks = 256;
+
+  /// One summary entry while a list is being built: `code` (1..255) times the block's scale
+  /// bounds the block's weights for `term`.
+  struct Entry {
+    TermId term;
+    std::uint32_t block;
+    std::uint8_t code;
+  };
+
+  /// One list's summaries in their final form, made by a build worker and appended in
+  /// list order. Bits of `run_starts` count from the list's first entry.
+  struct ListPart {
+    std::vector<std::uint64_t> page_runs;  // runs (distinct terms) of each page
+    std::vector<std::uint64_t> bitmaps;
+    std::vector<std::uint16_t> terms16;
+    std::vector<std::uint32_t> terms32;
+    std::vector<std::uint64_t> run_starts;
+    std::vector<std::uint8_t> entry_block;
+    std::vector<std::uint8_t> entry_code;
+  };
+
+  BlockSummaries() = default;
+  BlockSummaries(std::size_t dim) : dim_(dim), wide_terms_(dim > 65536) {}
+
+  /// The part of a list with n_blocks blocks from its entries, which must be in block order
+  /// with one entry per (term, block). `pos` is scratch of size dim filled with -1 (left so).
+  ListPart make_part(const std::vector<Entry>& entries, std::size_t n_blocks, std::vector<std::int32_t>& pos,
+                     std::vector<TermId>& touched) const;
+  /// Reserves room for these parts, so appending them never reallocates (a reallocation of
+  /// the entries would briefly hold them twice).
+  void reserve(const std::vector<const ListPart*>& parts);
+  /// Appends the next list's part (lists in order, empty ones too).
+  void append(const ListPart& part);
+  /// After the last append, with the lists' block offsets (list t has
+  /// list_block_begin[t + 1] - list_block_begin[t] blocks): verifies the parts and derives
+  /// the ranks and samples search needs.
+  void finish(const std::vector<std::uint64_t>& list_block_begin);
+
+  /// Adds every summary score of list t's blocks for the query to bound[0, n_blocks):
+  /// bound[b] += sum over the query's terms u of weight(u) * code(u, b). `terms` ascending,
+  /// weights > 0.
+  void accumulate(const SparseKernels& kern, TermId t, const TermId* terms, const float* weights, std::size_t n,
+                  float* bound) const;
+
+  /// Summary of block b of list t as (term, code) pairs, terms ascending.
+  std::vector<std::pair<TermId, std::uint8_t>> block(TermId t, std::size_t b) const;
+
+  std::size_t n_entries() const { return entry_block_.size(); }
+  std::size_t n_runs() const { return page_run_begin_.empty() ? 0 : page_run_begin_.back(); }
+  std::size_t memory_bytes() const;
+
+  void write(io::FileWriter& w) const;
+  /// Reads the sections of a file and verifies them against the lists' block offsets
+  /// (list t has list_block_begin[t + 1] - list_block_begin[t] blocks); throws FormatError.
+  static BlockSummaries read(const io::FileReader& r, std::size_t dim, const std::vector<std::uint64_t>& list_block_begin);
+
+ private:
+  static constexpr std::size_t kRunSampleStride = 64;
+  static constexpr std::size_t kRankGroup = 4;  // bitmap words per rank sample
+
+  std::size_t bitmap_words() const { return (dim_ + 63) / 64; }
+  std::size_t rank_samples() const { return (bitmap_words() + kRankGroup - 1) / kRankGroup; }
+  // A page's directory is a bitmap when that takes fewer bytes than its sorted term ids.
+  bool uses_bitmap(std::size_t n_runs) const {
+    return bitmap_words() * 8 + rank_samples() * 4 < n_runs * (wide_terms_ ? 4 : 2);
+  }
+  // Error message, empty when sound; derives list_page_begin_, page_dir_, ranks and samples.
+  std::string check(const std::vector<std::uint64_t>& list_block_begin);
+  SummaryPageView page_view(std::size_t page) const;
+
+  std::size_t dim_ = 0;
+  bool wide_terms_ = false;
+
+  // Stored.
+  std::vector<std::uint64_t> page_run_begin_;  // global ordinal of each page's first run; n_pages + 1
+  std::vector<std::uint64_t> bitmaps_;         // bitmap directories, bitmap_words() each
+  std::vector<std::uint16_t> terms16_;         // sorted-id directories (u32 when dim > 65536)
+  std::vector<std::uint32_t> terms32_;
+  std::vector<std::uint64_t> run_starts_;      // bit e: entry e starts a run; a set bit after the last
+  std::vector<std::uint8_t> entry_block_;
+  std::vector<std::uint8_t> entry_code_;
+
+  // Derived (by finish() or a load).
+  std::vector<std::uint64_t> list_page_begin_;  // pages of list t; dim + 1
+  std::vector<std::uint64_t> page_dir_;         // first bitmap word or term id of each page's directory
+  std::vector<std::uint32_t> bitmap_ranks_;     // runs before each group of kRankGroup bitmap words
+  std::vector<std::uint64_t> run_samples_;      // first entry of every kRunSampleStride-th run
+  std::uint64_t n_bits_ = 0;                    // entries appended so far (build)
+};
+
+}  // namespace aftershock::sparse

@@ -1,0 +1,280 @@
+// Block summaries inverted by term: building a list's part, appending parts, the derived
+// ranks and samples, the scan entry point, serialization and load-time verification.
+#include "aftershock/sparse/summaries.hpp"
+
+#include <algorithm>
+
+#include "aftershock/error.hpp"
+
+namespace aftershock::sparse {
+namespace {
+
+bool test_bit(const std::vector<std::uint64_t>& bits, std::uint64_t i) { return (bits[i >> 6] >> (i & 63)) & 1; }
+void set_bit(std::vector<std::uint64_t>& bits, std::uint64_t i) { bits[i >> 6] |= std::uint64_t{1} << (i & 63); }
+
+// dst holds n_dst bits; appends the first n_src bits of src.
+void append_bits(std::vector<std::uint64_t>& dst, std::uint64_t n_dst, const std::vector<std::uint64_t>& src,
+                 std::uint64_t n_src) {
+  dst.resize((n_dst + n_src + 63) / 64, 0);
+  const std::uint64_t shift = n_dst & 63, w0 = n_dst >> 6;
+  for (std::uint64_t i = 0; i < (n_src + 63) / 64; ++i) {
+    dst[w0 + i] |= src[i] << shift;
+    if (shift && w0 + i + 1 < dst.size()) dst[w0 + i + 1] |= src[i] >> (64 - shift);
+  }
+}
+
+}  // namespace
+
+BlockSummaries::ListPart BlockSummaries::make_part(const std::vector<Entry>& entries, std::size_t n_blocks,
+                                                   std::vector<std::int32_t>& pos, std::vector<TermId>& touched) const {
+  ListPart part;
+  part.entry_block.resize(entries.size());
+  part.entry_code.resize(entries.size());
+  part.run_starts.assign((entries.size() + 63) / 64, 0);
+  std::size_t e0 = 0;
+  for (std::size_t page = 0; page * kPageBlocks < n_blocks; ++page) {
+    // Entries are in block order, so a page is a contiguous range; a stable counting sort
+    // by term puts it in (term, block) order.
+    std::size_t e1 = e0;
+    while (e1 < entries.size() && entries[e1].block < (page + 1) * kPageBlocks) ++e1;
+    touched.clear();
+    for (std::size_t e = e0; e < e1; ++e) {
+      const TermId u = entries[e].term;
+      if (pos[u] < 0) {
+        pos[u] = 0;
+        touched.push_back(u);
+      }
+      ++pos[u];
+    }
+    std::sort(touched.begin(), touched.end());
+    std::size_t cursor = e0;
+    for (TermId u : touched) {
+      set_bit(part.run_starts, cursor);
+      const auto count = static_cast<std::size_t>(pos[u]);
+      pos[u] = static_cast<std::int32_t>(cursor);
+      cursor += count;
+    }
+    for (std::size_t e = e0; e < e1; ++e) {
+      const auto slot = static_cast<std::size_t>(pos[entries[e].term]++);
+      part.entry_block[slot] = static_cast<std::uint8_t>(entries[e].block % kPageBlocks);
+      part.entry_code[slot] = entries[e].code;
+    }
+    part.page_runs.push_back(touched.size());
+    if (uses_bitmap(touched.size())) {
+      const std::size_t base = part.bitmaps.size();
+      part.bitmaps.resize(base + bitmap_words(), 0);
+      for (TermId u : touched) part.bitmaps[base + u / 64] |= std::uint64_t{1} << (u % 64);
+    } else if (wide_terms_) {
+      part.terms32.insert(part.terms32.end(), touched.begin(), touched.end());
+    } else {
+      for (TermId u : touched) part.terms16.push_back(static_cast<std::uint16_t>(u));
+    }
+    for (TermId u : touched) pos[u] = -1;
+    e0 = e1;
+  }
+  part.page_runs.shrink_to_fit();
+  part.bitmaps.shrink_to_fit();
+  part.terms16.shrink_to_fit();
+  part.terms32.shrink_to_fit();
+  return part;
+}
+
+void BlockSummaries::reserve(const std::vector<const ListPart*>& parts) {
+  std::size_t pages = 1, bitmap_words = 0, ids16 = 0, ids32 = 0, entries = 0;
+  for (const ListPart* part : parts) {
+    pages += part->page_runs.size();
+    bitmap_words += part->bitmaps.size();
+    ids16 += part->terms16.size();
+    ids32 += part->terms32.size();
+    entries += part->entry_block.size();
+  }
+  page_run_begin_.reserve(pages);
+  bitmaps_.reserve(bitmap_words);
+  terms16_.reserve(ids16);
+  terms32_.reserve(ids32);
+  run_starts_.reserve((entries + 1 + 63) / 64);
+  entry_block_.reserve(entries);
+  entry_code_.reserve(entries);
+}
+
+void BlockSummaries::append(const ListPart& part) {
+  if (page_run_begin_.empty()) page_run_begin_.push_back(0);
+  for (std::uint64_t runs : part.page_runs) page_run_begin_.push_back(page_run_begin_.back() + runs);
+  bitmaps_.insert(bitmaps_.end(), part.bitmaps.begin(), part.bitmaps.end());
+  terms16_.insert(terms16_.end(), part.terms16.begin(), part.terms16.end());
+  terms32_.insert(terms32_.end(), part.terms32.begin(), part.terms32.end());
+  append_bits(run_starts_, n_bits_, part.run_starts, part.entry_block.size());
+  n_bits_ += part.entry_block.size();
+  entry_block_.insert(entry_block_.end(), part.entry_block.begin(), part.entry_block.end());
+  entry_code_.insert(entry_code_.end(), part.entry_code.begin(), part.entry_code.end());
+}
+
+void BlockSummaries::finish(const std::vector<std::uint64_t>& list_block_begin) {
+  if (page_run_begin_.empty()) page_run_begin_.push_back(0);
+  append_bits(run_starts_, n_bits_, std::vector<std::uint64_t>{1}, 1);  // the sentinel
+  n_bits_ = 0;
+  if (const std::string why = check(list_block_begin); !why.empty()) throw std::logic_error("internal: summaries " + why);
+}
+
+void BlockSummaries::accumulate(const SparseKernels& kern, TermId t, const TermId* terms, const float* weights,
+                                std::size_t n, float* bound) const {
+  for (std::uint64_t page = list_page_begin_[t]; page < list_page_begin_[t + 1]; ++page)
+    kern.accumulate_summary_page(page_view(page), terms, weights, n,
+                                 bound + kPageBlocks * (page - list_page_begin_[t]));
+}
+
+SummaryPageView BlockSummaries::page_view(std::size_t page) const {
+  SummaryPageView v{};
+  v.n_runs = page_run_begin_[page + 1] - page_run_begin_[page];
+  v.first_run = page_run_begin_[page];
+  if (uses_bitmap(v.n_runs)) {
+    v.bitmap = bitmaps_.data() + page_dir_[page];
+    v.ranks = bitmap_ranks_.data() + page_dir_[page] / bitmap_words() * rank_samples();
+  } else if (wide_terms_) {
+    v.terms32 = terms32_.data() + page_dir_[page];
+  } else {
+    v.terms16 = terms16_.data() + page_dir_[page];
+  }
+  v.run_starts = run_starts_.data();
+  v.run_samples = run_samples_.data();
+  v.entry_block = entry_block_.data();
+  v.entry_code = entry_code_.data();
+  return v;
+}
+
+std::vector<std::pair<TermId, std::uint8_t>> BlockSummaries::block(TermId t, std::size_t b) const {
+  const std::size_t page = list_page_begin_[t] + b / kPageBlocks;
+  const SummaryPageView v = page_view(page);
+  std::vector<TermId> ids;
+  if (v.bitmap) {
+    for (std::size_t w = 0; w < bitmap_words(); ++w)
+      for (std::uint64_t x = v.bitmap[w]; x; x &= x - 1) ids.push_back(static_cast<TermId>(w * 64 + __builtin_ctzll(x)));
+  } else {
+    for (std::size_t r = 0; r < v.n_runs; ++r) ids.push_back(v.terms32 ? v.terms32[r] : v.terms16[r]);
+  }
+  std::vector<std::pair<TermId, std::uint8_t>> out;
+  std::uint64_t e = v.first_run / kRunSampleStride < run_samples_.size() ? run_samples_[v.first_run / kRunSampleStride] : 0;
+  for (std::uint64_t g = v.first_run / kRunSampleStride * kRunSampleStride; g < v.first_run; ++g)
+    do ++e; while (!test_bit(run_starts_, e));
+  for (std::size_t r = 0; r < v.n_runs; ++r) {
+    do {
+      if (entry_block_[e] == b % kPageBlocks) out.emplace_back(ids[r], entry_code_[e]);
+      ++e;
+    } while (!test_bit(run_starts_, e));
+  }
+  return out;
+}
+
+std::size_t BlockSummaries::memory_bytes() const {
+  auto bytes = [](const auto& v) { return v.size() * sizeof(v[0]); };
+  return bytes(page_run_begin_) + bytes(bitmaps_) + bytes(terms16_) + bytes(terms32_) + bytes(run_starts_) +
+         bytes(entry_block_) + bytes(entry_code_) + bytes(list_page_begin_) + bytes(page_dir_) +
+         bytes(bitmap_ranks_) + bytes(run_samples_);
+}
+
+void BlockSummaries::write(io::FileWriter& w) const {
+  w.add_vector("SPGR", page_run_begin_);
+  w.add_vector("SBMP", bitmaps_);
+  w.add_vector("ST16", terms16_);
+  w.add_vector("ST32", terms32_);
+  w.add_vector("SRUN", run_starts_);
+  w.add_vector("EBLK", entry_block_);
+  w.add_vector("ECOD", entry_code_);
+}
+
+BlockSummaries BlockSummaries::read(const io::FileReader& r, std::size_t dim,
+                                    const std::vector<std::uint64_t>& list_block_begin) {
+  BlockSummaries s(dim);
+  s.page_run_begin_ = r.read_vector<std::uint64_t>("SPGR");
+  s.bitmaps_ = r.read_vector<std::uint64_t>("SBMP");
+  s.terms16_ = r.read_vector<std::uint16_t>("ST16");
+  s.terms32_ = r.read_vector<std::uint32_t>("ST32");
+  s.run_starts_ = r.read_vector<std::uint64_t>("SRUN");
+  s.entry_block_ = r.read_vector<std::uint8_t>("EBLK");
+  s.entry_code_ = r.read_vector<std::uint8_t>("ECOD");
+  if (const std::string why = s.check(list_block_begin); !why.empty()) throw FormatError("aftershock file: sparse index summaries " + why);
+  return s;
+}
+
+// Verifies every stored structure against the others and derives page_dir_, the ranks and
+// the samples. Runs on every load, so it must reject anything search could misread:
+// afterwards every run lies inside the entries, names blocks of its own page, and every
+// directory lookup stays inside its bitmap or id range.
+std::string BlockSummaries::check(const std::vector<std::uint64_t>& list_block_begin) {
+  list_page_begin_.assign(dim_ + 1, 0);
+  for (std::size_t t = 0; t < dim_; ++t) {
+    const std::uint64_t nb = list_block_begin[t + 1] - list_block_begin[t];  // the caller checked the offsets
+    list_page_begin_[t + 1] = list_page_begin_[t] + (nb + kPageBlocks - 1) / kPageBlocks;
+  }
+  const std::size_t n_pages = list_page_begin_.back();
+  if (page_run_begin_.size() != n_pages + 1 || page_run_begin_[0] != 0) return "page offsets are inconsistent";
+  for (std::size_t p = 0; p < n_pages; ++p)
+    if (page_run_begin_[p + 1] < page_run_begin_[p]) return "page offsets are not monotone";
+  const std::uint64_t n_entries = entry_block_.size();
+  if (entry_code_.size() != n_entries) return "entry sections disagree";
+  if (run_starts_.size() != (n_entries + 1 + 63) / 64 || !test_bit(run_starts_, n_entries) ||
+      (run_starts_.back() >> (n_entries & 63) >> 1) != 0)
+    return "run bits have the wrong length";
+  std::uint64_t n_set = 0;
+  for (std::uint64_t w : run_starts_) n_set += static_cast<std::uint64_t>(__builtin_popcountll(w));
+  if (n_set != page_run_begin_[n_pages] + 1 || (n_entries > 0 && !test_bit(run_starts_, 0)))
+    return "run bits do not match the run count";
+
+  // Directories, in page order.
+  page_dir_.assign(n_pages, 0);
+  bitmap_ranks_.clear();
+  std::uint64_t bitmap_at = 0, ids_at = 0;
+  for (std::size_t p = 0; p < n_pages; ++p) {
+    const std::uint64_t runs = page_run_begin_[p + 1] - page_run_begin_[p];
+    if (uses_bitmap(runs)) {
+      if (bitmap_at + bitmap_words() > bitmaps_.size()) return "bitmap directories are truncated";
+      page_dir_[p] = bitmap_at;
+      std::uint64_t rank = 0;
+      for (std::size_t w = 0; w < bitmap_words(); ++w) {
+        if (w % kRankGroup == 0) bitmap_ranks_.push_back(static_cast<std::uint32_t>(rank));
+        rank += static_cast<std::uint64_t>(__builtin_popcountll(bitmaps_[bitmap_at + w]));
+      }
+      if (rank != runs || (dim_ % 64 && bitmaps_[bitmap_at + bitmap_words() - 1] >> (dim_ % 64)))
+        return "a bitmap directory does not match its page";
+      bitmap_at += bitmap_words();
+    } else {
+      const std::size_t n_ids = wide_terms_ ? terms32_.size() : terms16_.size();
+      if (ids_at + runs > n_ids) return "term directories are truncated";
+      page_dir_[p] = ids_at;
+      for (std::uint64_t i = ids_at; i < ids_at + runs; ++i) {
+        const std::uint64_t u = wide_terms_ ? terms32_[i] : terms16_[i];
+        const std::uint64_t prev = i == ids_at ? 0 : (wide_terms_ ? terms32_[i - 1] : terms16_[i - 1]);
+        if (u >= dim_ || (i > ids_at && u <= prev)) return "a term directory is not sorted or names a term out of range";
+      }
+      ids_at += runs;
+    }
+  }
+  if (bitmap_at != bitmaps_.size() || ids_at != (wide_terms_ ? terms32_.size() : terms16_.size()) ||
+      (wide_terms_ ? terms16_.size() : terms32_.size()) != 0)
+    return "directory sections have the wrong length";
+
+  // Runs: samples, and every entry's block inside its page (256 blocks, or what the
+  // list's last page has left).
+  run_samples_.clear();
+  std::uint64_t e = 0, g = 0;
+  for (std::size_t t = 0; t < dim_; ++t) {
+    const std::uint64_t nb = list_block_begin[t + 1] - list_block_begin[t];
+    for (std::uint64_t p = list_page_begin_[t]; p < list_page_begin_[t + 1]; ++p) {
+      const std::uint64_t blocks = std::min<std::uint64_t>(kPageBlocks, nb - kPageBlocks * (p - list_page_begin_[t]));
+      for (std::uint64_t r = page_run_begin_[p]; r < page_run_begin_[p + 1]; ++r, ++g) {
+        if (g % kRunSampleStride == 0) run_samples_.push_back(e);
+        int last = -1;
+        do {
+          if (e >= n_entries) return "runs do not cover the entries";
+          if (entry_block_[e] <= last || entry_block_[e] >= blocks) return "a run names blocks out of order or range";
+          last = entry_block_[e];
+          ++e;
+        } while (!test_bit(run_starts_, e));
+      }
+    }
+  }
+  if (e != n_entries) return "runs do not cover the entries";
+  return "";
+}
+
+}  // namespace aftershock::sparse
