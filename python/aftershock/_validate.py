@@ -67,6 +67,15 @@ def real(value, name: str) -> float:
     return float(value)
 
 
+def _term_ids(indices: np.ndarray) -> np.ndarray:
+    """Non-negative integer term ids as uint32 for the core: int32 ids (scipy's default) are
+    reinterpreted in place rather than copied, which at a million documents saves about
+    half a gigabyte during a build."""
+    if indices.dtype == np.int32 and indices.flags.c_contiguous:
+        return indices.view(np.uint32)
+    return np.ascontiguousarray(indices, dtype=np.uint32)
+
+
 def as_csr(x, name: str, n_cols: int | None = None) -> Csr:
     """Normalize a batch of sparse vectors.
 
@@ -90,7 +99,7 @@ def as_csr(x, name: str, n_cols: int | None = None) -> Csr:
             raise ValueError(f"{name}: negative column index")
         return Csr(
             np.ascontiguousarray(m.indptr, dtype=np.int64),
-            np.ascontiguousarray(indices, dtype=np.uint32),
+            _term_ids(indices),
             as_float32(m.data, f"{name} values"),
             cols,
         )
@@ -118,7 +127,7 @@ def as_csr(x, name: str, n_cols: int | None = None) -> Csr:
             n_cols = int(indices.max()) + 1 if indices.size else 1
         return Csr(
             np.ascontiguousarray(indptr, dtype=np.int64),
-            np.ascontiguousarray(indices, dtype=np.uint32),
+            _term_ids(indices),
             as_float32(values, f"{name} values"),
             n_cols,
         )

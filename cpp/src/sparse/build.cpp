@@ -413,26 +413,16 @@ struct IndexBuilder {
       cap = c >= static_cast<double>(std::numeric_limits<std::size_t>::max()) ? std::numeric_limits<std::size_t>::max()
                                                                               : static_cast<std::size_t>(c);
     }
-    std::vector<std::uint64_t> head(dim + 1, 0);
+    std::vector<std::uint64_t> count(dim, 0);
     for (std::size_t j = 0; j < nnz; ++j)
-      if (docs.values[j] >= tau && docs.values[j] > 0.0f) ++head[docs.indices[j] + 1];
-    for (std::size_t t = 0; t < dim; ++t) head[t + 1] += head[t];
-    std::vector<Posting> postings(head[dim]);
-    {
-      std::vector<std::uint64_t> fill(head.begin(), head.end() - 1);
-      for (std::size_t d = 0; d < docs.n_rows; ++d)
-        for (std::int64_t j = docs.indptr[d]; j < docs.indptr[d + 1]; ++j)
-          if (docs.values[j] >= tau && docs.values[j] > 0.0f)
-            postings[fill[docs.indices[j]]++] = {static_cast<DocId>(d), docs.values[j]};
-    }
+      if (docs.values[j] >= tau && docs.values[j] > 0.0f) ++count[docs.indices[j]];
 
     // Largest lists first for load balance; results are stored per term, so the output
     // does not depend on the schedule.
     std::vector<TermId> terms;
     for (TermId t = 0; t < dim; ++t)
-      if (head[t + 1] > head[t]) terms.push_back(t);
-    std::stable_sort(terms.begin(), terms.end(),
-                     [&](TermId a, TermId b) { return head[a + 1] - head[a] > head[b + 1] - head[b]; });
+      if (count[t] > 0) terms.push_back(t);
+    std::stable_sort(terms.begin(), terms.end(), [&](TermId a, TermId b) { return count[a] > count[b]; });
     // Truncated copies of the documents for clustering (see kClusterTerms).
     std::vector<std::int64_t> trunc_indptr(docs.n_rows + 1, 0);
     std::vector<std::uint32_t> trunc_terms;
@@ -440,19 +430,47 @@ struct IndexBuilder {
     truncate_docs(docs, p.num_threads, trunc_indptr, trunc_terms, trunc_values);
     const SparseBatchView trunc{trunc_indptr.data(), trunc_terms.data(), trunc_values.data(), docs.n_rows, dim};
 
+    // The lists are transposed out of the documents in kWaves waves of terms, each holding
+    // about 1/kWaves of the postings: one CSR scan per wave costs far less than holding
+    // every posting at once (8 bytes each; 0.86 GB for 1M synthetic documents).
+    constexpr std::size_t kWaves = 8;
+    std::uint64_t total = 0;
+    for (TermId t : terms) total += count[t];
+    const std::uint64_t budget = std::max<std::uint64_t>(terms.empty() ? 0 : count[terms[0]], (total + kWaves - 1) / kWaves);
+    constexpr std::uint64_t kNotInWave = std::numeric_limits<std::uint64_t>::max();
+    std::vector<std::uint64_t> slot(dim, kNotInWave);  // fill cursor of each term of the wave
+    std::vector<Posting> postings;
     std::vector<ListOut> lists(dim);
     std::vector<Scratch> scratch(parallel_workers(terms.size(), p.num_threads));
-    parallel_for(terms.size(), p.num_threads, [&](std::size_t i, std::size_t w) {
-      const TermId t = terms[i];
-      std::vector<Posting> list(postings.begin() + static_cast<std::ptrdiff_t>(head[t]),
-                                postings.begin() + static_cast<std::ptrdiff_t>(head[t + 1]));
-      if (list.size() > cap) {
-        std::nth_element(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(cap), list.end(), heavier);
-        list.resize(cap);
+    for (std::size_t first = 0; first < terms.size();) {
+      std::size_t last = first;
+      std::uint64_t size = 0;
+      for (; last < terms.size() && (last == first || size + count[terms[last]] <= budget); ++last) {
+        slot[terms[last]] = size;
+        size += count[terms[last]];
       }
-      scratch[w].ensure(dim);
-      lists[t] = build_list(list, p, t, docs, trunc, ix.summaries_, scratch[w]);
-    });
+      postings.resize(size);
+      for (std::size_t d = 0; d < docs.n_rows; ++d)
+        for (std::int64_t j = docs.indptr[d]; j < docs.indptr[d + 1]; ++j) {
+          std::uint64_t& at = slot[docs.indices[j]];
+          if (at != kNotInWave && docs.values[j] >= tau && docs.values[j] > 0.0f)
+            postings[at++] = {static_cast<DocId>(d), docs.values[j]};
+        }
+      parallel_for(last - first, p.num_threads, [&](std::size_t i, std::size_t w) {
+        const TermId t = terms[first + i];
+        // The cursor ended at the list's end.
+        std::vector<Posting> list(postings.begin() + static_cast<std::ptrdiff_t>(slot[t] - count[t]),
+                                  postings.begin() + static_cast<std::ptrdiff_t>(slot[t]));
+        if (list.size() > cap) {
+          std::nth_element(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(cap), list.end(), heavier);
+          list.resize(cap);
+        }
+        scratch[w].ensure(dim);
+        lists[t] = build_list(list, p, t, docs, trunc, ix.summaries_, scratch[w]);
+      });
+      for (std::size_t i = first; i < last; ++i) slot[terms[i]] = kNotInWave;
+      first = last;
+    }
     postings = std::vector<Posting>();
     trunc_indptr = std::vector<std::int64_t>();
     trunc_terms = std::vector<std::uint32_t>();
