@@ -95,7 +95,8 @@ def as_csr(x, name: str, n_cols: int | None = None) -> Csr:
         if n_cols is not None and cols != n_cols:
             raise ValueError(f"{name}: expected {n_cols} columns (the vocabulary size), got {cols}")
         indices = m.indices
-        if indices.size and indices.min() < 0:
+        # As for tuples below: only ids wider than 32 bits are scanned here.
+        if indices.size and (indices.dtype.itemsize > 4 or cols > 2**31) and indices.min() < 0:
             raise ValueError(f"{name}: negative column index")
         return Csr(
             np.ascontiguousarray(m.indptr, dtype=np.int64),
@@ -119,10 +120,15 @@ def as_csr(x, name: str, n_cols: int | None = None) -> Csr:
                 raise ValueError(f"{name} {part}: expected a 1-d array, got shape {arr.shape}")
         check_dtype_kind(indptr, f"{name} indptr", "iu", "an integer array")
         check_dtype_kind(indices, f"{name} indices", "iu", "an integer array")
-        if indices.size and indices.min() < 0:
-            raise ValueError(f"{name} indices: term ids must be >= 0, got {int(indices.min())}")
-        if indices.size and int(indices.max()) > np.iinfo(np.uint32).max:
-            raise ValueError(f"{name} indices: term id {int(indices.max())} does not fit in uint32")
+        # Ids of 32 bits or fewer reach the core as uint32, where a negative one wraps to at
+        # least 2**31 and fails the core's range check (which names it as negative). Only
+        # 64-bit ids could wrap into range, and only they pay for the scans here: a single
+        # query call is a few microseconds.
+        if indices.size and (indices.dtype.itemsize > 4 or n_cols is None or n_cols > 2**31):
+            if indices.min() < 0:
+                raise ValueError(f"{name} indices: term ids must be >= 0, got {int(indices.min())}")
+            if int(indices.max()) > np.iinfo(np.uint32).max:
+                raise ValueError(f"{name} indices: term id {int(indices.max())} does not fit in uint32")
         if n_cols is None:
             n_cols = int(indices.max()) + 1 if indices.size else 1
         return Csr(

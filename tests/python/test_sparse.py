@@ -431,11 +431,24 @@ def test_bad_documents(bad, err, match):
         ((np.array([1, 2]), np.array([1.0, 1.0]), np.array([0, 2, 1, 2])), "non-decreasing"),
         ((np.array([1, 2]), np.array([1.0]), np.array([0, 2])), "differ in length"),
         ((np.array([-1, 2]), np.array([1.0, 1.0]), np.array([0, 2])), ">= 0"),
+        ((np.array([-1, 2], np.int32), np.array([1.0, 1.0]), np.array([0, 2])), ">= 0, got -1"),
+        ((np.array([2**32 + 1, 2]), np.array([1.0, 1.0]), np.array([0, 2])), "does not fit"),
     ],
 )
 def test_bad_csr_tuples(triple, match):
     with pytest.raises(ValueError, match=match):
         SparseIndex.build(triple, dim=4)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64])
+def test_negative_query_ids_are_named(small_index, dtype):
+    """Narrow signed ids skip the Python scan and reach the core reinterpreted as unsigned;
+    the core's message still names the negative id."""
+    _, ix = small_index
+    with pytest.raises(ValueError, match="negative id, -3|>= 0, got -3"):
+        ix.search((np.array([-3, 2], dtype), np.array([1.0, 1.0], np.float32)), 5)
+    with pytest.raises(ValueError, match="negative"):
+        ix.search(sp.csr_matrix((np.array([1.0], np.float32), np.array([-3], np.int32), np.array([0, 1])), shape=(1, 100)), 5)
 
 
 def test_scipy_input_is_canonicalized():

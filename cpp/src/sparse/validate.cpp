@@ -34,6 +34,8 @@ void validate_batch(const SparseBatchView& b, const char* what, std::size_t num_
         if (t >= b.dim) {
           msg = name + ": term id " + std::to_string(t) + " in row " + std::to_string(r) + " is out of range [0, " +
                 std::to_string(b.dim) + ")";
+          // Signed ids reach the core reinterpreted as unsigned.
+          if (t >= 0x80000000u) msg += " (a negative id, " + std::to_string(static_cast<std::int32_t>(t)) + ", read as unsigned)";
         } else if (j > b.indptr[r] && t <= b.indices[j - 1]) {
           msg = name + ": term ids in row " + std::to_string(r) +
                 " must be strictly increasing (sorted, no duplicates); got " + std::to_string(b.indices[j - 1]) +
