@@ -9,22 +9,13 @@
 
 #include "aftershock/multivector/index.hpp"
 #include "arrays.hpp"
+#include "progress.hpp"
 
 namespace aftershock::bindings {
 namespace {
 
 using multivector::MultiVectorIndex;
 using multivector::ParamMap;
-
-// Progress from the core: takes the GIL briefly, lets Ctrl-C interrupt a long build
-// (PyErr_CheckSignals), and forwards to the Python callable when one is given.
-multivector::ProgressFn make_progress(py::object callback) {
-  return [callback](const char* stage, std::size_t done, std::size_t total) {
-    py::gil_scoped_acquire gil;
-    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-    if (!callback.is_none()) callback(stage, done, total);
-  };
-}
 
 void require_offsets(const CArray<std::int64_t>& offsets, const char* what) {
   require_ndim(offsets, 1, what);

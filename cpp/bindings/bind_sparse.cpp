@@ -5,6 +5,7 @@
 #include "aftershock/sparse/index.hpp"
 #include "aftershock/sparse/kernels.hpp"
 #include "arrays.hpp"
+#include "progress.hpp"
 
 namespace aftershock::bindings {
 namespace {
@@ -71,7 +72,7 @@ void bind_sparse(py::module_& m) {
           [](CArray<std::int64_t> indptr, CArray<std::uint32_t> indices, CArray<float> values, long long dim,
              const std::string& pruning, long long n_postings, double max_fraction, double centroid_fraction,
              long long min_cluster_size, double summary_energy, const std::string& value_dtype, long long knn,
-             long long num_threads, std::uint64_t seed) {
+             long long num_threads, std::uint64_t seed, py::object progress) {
             BuildParams p;
             if (pruning == "global") p.pruning = sparse::Pruning::kGlobalThreshold;
             else if (pruning == "fixed") p.pruning = sparse::Pruning::kFixedSize;
@@ -92,12 +93,14 @@ void bind_sparse(py::module_& m) {
             p.seed = seed;
             Csr c = csr(std::move(indptr), std::move(indices), std::move(values));
             SparseBatchView v = c.view(non_negative<std::size_t>(dim, "dim"), "docs");
+            const ProgressFn fn = make_progress(std::move(progress));
             py::gil_scoped_release release;
-            return SparseIndex::build(v, p);
+            return SparseIndex::build(v, p, fn);
           },
           nc("indptr"), nc("indices"), nc("values"), py::arg("dim"), py::arg("pruning"), py::arg("n_postings"),
           py::arg("max_fraction"), py::arg("centroid_fraction"), py::arg("min_cluster_size"),
-          py::arg("summary_energy"), py::arg("value_dtype"), py::arg("knn"), py::arg("num_threads"), py::arg("seed"))
+          py::arg("summary_energy"), py::arg("value_dtype"), py::arg("knn"), py::arg("num_threads"), py::arg("seed"),
+          py::arg("progress") = py::none())
       .def(
           "search",
           [](const SparseIndex& ix, CArray<std::int64_t> indptr, CArray<std::uint32_t> indices, CArray<float> values,
@@ -125,17 +128,20 @@ void bind_sparse(py::module_& m) {
           py::arg("heap_factor"), py::arg("n_knn"), py::arg("num_threads"))
       .def(
           "build_knn",
-          [](SparseIndex& ix, long long knn, long long query_cut, double heap_factor, long long num_threads) {
+          [](SparseIndex& ix, long long knn, long long query_cut, double heap_factor, long long num_threads,
+             py::object progress) {
             SearchParams p;
             if (query_cut < 1) throw InvalidArgument("query_cut: expected >= 1, got " + std::to_string(query_cut));
             p.query_cut = static_cast<std::size_t>(query_cut);
             p.heap_factor = static_cast<float>(heap_factor);
             p.num_threads = non_negative<std::size_t>(num_threads, "num_threads");
             const std::size_t n = non_negative<std::size_t>(knn, "knn");
+            const ProgressFn fn = make_progress(std::move(progress));
             py::gil_scoped_release release;
-            ix.build_knn(n, p);
+            ix.build_knn(n, p, fn);
           },
-          py::arg("knn"), py::arg("query_cut"), py::arg("heap_factor"), py::arg("num_threads"))
+          py::arg("knn"), py::arg("query_cut"), py::arg("heap_factor"), py::arg("num_threads"),
+          py::arg("progress") = py::none())
       .def_property_readonly("n_docs", &SparseIndex::n_docs)
       .def_property_readonly("dim", &SparseIndex::dim)
       .def_property_readonly("knn", &SparseIndex::knn)

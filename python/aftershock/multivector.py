@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import math
 import os
-import sys
-import time
 from typing import Any
 
 import numpy as np
 
 from . import _core
+from ._progress import Progress
 from ._results import SearchResult
 from ._validate import as_float32, positive_int, real
 
@@ -96,23 +95,6 @@ def _params(params: dict[str, Any]) -> dict[str, float]:
         else:
             out[key] = real(value, key)
     return out
-
-
-class _Progress:
-    """Prints build progress to stderr: a line per stage, at most one update a second."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.last = 0.0
-        self.stage = ""
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if stage != self.stage or done >= total or now - self.last >= 1.0:
-            self.stage, self.last = stage, now
-            print(
-                f"aftershock: {stage} {done}/{total} [{now - self.start:.1f} s]", file=sys.stderr, flush=True
-            )
 
 
 class MultiVectorIndex:
@@ -196,7 +178,7 @@ class MultiVectorIndex:
         if offsets is None and not isinstance(vectors, (list, tuple)) and np.ndim(vectors) == 2:
             raise ValueError("offsets: required when vectors is a 2-d [total_tokens, dim] array")
         flat, offs = _as_ragged(vectors, offsets, "vectors", "offsets")
-        progress = _Progress() if verbose else None
+        progress = Progress() if verbose else None
         core = _core.MultiVectorIndex.build(
             flat, offs, method, precision, _params(params), seed, num_threads, progress
         )

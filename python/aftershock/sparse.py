@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from . import _core
+from ._progress import Progress
 from ._results import SearchResult
 from ._validate import as_csr, positive_int, real
 
@@ -54,6 +55,7 @@ class SparseIndex:
         dim: int | None = None,
         num_threads: int = 0,
         seed: int = 0,
+        verbose: bool = False,
     ) -> "SparseIndex":
         """Build an index over ``docs``; document ids are row numbers.
 
@@ -92,6 +94,8 @@ class SparseIndex:
             Threads to use, 0 = all cores. The index does not depend on it.
         seed : int
             Seeds the centroid sampling; same input and seed give the same index.
+        verbose : bool
+            Print the progress of the long stages (lists, kNN graph) to stderr.
 
         Returns
         -------
@@ -104,6 +108,8 @@ class SparseIndex:
         ValueError
             NaN/inf or negative weights, term ids out of range or not strictly increasing
             within a row (tuple input), malformed ``indptr``, or a parameter out of range.
+        KeyboardInterrupt
+            On Ctrl-C; the build stops within about one inverted list's work.
         """
         pruning = str(pruning)
         value_dtype = np.dtype(value_dtype).name if value_dtype in ("float16", "float32", np.float16, np.float32) else value_dtype
@@ -126,26 +132,38 @@ class SparseIndex:
             knn=positive_int(knn, "knn", minimum=0),
             num_threads=_threads(num_threads),
             seed=positive_int(seed, "seed", minimum=0),
+            progress=Progress() if verbose else None,
         )
         return cls(core)
 
-    def build_knn(self, knn: int = 10, *, query_cut: int = 10, heap_factor: float = 0.8, num_threads: int = 0) -> None:
+    def build_knn(
+        self,
+        knn: int = 10,
+        *,
+        query_cut: int = 10,
+        heap_factor: float = 0.8,
+        num_threads: int = 0,
+        verbose: bool = False,
+    ) -> None:
         """(Re)build the kNN graph: each document's ``knn`` nearest documents.
 
         Found by searching this index with every document as the query (with the given
         ``query_cut`` / ``heap_factor``), excluding the document itself. ``knn=0`` drops
-        the graph.
+        the graph. ``verbose`` prints progress to stderr.
 
         Raises
         ------
         ValueError
             ``knn`` < 0, fewer than 2 documents, or bad search parameters.
+        KeyboardInterrupt
+            On Ctrl-C; the index is then left without a graph.
         """
         self._core.build_knn(
             positive_int(knn, "knn", minimum=0),
             positive_int(query_cut, "query_cut"),
             real(heap_factor, "heap_factor"),
             _threads(num_threads),
+            progress=Progress() if verbose else None,
         )
 
     # ----------------------------------------------------------------- search

@@ -1,6 +1,7 @@
 // Index construction: forward index, static pruning, per-list clustering into blocks,
 // and quantized block summaries. See README.md in this folder for the why of each step.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -372,7 +373,7 @@ void append(std::vector<T>& dst, const std::vector<T>& src) {
 }  // namespace
 
 struct IndexBuilder {
-  static SparseIndex build(const SparseBatchView& docs, const BuildParams& p) {
+  static SparseIndex build(const SparseBatchView& docs, const BuildParams& p, const ProgressFn& progress) {
     check_params(p);
     if (docs.dim < 1) throw InvalidArgument("docs: the vocabulary size (number of columns) must be >= 1");
     if (docs.n_rows >= std::numeric_limits<DocId>::max())
@@ -386,12 +387,17 @@ struct IndexBuilder {
     ix.dim_ = docs.dim;
     ix.summaries_ = BlockSummaries(docs.dim);
     ix.fwd_ = ForwardIndex::build(docs, p.value_type, p.num_threads);
-    build_lists(docs, p, ix);
-    if (p.knn > 0) ix.build_knn(p.knn, SearchParams{});
+    build_lists(docs, p, ix, progress);
+    if (p.knn > 0) {
+      SearchParams sp;
+      sp.num_threads = p.num_threads;
+      ix.build_knn(p.knn, sp, progress);
+    }
     return ix;
   }
 
-  static void build_lists(const SparseBatchView& docs, const BuildParams& p, SparseIndex& ix) {
+  static void build_lists(const SparseBatchView& docs, const BuildParams& p, SparseIndex& ix,
+                          const ProgressFn& progress) {
     const std::size_t dim = docs.dim, nnz = docs.nnz();
     std::vector<std::uint64_t> df(dim, 0);
     std::size_t n_positive = 0;
@@ -442,6 +448,8 @@ struct IndexBuilder {
     std::vector<Posting> postings;
     std::vector<ListOut> lists(dim);
     std::vector<Scratch> scratch(parallel_workers(terms.size(), p.num_threads));
+    std::atomic<std::size_t> lists_done{0};
+    if (progress) progress("lists", 0, terms.size());
     for (std::size_t first = 0; first < terms.size();) {
       std::size_t last = first;
       std::uint64_t size = 0;
@@ -467,6 +475,8 @@ struct IndexBuilder {
         }
         scratch[w].ensure(dim);
         lists[t] = build_list(list, p, t, docs, trunc, ix.summaries_, scratch[w]);
+        const std::size_t done = lists_done.fetch_add(1, std::memory_order_relaxed) + 1;
+        if (w == 0 && progress) progress("lists", done, terms.size());  // worker 0 is the calling thread
       });
       for (std::size_t i = first; i < last; ++i) slot[terms[i]] = kNotInWave;
       first = last;
@@ -506,8 +516,8 @@ struct IndexBuilder {
   }
 };
 
-SparseIndex SparseIndex::build(const SparseBatchView& docs, const BuildParams& params) {
-  return IndexBuilder::build(docs, params);
+SparseIndex SparseIndex::build(const SparseBatchView& docs, const BuildParams& params, const ProgressFn& progress) {
+  return IndexBuilder::build(docs, params, progress);
 }
 
 }  // namespace aftershock::sparse

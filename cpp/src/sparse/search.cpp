@@ -200,44 +200,56 @@ std::vector<float> SparseIndex::block_scores(TermId t, const std::vector<TermId>
   return bound;
 }
 
-void SparseIndex::build_knn(std::size_t knn, const SearchParams& params) {
+void SparseIndex::build_knn(std::size_t knn, const SearchParams& params, const ProgressFn& progress) {
   knn_ = 0;
   knn_graph_.clear();
+  params_.knn = 0;
   if (knn == 0) return;
   if (n_docs_ < 2) throw InvalidArgument("knn: a kNN graph needs at least 2 documents");
-  // Every document, as stored, becomes a query (float32 weights).
-  std::vector<std::int64_t> indptr(n_docs_ + 1, 0);
-  for (std::size_t d = 0; d < n_docs_; ++d)
-    indptr[d + 1] = indptr[d] + static_cast<std::int64_t>(fwd_.row(fwd_.handle(static_cast<DocId>(d))).n);
-  std::vector<std::uint32_t> terms(static_cast<std::size_t>(indptr[n_docs_]));
-  std::vector<float> values(terms.size());
-  for (std::size_t d = 0; d < n_docs_; ++d) {
-    const auto doc = document(static_cast<DocId>(d));
-    for (std::size_t i = 0; i < doc.size(); ++i) {
-      terms[static_cast<std::size_t>(indptr[d]) + i] = doc[i].first;
-      values[static_cast<std::size_t>(indptr[d]) + i] = doc[i].second;
-    }
-  }
-  SparseBatchView qs{indptr.data(), terms.data(), values.data(), n_docs_, dim_};
   SearchParams sp = params;
   sp.k = knn + 1;
   sp.n_knn = 0;
-  std::vector<float> scores(n_docs_ * sp.k);
-  std::vector<std::int64_t> ids(n_docs_ * sp.k);
-  search(qs, sp, TopKOut{scores.data(), ids.data(), sp.k});
   std::vector<DocId> graph(n_docs_ * knn);
-  for (std::size_t d = 0; d < n_docs_; ++d) {
-    std::size_t filled = 0;
-    for (std::size_t j = 0; j < sp.k && filled < knn; ++j) {
-      const std::int64_t r = ids[d * sp.k + j];
-      if (r < 0 || static_cast<std::size_t>(r) == d) continue;
-      graph[d * knn + filled++] = static_cast<DocId>(r);
+  // Every document, as stored, becomes a query (float32 weights), a chunk at a time: the
+  // chunk's queries and results are all that is held, and progress is reported between.
+  constexpr std::size_t kChunk = 8192;
+  std::vector<std::int64_t> indptr;
+  std::vector<std::uint32_t> terms;
+  std::vector<float> values, scores;
+  std::vector<std::int64_t> ids;
+  for (std::size_t c0 = 0; c0 < n_docs_; c0 += kChunk) {
+    if (progress) progress("knn", c0, n_docs_);
+    const std::size_t c1 = std::min(n_docs_, c0 + kChunk), n = c1 - c0;
+    indptr.assign(1, 0);
+    terms.clear();
+    values.clear();
+    for (std::size_t d = c0; d < c1; ++d) {
+      const ForwardIndex::Row r = fwd_.row(fwd_.handle(static_cast<DocId>(d)));
+      for (std::size_t i = 0; i < r.n; ++i) {
+        const auto [u, v] = fwd_.entry(r, i);
+        terms.push_back(u);
+        values.push_back(v);
+      }
+      indptr.push_back(static_cast<std::int64_t>(terms.size()));
     }
-    // Short rows (documents sharing few terms with others) repeat their last neighbour,
-    // or themselves; visiting a document twice is harmless (it is marked seen).
-    const DocId pad = filled ? graph[d * knn + filled - 1] : static_cast<DocId>(d);
-    for (; filled < knn; ++filled) graph[d * knn + filled] = pad;
+    scores.resize(n * sp.k);
+    ids.resize(n * sp.k);
+    search(SparseBatchView{indptr.data(), terms.data(), values.data(), n, dim_}, sp, TopKOut{scores.data(), ids.data(), sp.k});
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t d = c0 + i;
+      std::size_t filled = 0;
+      for (std::size_t j = 0; j < sp.k && filled < knn; ++j) {
+        const std::int64_t r = ids[i * sp.k + j];
+        if (r < 0 || static_cast<std::size_t>(r) == d) continue;
+        graph[d * knn + filled++] = static_cast<DocId>(r);
+      }
+      // Short rows (documents sharing few terms with others) repeat their last neighbour,
+      // or themselves; visiting a document twice is harmless (it is marked seen).
+      const DocId pad = filled ? graph[d * knn + filled - 1] : static_cast<DocId>(d);
+      for (; filled < knn; ++filled) graph[d * knn + filled] = pad;
+    }
   }
+  if (progress) progress("knn", n_docs_, n_docs_);
   knn_graph_ = std::move(graph);
   knn_ = knn;
   params_.knn = knn;

@@ -9,12 +9,11 @@
 #include <functional>
 #include <vector>
 
+#include "aftershock/progress.hpp"
+
 namespace aftershock::multivector {
 
-/// Progress of a long build step, reported from the calling thread between chunks of
-/// work: (stage name, units done, units total). It may throw to abort the build (the
-/// Python binding raises KeyboardInterrupt this way); the exception propagates.
-using ProgressFn = std::function<void(const char* stage, std::size_t done, std::size_t total)>;
+using aftershock::ProgressFn;  // see aftershock/progress.hpp
 
 struct KMeansParams {
   std::size_t n_centroids = 0;               // >= 1 and <= number of points

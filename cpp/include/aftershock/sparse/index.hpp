@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aftershock/io/format.hpp"
+#include "aftershock/progress.hpp"
 #include "aftershock/sparse/config.hpp"
 #include "aftershock/sparse/forward_index.hpp"
 #include "aftershock/sparse/summaries.hpp"
@@ -34,7 +35,9 @@ class SparseIndex {
  public:
   /// Builds from validated-on-entry CSR docs (see validate_batch). Doc ids are row
   /// numbers. Throws InvalidArgument for bad parameters or input. Uses num_threads.
-  static SparseIndex build(const SparseBatchView& docs, const BuildParams& params);
+  /// `progress` sees the stages "lists" and, with a kNN graph, "knn"; it may throw to abort.
+  static SparseIndex build(const SparseBatchView& docs, const BuildParams& params,
+                           const ProgressFn& progress = ProgressFn());
 
   /// Top-k for every row of `queries` (same dim as the index). out.k must be params.k.
   /// Const and thread-safe: concurrent searches are fine. Throws InvalidArgument.
@@ -42,8 +45,9 @@ class SparseIndex {
 
   /// (Re)builds the kNN graph: each document's `knn` nearest documents found by searching
   /// the index itself with the document as query (`params`, k = knn + 1, self excluded).
-  /// Needs exclusive access.
-  void build_knn(std::size_t knn, const SearchParams& params);
+  /// Needs exclusive access. `progress` sees the stage "knn"; if it throws, the index is
+  /// left without a graph.
+  void build_knn(std::size_t knn, const SearchParams& params, const ProgressFn& progress = ProgressFn());
 
   void save(const std::string& path) const;
   std::string to_bytes() const;
