@@ -4,6 +4,7 @@
 
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
+#include "aftershock/io/format.hpp"
 #include "aftershock/simd/level.hpp"
 
 namespace py = pybind11;
@@ -55,6 +56,11 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_simd_level", [](const std::string& name) { simd::set_active_level(simd::parse_level(name)); },
         py::arg("level"), "Force the SIMD level (tests and benchmarks). Raises ValueError if unsupported.");
   m.def("resolve_num_threads", &resolve_num_threads, py::arg("num_threads"));
+  // Both CRC-32C implementations, for the test that they agree; "hardware" needs SSE4.2.
+  m.def("_crc32c", [](const py::bytes& data, bool hardware) {
+    const std::string bytes = data;
+    return io::crc32c_using(hardware, bytes.data(), bytes.size());
+  });
 
   bindings::bind_sparse(m);
   bindings::bind_maxsim(m);

@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <sstream>
+#include <cstring>
 
 namespace aftershock::io {
 namespace {
@@ -146,23 +146,80 @@ void FileWriter::write(const std::string& path) const {
   }
 }
 
+// Where a reader's bytes come from: a string (from_bytes) or an open file read with pread.
+struct FileReader::Source {
+  std::string bytes;
+  int fd = -1;
+  std::string path;
+  std::size_t size = 0;
+
+  ~Source() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
 FileReader FileReader::from_file(const std::string& path, const char kind[4]) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open '" + path + "' for reading");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw IoError("cannot read '" + path + "'");
-  return FileReader(ss.str(), kind);
+  auto source = std::make_shared<Source>();
+  source->path = path;
+  source->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (source->fd < 0) throw IoError("cannot open '" + path + "' for reading: " + std::strerror(errno));
+  struct stat st;
+  if (::fstat(source->fd, &st) != 0) throw IoError("cannot read '" + path + "': " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw IoError("cannot read '" + path + "': not a regular file");
+  source->size = static_cast<std::size_t>(st.st_size);
+  return FileReader(std::move(source), kind);
 }
 
 FileReader FileReader::from_bytes(std::string bytes, const char kind[4]) {
-  return FileReader(std::move(bytes), kind);
+  auto source = std::make_shared<Source>();
+  source->size = bytes.size();
+  source->bytes = std::move(bytes);
+  return FileReader(std::move(source), kind);
 }
 
-FileReader::FileReader(std::string bytes, const char kind[4]) : bytes_(std::move(bytes)) {
-  const char* b = bytes_.data();
-  if (bytes_.size() < kHeaderBytes || std::memcmp(b, kMagic, 8) != 0)
-    format_error("not an aftershock file (bad magic or shorter than the header)");
+void FileReader::read_at(std::size_t offset, void* dst, std::size_t n) const {
+  const Source& s = *source_;
+  if (offset > s.size || n > s.size - offset) format_error("read past the end of the file");
+  if (s.fd < 0) {
+    if (n) std::memcpy(dst, s.bytes.data() + offset, n);
+    return;
+  }
+  auto* out = static_cast<char*>(dst);
+  while (n > 0) {
+    // At most 1 GiB a call: Linux reads no more than about 2 GiB at once.
+    const ssize_t got = ::pread(s.fd, out, std::min<std::size_t>(n, std::size_t{1} << 30), static_cast<off_t>(offset));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw IoError("cannot read '" + s.path + "': " + std::strerror(errno));
+    }
+    if (got == 0) format_error("file shrank while being read");
+    out += got;
+    offset += static_cast<std::size_t>(got);
+    n -= static_cast<std::size_t>(got);
+  }
+}
+
+void FileReader::read_section(const Entry& e, void* dst) const {
+  read_at(e.offset, dst, e.length);
+  if (crc32c(dst, e.length) != e.crc) format_error("section '" + e.tag + "' checksum mismatch (damaged file)");
+  e.verified = true;
+}
+
+void FileReader::verify_unread() const {
+  std::vector<char> buffer;
+  for (const auto& [tag, e] : entries_) {
+    if (e.verified) continue;
+    buffer.resize(e.length);
+    read_section(e, buffer.data());
+  }
+}
+
+FileReader::FileReader(std::shared_ptr<const Source> source, const char kind[4]) : source_(std::move(source)) {
+  const std::size_t size = source_->size;
+  char b[kHeaderBytes];
+  if (size < kHeaderBytes) format_error("not an aftershock file (shorter than the header)");
+  read_at(0, b, kHeaderBytes);
+  if (std::memcmp(b, kMagic, 8) != 0) format_error("not an aftershock file (bad magic)");
   if (get<std::uint32_t>(b, 60) != crc32c(b, 60)) format_error("header checksum mismatch (damaged file)");
   const auto major = get<std::uint16_t>(b, 8);
   const auto minor = get<std::uint16_t>(b, 10);
@@ -175,17 +232,20 @@ FileReader::FileReader(std::string bytes, const char kind[4]) : bytes_(std::move
   const auto count = get<std::uint32_t>(b, 20);
   const auto table_offset = get<std::uint64_t>(b, 24);
   const auto file_size = get<std::uint64_t>(b, 32);
-  if (file_size != bytes_.size())
+  if (file_size != size)
     format_error("truncated or extended: header says " + std::to_string(file_size) + " bytes, file has " +
-                 std::to_string(bytes_.size()));
-  if (table_offset < kHeaderBytes || count > (file_size - table_offset) / kSectionEntryBytes)
+                 std::to_string(size));
+  if (table_offset < kHeaderBytes || table_offset > file_size ||
+      count > (file_size - table_offset) / kSectionEntryBytes)
     format_error("section table out of bounds");
-  const char* table = b + table_offset;
-  if (get<std::uint32_t>(b, 40) != crc32c(table, count * kSectionEntryBytes))
+  std::vector<char> table(count * kSectionEntryBytes);
+  read_at(table_offset, table.data(), table.size());
+  if (get<std::uint32_t>(b, 40) != crc32c(table.data(), table.size()))
     format_error("section table checksum mismatch (damaged file)");
   for (std::uint32_t i = 0; i < count; ++i) {
-    const char* e = table + i * kSectionEntryBytes;
+    const char* e = table.data() + i * kSectionEntryBytes;
     Entry entry;
+    entry.tag = std::string(e, 4);
     auto dtype = get<std::uint16_t>(e, 4);
     if (dtype > static_cast<std::uint16_t>(DType::kI8)) format_error("unknown section dtype");
     entry.dtype = static_cast<DType>(dtype);
@@ -194,24 +254,28 @@ FileReader::FileReader(std::string bytes, const char kind[4]) : bytes_(std::move
     if (offset > file_size || length > file_size - offset) format_error("section out of bounds");
     entry.offset = offset;
     entry.length = length;
-    if (get<std::uint32_t>(e, 24) != crc32c(b + offset, length))
-      format_error("section '" + std::string(e, 4) + "' checksum mismatch (damaged file)");
-    entries_[std::string(e, 4)] = entry;
+    entry.crc = get<std::uint32_t>(e, 24);
+    entries_[entry.tag] = entry;
   }
   // Bytes outside the header, table and sections (alignment padding) are not covered by
   // any checksum; they must be zero, so a damaged pad byte is caught as well.
   std::vector<std::pair<std::size_t, std::size_t>> used = {{0, kHeaderBytes},
-                                                           {table_offset, table_offset + count * kSectionEntryBytes}};
+                                                           {table_offset, table_offset + table.size()}};
   for (const auto& [tag, entry] : entries_) used.emplace_back(entry.offset, entry.offset + entry.length);
+  used.emplace_back(size, size);
   std::sort(used.begin(), used.end());
   std::size_t covered = 0;
+  std::vector<char> gap;
   for (const auto& [begin, end] : used) {
-    for (std::size_t i = covered; i < begin; ++i)
-      if (b[i] != 0) format_error("non-zero padding byte at offset " + std::to_string(i) + " (damaged file)");
+    while (covered < begin) {  // in pieces: a hostile file may claim a huge gap
+      gap.resize(std::min<std::size_t>(begin - covered, std::size_t{1} << 20));
+      read_at(covered, gap.data(), gap.size());
+      for (std::size_t i = 0; i < gap.size(); ++i)
+        if (gap[i] != 0) format_error("non-zero padding byte at offset " + std::to_string(covered + i) + " (damaged file)");
+      covered += gap.size();
+    }
     covered = std::max(covered, end);
   }
-  for (std::size_t i = covered; i < bytes_.size(); ++i)
-    if (b[i] != 0) format_error("non-zero padding byte at offset " + std::to_string(i) + " (damaged file)");
 }
 
 bool FileReader::has(const char tag[4]) const { return entries_.count(tag_string(tag)) != 0; }

@@ -426,6 +426,7 @@ MultiVectorIndex MultiVectorIndex::from_reader(const io::FileReader& r) {
   } else {
     ix.centroids_ = CentroidIndex::load(r, conf, ix.store_.dim(), n_docs);
   }
+  r.verify_unread();
   return ix;
 }
 

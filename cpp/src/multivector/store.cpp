@@ -519,9 +519,8 @@ namespace {
 
 template <class T>
 AlignedBuffer read_aligned(const io::FileReader& reader, const char tag[4], std::size_t count) {
-  const std::vector<T> v = reader.read_vector<T>(tag, static_cast<long long>(count));
   AlignedBuffer buffer(count * sizeof(T));
-  if (count) std::memcpy(buffer.data(), v.data(), count * sizeof(T));
+  reader.read_into(tag, static_cast<T*>(static_cast<void*>(buffer.data())), count);
   return buffer;
 }
 
@@ -634,7 +633,10 @@ void MultiVectorStore::save(const std::string& path) const {
 }
 
 MultiVectorStore MultiVectorStore::load(const std::string& path) {
-  return load_sections(io::FileReader::from_file(path, kKind));
+  const io::FileReader reader = io::FileReader::from_file(path, kKind);
+  MultiVectorStore store = load_sections(reader);
+  reader.verify_unread();
+  return store;
 }
 
 std::string MultiVectorStore::to_bytes() const {
@@ -644,7 +646,10 @@ std::string MultiVectorStore::to_bytes() const {
 }
 
 MultiVectorStore MultiVectorStore::from_bytes(std::string bytes) {
-  return load_sections(io::FileReader::from_bytes(std::move(bytes), kKind));
+  const io::FileReader reader = io::FileReader::from_bytes(std::move(bytes), kKind);
+  MultiVectorStore store = load_sections(reader);
+  reader.verify_unread();
+  return store;
 }
 
 }  // namespace aftershock::multivector

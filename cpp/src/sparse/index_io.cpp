@@ -108,6 +108,7 @@ SparseIndex SparseIndex::read(const io::FileReader& r) {
   ix.knn_graph_ = r.read_vector<DocId>("KNNG");
   ix.check_invariants();
   ix.summaries_ = BlockSummaries::read(r, ix.dim_, ix.list_block_begin_);
+  r.verify_unread();
   return ix;
 }
 
@@ -118,8 +119,11 @@ void SparseIndex::check_invariants() const {
   check_offsets(list_post_begin_, dim_, post_rows_.size(), "posting list");
   check_offsets(list_block_begin_, dim_, block_scale_.size(), "block");
   if (block_post_begin_.size() != block_scale_.size()) corrupt("section lengths disagree");
-  for (RowHandle h : post_rows_)
-    if (!fwd_.is_row(h)) corrupt("posting does not name a document");
+  {
+    const std::vector<std::uint64_t> starts = fwd_.row_starts();
+    for (RowHandle h : post_rows_)
+      if (h >= fwd_.words().size() || !((starts[h >> 6] >> (h & 63)) & 1)) corrupt("posting does not name a document");
+  }
   for (float s : block_scale_)
     if (!std::isfinite(s) || s < 0.0f) corrupt("block scale is invalid");
   for (std::size_t t = 0; t < dim_; ++t) {

@@ -12,6 +12,24 @@ namespace {
 bool test_bit(const std::vector<std::uint64_t>& bits, std::uint64_t i) { return (bits[i >> 6] >> (i & 63)) & 1; }
 void set_bit(std::vector<std::uint64_t>& bits, std::uint64_t i) { bits[i >> 6] |= std::uint64_t{1} << (i & 63); }
 
+// Position of the ranks[i]-th set bit (counting from 0) for every i, ranks ascending and
+// each below the number of set bits: one pass over the words.
+std::vector<std::uint64_t> select_ranks(const std::vector<std::uint64_t>& bits, const std::vector<std::uint64_t>& ranks) {
+  std::vector<std::uint64_t> out;
+  out.reserve(ranks.size());
+  std::uint64_t seen = 0;
+  for (std::size_t w = 0; w < bits.size() && out.size() < ranks.size(); ++w) {
+    const auto c = static_cast<std::uint64_t>(__builtin_popcountll(bits[w]));
+    while (out.size() < ranks.size() && ranks[out.size()] < seen + c) {
+      std::uint64_t x = bits[w];
+      for (std::uint64_t k = ranks[out.size()] - seen; k > 0; --k) x &= x - 1;
+      out.push_back(w * 64 + static_cast<std::uint64_t>(__builtin_ctzll(x)));
+    }
+    seen += c;
+  }
+  return out;
+}
+
 // dst holds n_dst bits; appends the first n_src bits of src.
 void append_bits(std::vector<std::uint64_t>& dst, std::uint64_t n_dst, const std::vector<std::uint64_t>& src,
                  std::uint64_t n_src) {
@@ -253,27 +271,24 @@ std::string BlockSummaries::check(const std::vector<std::uint64_t>& list_block_b
       (wide_terms_ ? terms16_.size() : terms32_.size()) != 0)
     return "directory sections have the wrong length";
 
-  // Runs: samples, and every entry's block inside its page (256 blocks, or what the
-  // list's last page has left).
-  run_samples_.clear();
-  std::uint64_t e = 0, g = 0;
+  // Runs. The counts above make every entry part of exactly one non-empty run, and the
+  // page offsets give each page its runs. Within a run, blocks must ascend strictly:
+  std::uint64_t descending = 0;
+  for (std::uint64_t e = 1; e < n_entries; ++e)
+    descending |= ~(run_starts_[e >> 6] >> (e & 63)) & std::uint64_t{entry_block_[e] <= entry_block_[e - 1]};
+  if (descending & 1) return "a run names blocks out of order";
+  // ...and name blocks of their page: 256, or what the list's last page has left.
+  const std::vector<std::uint64_t> page_entry = select_ranks(run_starts_, page_run_begin_);
   for (std::size_t t = 0; t < dim_; ++t) {
     const std::uint64_t nb = list_block_begin[t + 1] - list_block_begin[t];
-    for (std::uint64_t p = list_page_begin_[t]; p < list_page_begin_[t + 1]; ++p) {
-      const std::uint64_t blocks = std::min<std::uint64_t>(kPageBlocks, nb - kPageBlocks * (p - list_page_begin_[t]));
-      for (std::uint64_t r = page_run_begin_[p]; r < page_run_begin_[p + 1]; ++r, ++g) {
-        if (g % kRunSampleStride == 0) run_samples_.push_back(e);
-        int last = -1;
-        do {
-          if (e >= n_entries) return "runs do not cover the entries";
-          if (entry_block_[e] <= last || entry_block_[e] >= blocks) return "a run names blocks out of order or range";
-          last = entry_block_[e];
-          ++e;
-        } while (!test_bit(run_starts_, e));
-      }
-    }
+    if (nb % kPageBlocks == 0) continue;  // every u8 names a block of a full page
+    const std::uint64_t p = list_page_begin_[t + 1] - 1;
+    for (std::uint64_t e = page_entry[p]; e < page_entry[p + 1]; ++e)
+      if (entry_block_[e] >= nb % kPageBlocks) return "a run names a block out of range";
   }
-  if (e != n_entries) return "runs do not cover the entries";
+  std::vector<std::uint64_t> sampled;
+  for (std::uint64_t g = 0; g < page_run_begin_[n_pages]; g += kRunSampleStride) sampled.push_back(g);
+  run_samples_ = select_ranks(run_starts_, sampled);
   return "";
 }
 

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -34,7 +35,12 @@ constexpr std::size_t kAlignment = 64;
 
 enum class DType : std::uint16_t { kBytes = 0, kU8 = 1, kU16 = 2, kU32 = 3, kU64 = 4, kI64 = 5, kF32 = 6, kI8 = 7 };
 
+/// CRC-32C of the bytes, continuing from `crc`; the fastest implementation the CPU has.
 std::uint32_t crc32c(const void* data, std::size_t size, std::uint32_t crc = 0);
+/// One implementation by name, for the test that they agree: `hardware` (SSE4.2) throws
+/// InvalidArgument where the build or the CPU lacks it.
+std::uint32_t crc32c_using(bool hardware, const void* data, std::size_t size);
+std::uint32_t crc32c_sse42(const void* data, std::size_t size, std::uint32_t crc);  // PRECONDITION: SSE4.2
 
 template <class T>
 constexpr DType dtype_of() {
@@ -80,8 +86,12 @@ class FileWriter {
   std::vector<Section> sections_;
 };
 
-/// A whole file in memory, verified. Throws FormatError for anything that is not a
-/// complete, undamaged version-1 file of the expected kind; IoError if it cannot be read.
+/// A verified reader of one file, in memory (from_bytes) or on disk (from_file). Opening
+/// checks the header, the section table, every bound and the padding; a section's CRC is
+/// checked as it is read, straight into the caller's vector (a file is never held whole
+/// in memory besides the loaded object), and verify_unread() checks the sections nobody
+/// read. Throws FormatError for anything that is not a complete, undamaged version-1 file
+/// of the expected kind; IoError if it cannot be read.
 class FileReader {
  public:
   static FileReader from_file(const std::string& path, const char kind[4]);
@@ -89,8 +99,8 @@ class FileReader {
 
   bool has(const char tag[4]) const;
 
-  /// Copies section `tag` into a vector; FormatError if missing, of another dtype, or
-  /// its length is not a multiple of sizeof(T) or (when expected_count >= 0) not
+  /// Reads section `tag` into a vector; FormatError if missing, of another dtype, damaged,
+  /// or its length is not a multiple of sizeof(T) or (when expected_count >= 0) not
   /// expected_count elements.
   template <class T>
   std::vector<T> read_vector(const char tag[4], long long expected_count = -1) const {
@@ -100,8 +110,17 @@ class FileReader {
     if (expected_count >= 0 && count != static_cast<std::size_t>(expected_count))
       bad_section(tag, "has " + std::to_string(count) + " elements, expected " + std::to_string(expected_count));
     std::vector<T> out(count);
-    if (count) std::memcpy(out.data(), bytes_.data() + e.offset, e.length);
+    read_section(e, out.data());
     return out;
+  }
+
+  /// Reads section `tag`, which must hold exactly `count` elements of T, into dst.
+  template <class T>
+  void read_into(const char tag[4], T* dst, std::size_t count) const {
+    const Entry& e = entry(tag, dtype_of<T>());
+    if (e.length != count * sizeof(T))
+      bad_section(tag, "has " + std::to_string(e.length) + " bytes, expected " + std::to_string(count * sizeof(T)));
+    read_section(e, dst);
   }
 
   template <class T>
@@ -109,18 +128,28 @@ class FileReader {
     return read_vector<T>(tag, 1)[0];
   }
 
+  /// Verifies the CRC of every section not read so far; loaders call it last, so damage
+  /// anywhere in a file is reported even in a section this version ignores.
+  void verify_unread() const;
+
   [[noreturn]] static void bad_section(const char tag[4], const std::string& why);
 
  private:
   struct Entry {
+    std::string tag;
     DType dtype;
     std::size_t offset;
     std::size_t length;
+    std::uint32_t crc;
+    mutable bool verified = false;
   };
-  FileReader(std::string bytes, const char kind[4]);
+  struct Source;  // the bytes, or an open file
+  FileReader(std::shared_ptr<const Source> source, const char kind[4]);
   const Entry& entry(const char tag[4], DType dtype) const;
+  void read_at(std::size_t offset, void* dst, std::size_t n) const;
+  void read_section(const Entry& e, void* dst) const;
 
-  std::string bytes_;
+  std::shared_ptr<const Source> source_;
   std::map<std::string, Entry> entries_;
 };
 
