@@ -1,4 +1,4 @@
-// AVX2 + FMA + F16C sparse kernels: 8-wide gathers from the dense query.
+// AVX2 + FMA + F16C sparse kernels: 8 query weights at a time, fused multiply-add.
 #ifdef AFTERSHOCK_COMPILED_AVX2
 #include <immintrin.h>
 
@@ -9,10 +9,6 @@
 namespace aftershock::sparse::simd_avx2 {
 namespace {
 
-inline __m256i load_terms(const std::uint16_t* p) {
-  return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-inline __m256i load_terms(const std::uint32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 inline __m256 load_values(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256 load_values(const std::uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -27,13 +23,22 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// query[t[0..8)] as a vector, by eight scalar loads. Not vpgatherdd: it is microcoded on
+// AMD Zen 1-3 and slowed by the Gather Data Sampling mitigation on Intel Skylake to Tiger
+// Lake, the CPUs this level runs on. On a Zen 3 host the scalar loads made search 15-20%
+// faster (1M synthetic documents, qc 5 and 10; README.md in this folder).
+template <class TermT>
+inline __m256 load8(const float* query, const TermT* t) {
+  return _mm256_setr_ps(query[t[0]], query[t[1]], query[t[2]], query[t[3]], query[t[4]], query[t[5]], query[t[6]],
+                        query[t[7]]);
+}
+
 template <class TermT, class ValueT>
 float dot(const TermT* terms, const ValueT* values, std::size_t n, const float* query) {
   __m256 acc = _mm256_setzero_ps();
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    __m256 q = _mm256_i32gather_ps(query, load_terms(terms + i), 4);
-    acc = _mm256_fmadd_ps(q, load_values(values + i), acc);
+    acc = _mm256_fmadd_ps(load8(query, terms + i), load_values(values + i), acc);
   }
   if (i < n) {
     // The tail as one more zero-padded vector step (term 0 with weight 0 adds 0): a scalar
@@ -45,8 +50,7 @@ float dot(const TermT* terms, const ValueT* values, std::size_t n, const float* 
       t[j] = terms[i + j];
       v[j] = load_value(values[i + j]);
     }
-    __m256 q = _mm256_i32gather_ps(query, _mm256_load_si256(reinterpret_cast<const __m256i*>(t)), 4);
-    acc = _mm256_fmadd_ps(q, _mm256_load_ps(v), acc);
+    acc = _mm256_fmadd_ps(load8(query, t), _mm256_load_ps(v), acc);
   }
   return hsum(acc);
 }
