@@ -1,6 +1,11 @@
-// Brute-force exact top-k: an inverted index over all positive postings finds every
-// document that shares a term with the query; each is then scored with the same dot
-// kernel the index uses, so lossless index results match bit for bit.
+// Exact top-k in two steps. (1) Term at a time: every document sharing a term with the
+// query accumulates its score in a dense array, in float32, which finds the candidates and
+// approximates their scores cheaply (the work is the postings of the query's terms, not
+// the candidates' rows). (2) Every candidate that could still be in the top k given the
+// rounding error of both sums is rescored with the same dot kernel the index uses, so the
+// result is exactly the kernel's top k and lossless index results match it bit for bit.
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "aftershock/error.hpp"
@@ -21,23 +26,31 @@ void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, s
   validate_batch(queries, "queries", num_threads);
   const SparseKernels& kern = sparse_kernels();
 
-  // Inverted index of positive postings: counting sort by term.
+  // Inverted index of positive postings (document, weight): counting sort by term.
   std::vector<std::uint64_t> head(docs.dim + 1, 0);
+  std::size_t longest_row = 0;
+  for (std::size_t d = 0; d < docs.n_rows; ++d)
+    longest_row = std::max(longest_row, static_cast<std::size_t>(docs.indptr[d + 1] - docs.indptr[d]));
   for (std::size_t j = 0; j < docs.nnz(); ++j)
     if (docs.values[j] > 0.0f) ++head[docs.indices[j] + 1];
   for (std::size_t t = 0; t < docs.dim; ++t) head[t + 1] += head[t];
   std::vector<DocId> post(head[docs.dim]);
+  std::vector<float> post_w(head[docs.dim]);
   {
     std::vector<std::uint64_t> fill(head.begin(), head.end() - 1);
     for (std::size_t d = 0; d < docs.n_rows; ++d)
       for (std::int64_t j = docs.indptr[d]; j < docs.indptr[d + 1]; ++j)
-        if (docs.values[j] > 0.0f) post[fill[docs.indices[j]]++] = static_cast<DocId>(d);
+        if (docs.values[j] > 0.0f) {
+          const std::uint64_t at = fill[docs.indices[j]]++;
+          post[at] = static_cast<DocId>(d);
+          post_w[at] = docs.values[j];
+        }
   }
 
   const std::size_t workers = parallel_workers(queries.n_rows, num_threads);
   struct Scratch {
-    std::vector<float> dense;
-    std::vector<std::uint64_t> seen;
+    std::vector<float> dense;  // the query, scattered
+    std::vector<float> acc;    // term-at-a-time scores; 0 marks a document not reached yet
     std::vector<DocId> candidates;
   };
   std::vector<Scratch> scratch(workers);
@@ -45,30 +58,48 @@ void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, s
     Scratch& s = scratch[w];
     if (s.dense.empty()) {
       s.dense.assign(docs.dim, 0.0f);
-      s.seen.assign((docs.n_rows + 63) / 64, 0);
+      s.acc.assign(docs.n_rows, 0.0f);
     }
     const std::int64_t qb = queries.indptr[qi], qe = queries.indptr[qi + 1];
+    std::size_t n_terms = 0;
     for (std::int64_t j = qb; j < qe; ++j) s.dense[queries.indices[j]] = queries.values[j];
     s.candidates.clear();
+    // A product can round to 0 (underflow); such a document is still a candidate, so the
+    // array marks "reached" by a separate rule: the first visit of a document records it.
     for (std::int64_t j = qb; j < qe; ++j) {
-      if (!(queries.values[j] > 0.0f)) continue;
+      const float qv = queries.values[j];
+      if (!(qv > 0.0f)) continue;
+      ++n_terms;
       const TermId t = queries.indices[j];
       for (std::uint64_t p = head[t]; p < head[t + 1]; ++p) {
-        const DocId d = post[p];
-        std::uint64_t& word = s.seen[d >> 6];
-        const std::uint64_t bit = std::uint64_t{1} << (d & 63);
-        if (!(word & bit)) {
-          word |= bit;
-          s.candidates.push_back(d);
+        float& a = s.acc[post[p]];
+        if (a == 0.0f) {
+          s.candidates.push_back(post[p]);
+          a = std::numeric_limits<float>::denorm_min();  // reached; below any rounding bound used here
         }
+        a += qv * post_w[p];
       }
     }
+    // Both sums (term at a time here, the kernel's below) are sums of non-negative terms,
+    // each within a factor (1 +- eps) of the true score S, eps = (terms added + 8) * 2^-24.
+    // Let T_k be the k-th largest approximate score. Any document of the kernel's top k has
+    // approx >= c * T_k with c = ((1 - eps) / (1 + eps))^2, so rescoring those is exact.
+    TopK approx(k);
+    for (DocId d : s.candidates) approx.push(s.acc[d], d);
+    const double eps = static_cast<double>(std::max(n_terms, longest_row) + 8) * std::ldexp(1.0, -24);
+    const double c = ((1.0 - eps) / (1.0 + eps)) * ((1.0 - eps) / (1.0 + eps));
+    // Scores near the float range's ends (overflow, or underflowing products) void the
+    // relative bound: then every candidate is rescored.
+    const float tk = approx.threshold();
+    const double cut = approx.full() && std::isfinite(tk) && tk > 1e-30f ? c * tk : -1.0;
     TopK top(k);
     for (DocId d : s.candidates) {
-      const std::int64_t b = docs.indptr[d], e = docs.indptr[d + 1];
-      top.push(kern.dot_u32_f32(docs.indices + b, docs.values + b, static_cast<std::size_t>(e - b), s.dense.data()),
-               d);
-      s.seen[d >> 6] = 0;
+      if (static_cast<double>(s.acc[d]) >= cut) {
+        const std::int64_t b = docs.indptr[d], e = docs.indptr[d + 1];
+        top.push(kern.dot_u32_f32(docs.indices + b, docs.values + b, static_cast<std::size_t>(e - b), s.dense.data()),
+                 d);
+      }
+      s.acc[d] = 0.0f;
     }
     for (std::int64_t j = qb; j < qe; ++j) s.dense[queries.indices[j]] = 0.0f;
     top.write(out.scores + qi * k, out.ids + qi * k);

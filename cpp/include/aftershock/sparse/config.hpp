@@ -17,11 +17,6 @@ enum class ValueType : std::uint8_t {
   kFloat32 = 1,  // exact weights (the lossless setting)
 };
 
-// Summary component layout (see SparseIndex): at most this many entries per component
-// (u8 counts), and one entry-offset checkpoint every this many components.
-constexpr std::uint32_t kMaxEntriesPerComponent = 255;
-constexpr std::size_t kSummaryCheckpointStride = 64;
-
 struct BuildParams {
   Pruning pruning = Pruning::kGlobalThreshold;
   std::size_t n_postings = 4000;     // kept postings per list (fixed) or on average (global)

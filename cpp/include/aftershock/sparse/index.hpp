@@ -22,12 +22,14 @@ namespace aftershock::sparse {
 /// messages. O(nnz), parallel over rows. Throws InvalidArgument.
 void validate_batch(const SparseBatchView& batch, const char* what, std::size_t num_threads);
 
-/// Brute-force exact top-k by inner product, the ground truth for tests and benchmarks.
+/// Exact top-k by inner product, the ground truth for tests and benchmarks.
 /// A document is a candidate when it shares a term with the query (both weights > 0);
 /// rows with fewer candidates are padded with -inf / -1. Ties go to the smaller id.
 /// Scores use the same dot kernel as SparseIndex with float32 values, so in the lossless
 /// setting both return bit-identical scores. Validates both inputs; `k >= 1`.
-/// O(nnz(docs) + sum over queries of the candidates' nnz). Parallel over queries.
+/// O(nnz(docs)) to invert the documents, then per query the postings of its terms plus a
+/// kernel dot product for each candidate that rounding leaves in reach of the top k
+/// (see exact.cpp). Parallel over queries.
 void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, std::size_t k,
                   std::size_t num_threads, TopKOut out);
 

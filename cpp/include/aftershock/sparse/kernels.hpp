@@ -35,7 +35,7 @@ struct SparseKernels {
   float (*dot_u32_f32)(const std::uint32_t* terms, const float* values, std::size_t n, const float* query);
   /// acc[blocks[i]] += weight * codes[i] for i < n. Block ids are the low byte of a block
   /// index (the caller offsets `acc` to the 256-block page). PRECONDITION: blocks are
-  /// distinct (one summary component holds each block once), so SIMD scatter has no
+  /// distinct (a summary run holds each block once), so SIMD scatter has no
   /// conflicts.
   void (*accumulate_codes_u8)(const std::uint8_t* blocks, const std::uint8_t* codes, std::size_t n, float weight,
                               float* acc);
