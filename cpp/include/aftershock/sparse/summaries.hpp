@@ -51,7 +51,7 @@ class BlockSummaries {
   };
 
   BlockSummaries() = default;
-  BlockSummaries(std::size_t dim) : dim_(dim), wide_terms_(dim > 65536) {}
+  explicit BlockSummaries(std::size_t dim) : dim_(dim), wide_terms_(dim > 65536) {}
 
   /// The part of a list with n_blocks blocks from its entries, which must be in block order
   /// with one entry per (term, block). `pos` is scratch of size dim filled with -1 (left so).
