@@ -54,3 +54,14 @@ def edit_section(data: bytes, tag: str, dtype, edit) -> bytes:
     struct.pack_into("<I", buf, 40, crc32c(bytes(buf[table : table + 32 * count])))
     struct.pack_into("<I", buf, 60, crc32c(bytes(buf[:60])))
     return bytes(buf)
+
+
+def rename_section(data: bytes, tag: str, new_tag: str) -> bytes:
+    """Returns a copy of `data` where section `tag` is called `new_tag`, checksums valid."""
+    buf = bytearray(data)
+    pos = sections(data)[tag][0]
+    buf[pos : pos + 4] = new_tag.encode()
+    count, table = struct.unpack_from("<IQ", buf, 20)
+    struct.pack_into("<I", buf, 40, crc32c(bytes(buf[table : table + 32 * count])))
+    struct.pack_into("<I", buf, 60, crc32c(bytes(buf[:60])))
+    return bytes(buf)

@@ -22,7 +22,7 @@ from aftershock.datasets import recall_at_k, synthetic_sparse
 from aftershock._validate import as_csr
 from aftershock.sparse import _from_bytes as sparse_from_bytes
 
-from aftfile import edit_section
+from aftfile import edit_section, rename_section
 from strategies import csr_batches
 
 EPS32 = np.finfo(np.float32).eps
@@ -324,6 +324,14 @@ def _old_layout(a):
 
 def _header_doc(a):
     a[0] = a[0] + 1  # row 0's header: (doc id 0, length) as one u64 word; names doc 1
+
+
+def test_duplicate_section_is_refused():
+    """A file naming one section twice would leave one of them unchecked: refused."""
+    docs, _ = synthetic_sparse(50, 1, vocab_size=60, doc_nnz=6, seed=5)
+    data = SparseIndex.build(docs)._core.to_bytes()
+    with pytest.raises(aftershock.FormatError, match="appears twice"):
+        sparse_from_bytes(rename_section(data, "ST32", "ST16"))
 
 
 @pytest.mark.parametrize(

@@ -255,7 +255,7 @@ FileReader::FileReader(std::shared_ptr<const Source> source, const char kind[4])
     entry.offset = offset;
     entry.length = length;
     entry.crc = get<std::uint32_t>(e, 24);
-    entries_[entry.tag] = entry;
+    if (!entries_.emplace(entry.tag, entry).second) format_error("section '" + entry.tag + "' appears twice");
   }
   // Bytes outside the header, table and sections (alignment padding) are not covered by
   // any checksum; they must be zero, so a damaged pad byte is caught as well.

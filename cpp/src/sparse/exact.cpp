@@ -5,7 +5,6 @@
 // rounding error of both sums is rescored with the same dot kernel the index uses, so the
 // result is exactly the kernel's top k and lossless index results match it bit for bit.
 #include <cmath>
-#include <limits>
 #include <vector>
 
 #include "aftershock/error.hpp"
@@ -50,7 +49,7 @@ void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, s
   const std::size_t workers = parallel_workers(queries.n_rows, num_threads);
   struct Scratch {
     std::vector<float> dense;  // the query, scattered
-    std::vector<float> acc;    // term-at-a-time scores; 0 marks a document not reached yet
+    std::vector<float> acc;    // term-at-a-time scores; -1 marks a document not reached yet
     std::vector<DocId> candidates;
   };
   std::vector<Scratch> scratch(workers);
@@ -58,14 +57,14 @@ void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, s
     Scratch& s = scratch[w];
     if (s.dense.empty()) {
       s.dense.assign(docs.dim, 0.0f);
-      s.acc.assign(docs.n_rows, 0.0f);
+      s.acc.assign(docs.n_rows, -1.0f);
     }
     const std::int64_t qb = queries.indptr[qi], qe = queries.indptr[qi + 1];
     std::size_t n_terms = 0;
     for (std::int64_t j = qb; j < qe; ++j) s.dense[queries.indices[j]] = queries.values[j];
     s.candidates.clear();
-    // A product can round to 0 (underflow); such a document is still a candidate, so the
-    // array marks "reached" by a separate rule: the first visit of a document records it.
+    // Scores are sums of non-negative products, so -1 can only mean "not reached"; a
+    // product that rounds to 0 still makes its document a candidate.
     for (std::int64_t j = qb; j < qe; ++j) {
       const float qv = queries.values[j];
       if (!(qv > 0.0f)) continue;
@@ -73,9 +72,9 @@ void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, s
       const TermId t = queries.indices[j];
       for (std::uint64_t p = head[t]; p < head[t + 1]; ++p) {
         float& a = s.acc[post[p]];
-        if (a == 0.0f) {
+        if (a < 0.0f) {
           s.candidates.push_back(post[p]);
-          a = std::numeric_limits<float>::denorm_min();  // reached; below any rounding bound used here
+          a = 0.0f;
         }
         a += qv * post_w[p];
       }
@@ -88,10 +87,10 @@ void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, s
     for (DocId d : s.candidates) approx.push(s.acc[d], d);
     const double eps = static_cast<double>(std::max(n_terms, longest_row) + 8) * std::ldexp(1.0, -24);
     const double c = ((1.0 - eps) / (1.0 + eps)) * ((1.0 - eps) / (1.0 + eps));
-    // Scores near the float range's ends (overflow, or underflowing products) void the
-    // relative bound: then every candidate is rescored.
+    // Scores near the float range's ends (overflow, or underflowing products), or rows so
+    // long that the bound is void, mean every candidate is rescored.
     const float tk = approx.threshold();
-    const double cut = approx.full() && std::isfinite(tk) && tk > 1e-30f ? c * tk : -1.0;
+    const double cut = approx.full() && std::isfinite(tk) && tk > 1e-30f && eps < 0.5 ? c * tk : -1.0;
     TopK top(k);
     for (DocId d : s.candidates) {
       if (static_cast<double>(s.acc[d]) >= cut) {
@@ -99,7 +98,7 @@ void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, s
         top.push(kern.dot_u32_f32(docs.indices + b, docs.values + b, static_cast<std::size_t>(e - b), s.dense.data()),
                  d);
       }
-      s.acc[d] = 0.0f;
+      s.acc[d] = -1.0f;
     }
     for (std::int64_t j = qb; j < qe; ++j) s.dense[queries.indices[j]] = 0.0f;
     top.write(out.scores + qi * k, out.ids + qi * k);

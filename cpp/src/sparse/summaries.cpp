@@ -3,6 +3,7 @@
 #include "aftershock/sparse/summaries.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "aftershock/error.hpp"
 
@@ -45,6 +46,9 @@ void append_bits(std::vector<std::uint64_t>& dst, std::uint64_t n_dst, const std
 
 BlockSummaries::ListPart BlockSummaries::make_part(const std::vector<Entry>& entries, std::size_t n_blocks,
                                                    std::vector<std::int32_t>& pos, std::vector<TermId>& touched) const {
+  // The counting sort below keeps entry offsets in the int32 scratch.
+  if (entries.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+    throw InvalidArgument("docs: one inverted list's summaries exceed 2^31 entries; lower n_postings or centroid_fraction");
   ListPart part;
   part.entry_block.resize(entries.size());
   part.entry_code.resize(entries.size());
