@@ -51,6 +51,7 @@ void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, s
     std::vector<float> dense;  // the query, scattered
     std::vector<float> acc;    // term-at-a-time scores; -1 marks a document not reached yet
     std::vector<DocId> candidates;
+    TopK approx{1}, top{1};
   };
   std::vector<Scratch> scratch(workers);
   parallel_for(queries.n_rows, num_threads, [&](std::size_t qi, std::size_t w) {
@@ -83,7 +84,8 @@ void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, s
     // each within a factor (1 +- eps) of the true score S, eps = (terms added + 8) * 2^-24.
     // Let T_k be the k-th largest approximate score. Any document of the kernel's top k has
     // approx >= c * T_k with c = ((1 - eps) / (1 + eps))^2, so rescoring those is exact.
-    TopK approx(k);
+    TopK& approx = s.approx;
+    approx.reset(k);
     for (DocId d : s.candidates) approx.push(s.acc[d], d);
     const double eps = static_cast<double>(std::max(n_terms, longest_row) + 8) * std::ldexp(1.0, -24);
     const double c = ((1.0 - eps) / (1.0 + eps)) * ((1.0 - eps) / (1.0 + eps));
@@ -91,7 +93,8 @@ void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, s
     // long that the bound is void, mean every candidate is rescored.
     const float tk = approx.threshold();
     const double cut = approx.full() && std::isfinite(tk) && tk > 1e-30f && eps < 0.5 ? c * tk : -1.0;
-    TopK top(k);
+    TopK& top = s.top;
+    top.reset(k);
     for (DocId d : s.candidates) {
       if (static_cast<double>(s.acc[d]) >= cut) {
         const std::int64_t b = docs.indptr[d], e = docs.indptr[d + 1];

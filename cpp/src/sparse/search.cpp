@@ -193,11 +193,13 @@ std::vector<float> SparseIndex::block_scores(TermId t, const std::vector<TermId>
       throw InvalidArgument("terms: expected strictly ascending ids below the vocabulary size");
     if (!(weights[i] > 0.0f) || !std::isfinite(weights[i])) throw InvalidArgument("weights: expected finite values > 0");
   }
-  const std::size_t b0 = list_block_begin_[t], nb = list_block_begin_[t + 1] - b0;
-  std::vector<float> bound(nb, 0.0f);
-  summaries_.accumulate(sparse_kernels(level), t, terms.data(), weights.data(), terms.size(), bound.data());
-  for (std::size_t b = 0; b < nb; ++b) bound[b] *= block_scale_[b0 + b];
-  return bound;
+  // The search path itself, so the test of this function tests what search computes.
+  const SearchParams p;
+  Searcher::Scratch s;
+  s.qterms = terms;
+  s.qweights = weights;
+  Searcher{*this, p, sparse_kernels(level)}.block_bounds(t, s);
+  return s.bound;
 }
 
 void SparseIndex::build_knn(std::size_t knn, const SearchParams& params, const ProgressFn& progress) {

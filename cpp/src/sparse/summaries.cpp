@@ -125,16 +125,14 @@ void BlockSummaries::append(const ListPart& part) {
   bitmaps_.insert(bitmaps_.end(), part.bitmaps.begin(), part.bitmaps.end());
   terms16_.insert(terms16_.end(), part.terms16.begin(), part.terms16.end());
   terms32_.insert(terms32_.end(), part.terms32.begin(), part.terms32.end());
-  append_bits(run_starts_, n_bits_, part.run_starts, part.entry_block.size());
-  n_bits_ += part.entry_block.size();
+  append_bits(run_starts_, entry_block_.size(), part.run_starts, part.entry_block.size());
   entry_block_.insert(entry_block_.end(), part.entry_block.begin(), part.entry_block.end());
   entry_code_.insert(entry_code_.end(), part.entry_code.begin(), part.entry_code.end());
 }
 
 void BlockSummaries::finish(const std::vector<std::uint64_t>& list_block_begin) {
   if (page_run_begin_.empty()) page_run_begin_.push_back(0);
-  append_bits(run_starts_, n_bits_, std::vector<std::uint64_t>{1}, 1);  // the sentinel
-  n_bits_ = 0;
+  append_bits(run_starts_, entry_block_.size(), std::vector<std::uint64_t>{1}, 1);  // the sentinel
   if (const std::string why = check(list_block_begin); !why.empty()) throw std::logic_error("internal: summaries " + why);
 }
 

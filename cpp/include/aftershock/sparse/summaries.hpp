@@ -116,7 +116,6 @@ class BlockSummaries {
   std::vector<std::uint64_t> page_dir_;         // first bitmap word or term id of each page's directory
   std::vector<std::uint32_t> bitmap_ranks_;     // runs before each group of kRankGroup bitmap words
   std::vector<std::uint64_t> run_samples_;      // first entry of every kRunSampleStride-th run
-  std::uint64_t n_bits_ = 0;                    // entries appended so far (build)
 };
 
 }  // namespace aftershock::sparse
