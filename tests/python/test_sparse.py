@@ -3,6 +3,7 @@ setting, persistence, SIMD levels, threads, and every documented input error."""
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import signal
@@ -219,6 +220,11 @@ def test_blocks_partition_the_pruned_lists():
             kept_min = dense[members, term].min()
             dropped = np.setdiff1d(positive, members)
             assert (dense[dropped, term] <= kept_min).all()
+        if members:
+            # Clusters above the mean cluster size are split (defaults: centroid_fraction
+            # 0.1, min_cluster_size 2).
+            cap = max(-(-len(members) // math.ceil(0.1 * len(members))), 4)
+            assert max(len(b) for b in blocks) <= cap
         for b, block in enumerate(blocks):
             summary = dict(ix.summary_of(term, b))
             # Quantization rounds up: every kept component bounds the block's documents.

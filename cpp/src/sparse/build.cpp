@@ -15,6 +15,7 @@
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
 #include "aftershock/sparse/index.hpp"
+#include "aftershock/util/huge_pages.hpp"
 
 namespace aftershock::sparse {
 namespace {
@@ -300,14 +301,11 @@ ListOut build_list(std::vector<Posting>& list, const BuildParams& p, TermId term
   std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return assign[a] < assign[b]; });
 
   std::vector<BlockSummaries::Entry> entries;
-  std::vector<std::uint32_t> members;
   std::vector<std::pair<TermId, float>> summary;
-  for (std::size_t i = 0; i < n;) {
-    std::size_t j = i;
-    members.clear();
-    while (j < n && assign[order[j]] == assign[order[i]]) members.push_back(order[j++]);
+  auto add_block = [&](std::vector<std::uint32_t>& members) {
+    std::sort(members.begin(), members.end());  // doc order
     const auto block = static_cast<std::uint32_t>(out.block_begin.size());
-    out.block_begin.push_back(static_cast<std::uint32_t>(i));
+    out.block_begin.push_back(static_cast<std::uint32_t>(out.docs.size()));
     for (std::uint32_t m : members) out.docs.push_back(list[m].doc);
     summarize(list, members, p.summary_energy, docs, s, summary);
     float vmax = 0.0f;
@@ -318,7 +316,30 @@ ListOut build_list(std::vector<Posting>& list, const BuildParams& p, TermId term
       const float q = std::ceil(v / scale);
       entries.push_back({u, block, static_cast<std::uint8_t>(std::clamp(q, 1.0f, 255.0f))});
     }
-    i = j;
+  };
+  // A summary is a coordinate-wise max, so its bound loosens as its block grows, and the
+  // largest clusters are the ones a query meets first. A cluster above the list's mean
+  // cluster size is therefore cut, by weight on this list's term, into blocks of at most
+  // that size: the heaviest part keeps a high bound, the others get tighter ones that the
+  // search can skip. (Never below min_cluster_size: the cap is at least twice it.)
+  const std::size_t cap = std::max((n + n_centroids - 1) / n_centroids, 2 * p.min_cluster_size);
+  std::vector<std::uint32_t> cluster_members, members;
+  for (std::size_t i = 0; i < n;) {
+    cluster_members.clear();
+    for (const std::uint32_t c = assign[order[i]]; i < n && assign[order[i]] == c; ++i) cluster_members.push_back(order[i]);
+    if (cluster_members.size() <= cap) {
+      add_block(cluster_members);
+      continue;
+    }
+    std::sort(cluster_members.begin(), cluster_members.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return list[a].weight > list[b].weight || (list[a].weight == list[b].weight && a < b);
+    });
+    const std::size_t size = cluster_members.size(), parts = (size + cap - 1) / cap;
+    for (std::size_t part = 0; part < parts; ++part) {
+      members.assign(cluster_members.begin() + static_cast<std::ptrdiff_t>(part * size / parts),
+                     cluster_members.begin() + static_cast<std::ptrdiff_t>((part + 1) * size / parts));
+      add_block(members);
+    }
   }
   out.summaries = summaries.make_part(entries, out.block_begin.size(), s.pos, s.touched);
   // Thousands of lists wait for concatenation at once: drop the growth slack of the pieces
@@ -493,7 +514,7 @@ struct IndexBuilder {
       ix.list_post_begin_[t + 1] = ix.list_post_begin_[t] + l.docs.size();
       ix.list_block_begin_[t + 1] = ix.list_block_begin_[t] + l.block_begin.size();
     }
-    ix.post_rows_.reserve(ix.list_post_begin_[dim]);
+    reserve_on_huge_pages(ix.post_rows_, ix.list_post_begin_[dim]);
     ix.block_post_begin_.reserve(ix.list_block_begin_[dim]);
     ix.block_scale_.reserve(ix.list_block_begin_[dim]);
     {

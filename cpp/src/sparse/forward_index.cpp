@@ -7,6 +7,7 @@
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
 #include "aftershock/util/half.hpp"
+#include "aftershock/util/huge_pages.hpp"
 
 namespace aftershock::sparse {
 
@@ -26,7 +27,7 @@ ForwardIndex ForwardIndex::build(const SparseBatchView& docs, ValueType value_ty
     words += f.row_bytes(static_cast<std::size_t>(docs.indptr[d + 1] - docs.indptr[d])) / 8;
   }
   if (words > kMaxWords) throw too_large();
-  f.words_.assign(words, 0);
+  f.words_ = huge_page_vector<std::uint64_t>(words);
   const std::size_t chunk = 4096;
   parallel_for((docs.n_rows + chunk - 1) / chunk, num_threads, [&](std::size_t c, std::size_t) {
     for (std::size_t d = c * chunk; d < std::min(docs.n_rows, (c + 1) * chunk); ++d) {

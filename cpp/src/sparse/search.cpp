@@ -17,6 +17,12 @@ struct Searcher {
   const SearchParams& p;
   const SparseKernels& kern;
 
+  struct BlockRef {
+    float bound;
+    TermId term;
+    std::uint64_t block;  // global block number
+  };
+
   struct Scratch {
     std::vector<float> dense;
     std::vector<std::uint64_t> seen;
@@ -25,7 +31,7 @@ struct Searcher {
     std::vector<TermId> qterms;  // the query's positive terms, ascending, and their weights
     std::vector<float> qweights;
     std::vector<float> bound;
-    std::vector<std::uint32_t> order;
+    std::vector<BlockRef> blocks;
     std::vector<DocId> results;
     std::vector<RowHandle> neighbours;
     TopK top{1};
@@ -47,22 +53,27 @@ struct Searcher {
 
   // Rows are read at random, so their latency is hidden in two stages: the first line of
   // a row kHeadAhead documents ahead (its header says how long the row is), then the rest
-  // of the row kRowAhead documents ahead, once that header is likely in cache.
+  // of the row kRowAhead documents ahead, once that header is likely in cache. A row whose
+  // document was already scored is not fetched: about a third of the rows a query meets
+  // repeat a document of an earlier list.
   static constexpr std::size_t kHeadAhead = 8, kRowAhead = 2;
   void prefetch_head(RowHandle h) const { __builtin_prefetch(ix.fwd_.row_begin(h)); }
-  void prefetch_row(RowHandle h) const {
-    const char* begin = static_cast<const char*>(ix.fwd_.row_begin(h));
-    const std::size_t bytes = ix.fwd_.row_bytes(ix.fwd_.row(h).n);
-    for (std::size_t off = 64; off < bytes; off += 64) __builtin_prefetch(begin + off);
+  void prefetch_row(RowHandle h, const Scratch& s) const {
+    const ForwardIndex::Row r = ix.fwd_.row(h);
+    if ((s.seen[r.doc >> 6] >> (r.doc & 63)) & 1) return;
+    const auto begin = reinterpret_cast<std::uintptr_t>(ix.fwd_.row_begin(h));
+    const std::uintptr_t last = begin + ix.fwd_.row_bytes(r.n) - 1;
+    for (std::uintptr_t line = (begin | 63) + 1; line <= last; line += 64)
+      __builtin_prefetch(reinterpret_cast<const void*>(line));
   }
 
   // Score the not-yet-seen documents among rows[0, n).
   void visit(const RowHandle* rows, std::size_t n, Scratch& s, TopK& top) const {
     for (std::size_t i = 0; i < std::min(n, kHeadAhead); ++i) prefetch_head(rows[i]);
-    for (std::size_t i = 0; i < std::min(n, kRowAhead); ++i) prefetch_row(rows[i]);
+    for (std::size_t i = 0; i < std::min(n, kRowAhead); ++i) prefetch_row(rows[i], s);
     for (std::size_t i = 0; i < n; ++i) {
       if (i + kHeadAhead < n) prefetch_head(rows[i + kHeadAhead]);
-      if (i + kRowAhead < n) prefetch_row(rows[i + kRowAhead]);
+      if (i + kRowAhead < n) prefetch_row(rows[i + kRowAhead], s);
       const ForwardIndex::Row r = ix.fwd_.row(rows[i]);
       std::uint64_t& word = s.seen[r.doc >> 6];
       const std::uint64_t bit = std::uint64_t{1} << (r.doc & 63);
@@ -71,6 +82,15 @@ struct Searcher {
       s.visited.push_back(r.doc);
       top.push(score(r, s.dense.data()), r.doc);
     }
+  }
+
+  // The rows of global block `block` of term t's list.
+  std::pair<const RowHandle*, std::size_t> block_rows(TermId t, std::uint64_t block) const {
+    const RowHandle* list = ix.post_rows_.data() + ix.list_post_begin_[t];
+    const std::size_t begin = ix.block_post_begin_[block];
+    const std::size_t end = block + 1 < ix.list_block_begin_[t + 1] ? ix.block_post_begin_[block + 1]
+                                                                     : ix.list_post_begin_[t + 1] - ix.list_post_begin_[t];
+    return {list + begin, end - begin};
   }
 
   // Upper-bound estimates of every block of list t: summary · query, dequantized.
@@ -98,37 +118,32 @@ struct Searcher {
     auto heavier = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
     std::partial_sort(s.terms.begin(), s.terms.begin() + static_cast<std::ptrdiff_t>(cut), s.terms.end(), heavier);
 
-    for (std::size_t ti = 0; ti < cut; ++ti) {
-      const TermId t = s.terms[ti].second;
-      const std::size_t b0 = ix.list_block_begin_[t], nb = ix.list_block_begin_[t + 1] - b0;
-      if (nb == 0) continue;
-      const RowHandle* list = ix.post_rows_.data() + ix.list_post_begin_[t];
-      const std::size_t list_len = ix.list_post_begin_[t + 1] - ix.list_post_begin_[t];
-      auto block_range = [&](std::size_t b, std::size_t& begin, std::size_t& end) {
-        begin = ix.block_post_begin_[b0 + b];
-        end = b + 1 < nb ? ix.block_post_begin_[b0 + b + 1] : list_len;
-      };
-      if (p.heap_factor <= 0.0f) {  // nothing can be skipped: no bounds needed
-        visit(list, list_len, s, top);
-        continue;
+    if (p.heap_factor <= 0.0f) {  // nothing can be skipped: no bounds needed
+      for (std::size_t ti = 0; ti < cut; ++ti) {
+        const TermId t = s.terms[ti].second;
+        visit(ix.post_rows_.data() + ix.list_post_begin_[t], ix.list_post_begin_[t + 1] - ix.list_post_begin_[t], s, top);
       }
-      block_bounds(t, s);
-      // Blocks that cannot pass the current cut are dropped before sorting (the cut only
-      // rises); after the first list that is most of them.
-      const float cut_now = top.full() ? p.heap_factor * top.threshold() : -1.0f;
-      s.order.clear();
-      for (std::uint32_t b = 0; b < nb; ++b)
-        if (s.bound[b] >= cut_now) s.order.push_back(b);
-      std::sort(s.order.begin(), s.order.end(), [&](std::uint32_t a, std::uint32_t b) {
-        return s.bound[a] > s.bound[b] || (s.bound[a] == s.bound[b] && a < b);
-      });
-      for (std::uint32_t b : s.order) {
-        // The k-th score only grows and the order is by decreasing bound, so the first
-        // skipped block ends the list.
-        if (top.full() && s.bound[b] < p.heap_factor * top.threshold()) break;
-        std::size_t begin, end;
-        block_range(b, begin, end);
-        visit(list + begin, end - begin, s, top);
+    } else {
+      // Every block of every walked list, bounded, then visited best bound first across
+      // the lists: the k-th score rises fastest, so the stop comes soonest.
+      s.blocks.clear();
+      for (std::size_t ti = 0; ti < cut; ++ti) {
+        const TermId t = s.terms[ti].second;
+        const std::size_t b0 = ix.list_block_begin_[t], nb = ix.list_block_begin_[t + 1] - b0;
+        if (nb == 0) continue;
+        block_bounds(t, s);
+        for (std::size_t b = 0; b < nb; ++b) s.blocks.push_back({s.bound[b], t, b0 + b});
+      }
+      auto lower = [](const BlockRef& a, const BlockRef& b) { return a.bound < b.bound || (a.bound == b.bound && a.block > b.block); };
+      std::make_heap(s.blocks.begin(), s.blocks.end(), lower);
+      for (auto end = s.blocks.end(); end != s.blocks.begin(); --end) {
+        const BlockRef best = s.blocks.front();
+        // The k-th score only grows and blocks come by decreasing bound, so the first
+        // skipped block ends the search.
+        if (top.full() && best.bound < p.heap_factor * top.threshold()) break;
+        std::pop_heap(s.blocks.begin(), end, lower);
+        const auto [rows, n] = block_rows(best.term, best.block);
+        visit(rows, n, s, top);
       }
     }
 

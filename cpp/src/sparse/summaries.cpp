@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "aftershock/error.hpp"
+#include "aftershock/util/huge_pages.hpp"
 
 namespace aftershock::sparse {
 namespace {
@@ -111,12 +112,12 @@ void BlockSummaries::reserve(const std::vector<const ListPart*>& parts) {
     entries += part->entry_block.size();
   }
   page_run_begin_.reserve(pages);
-  bitmaps_.reserve(bitmap_words);
-  terms16_.reserve(ids16);
-  terms32_.reserve(ids32);
-  run_starts_.reserve((entries + 1 + 63) / 64);
-  entry_block_.reserve(entries);
-  entry_code_.reserve(entries);
+  reserve_on_huge_pages(bitmaps_, bitmap_words);
+  reserve_on_huge_pages(terms16_, ids16);
+  reserve_on_huge_pages(terms32_, ids32);
+  reserve_on_huge_pages(run_starts_, (entries + 1 + 63) / 64);
+  reserve_on_huge_pages(entry_block_, entries);
+  reserve_on_huge_pages(entry_code_, entries);
 }
 
 void BlockSummaries::append(const ListPart& part) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "aftershock/error.hpp"
+#include "aftershock/util/huge_pages.hpp"
 
 namespace aftershock::io {
 
@@ -109,7 +110,7 @@ class FileReader {
     std::size_t count = e.length / sizeof(T);
     if (expected_count >= 0 && count != static_cast<std::size_t>(expected_count))
       bad_section(tag, "has " + std::to_string(count) + " elements, expected " + std::to_string(expected_count));
-    std::vector<T> out(count);
+    std::vector<T> out = huge_page_vector<T>(count);
     read_section(e, out.data());
     return out;
   }

@@ -21,7 +21,7 @@ struct BuildParams {
   Pruning pruning = Pruning::kGlobalThreshold;
   std::size_t n_postings = 4000;     // kept postings per list (fixed) or on average (global)
   double max_fraction = 1.5;         // global: a list keeps at most max_fraction * n_postings
-  double centroid_fraction = 0.1;    // blocks per list = ceil(centroid_fraction * list length)
+  double centroid_fraction = 0.1;    // clusters per list = ceil(centroid_fraction * list length); larger-than-mean clusters are split into blocks
   std::size_t min_cluster_size = 2;  // smaller clusters are dissolved into the others
   double summary_energy = 0.4;       // fraction of a summary's L1 mass kept after pruning
   ValueType value_type = ValueType::kFloat16;

@@ -1,0 +1,38 @@
+// Transparent huge pages for the large arrays that search reads at random.
+//
+// A search touches a few thousand forward-index rows and posting blocks spread over
+// gigabytes: with 4 KiB pages nearly every one is also a TLB miss and a page walk. On
+// 2 MiB pages the same arrays need 512 times fewer TLB entries; at 1M documents search
+// got 15-20% faster (cpp/src/sparse/README.md). Only a hint: where the kernel has THP
+// disabled, or on other systems, nothing changes. AFTERSHOCK_HUGE_PAGES=0 turns it off.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace aftershock {
+
+/// Arrays smaller than this stay on ordinary pages: they are not worth a huge page's rounding.
+inline constexpr std::size_t kHugePageMinBytes = std::size_t{8} << 20;
+
+/// Asks for huge pages on [p, p + bytes) before it is first touched, so it is faulted in
+/// 2 MiB at a time (memory already touched would need a copy to move).
+void advise_huge_pages(const void* p, std::size_t bytes);
+
+/// Reserves room for n elements of an empty vector, on huge pages.
+template <class T>
+void reserve_on_huge_pages(std::vector<T>& v, std::size_t n) {
+  v.reserve(n);
+  advise_huge_pages(v.data(), n * sizeof(T));
+}
+
+/// A vector of n value-initialized elements on huge pages.
+template <class T>
+std::vector<T> huge_page_vector(std::size_t n) {
+  std::vector<T> v;
+  reserve_on_huge_pages(v, n);
+  v.resize(n);
+  return v;
+}
+
+}  // namespace aftershock
