@@ -9,6 +9,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -445,6 +446,54 @@ def test_simd_env_override_and_errors():
     assert out.returncode != 0 and "ValueError" in out.stderr and "AFTERSHOCK_SIMD" in out.stderr
     with pytest.raises(ValueError, match="expected one of"):
         _core.set_simd_level("neon9")
+
+
+
+def _transparent_huge_page_mode() -> str:
+    """"always", "madvise" or "never" (also when the kernel has no THP)."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return f.read().split("[")[1].split("]")[0]
+    except (OSError, IndexError):
+        return "never"
+
+
+def test_huge_pages_leave_results_unchanged(tmp_path):
+    # Arrays of 8 MiB or more ask for huge pages (the switch is read once per process, so
+    # each setting runs in its own): a 40k-document forward index is about 10 MB. Where the
+    # kernel offers THP, the process must actually hold some after building and loading.
+    code = textwrap.dedent("""
+        import re, sys, numpy as np, aftershock as af
+        from aftershock.datasets import synthetic_sparse
+        def huge_kb():
+            try:
+                return int(re.search(r"AnonHugePages:\\s+(\\d+)", open("/proc/self/smaps_rollup").read()).group(1))
+            except OSError:
+                return -1
+        docs, queries = synthetic_sparse(40000, 50, doc_nnz=60, seed=3)
+        before = huge_kb()
+        ix = af.SparseIndex.build(docs, n_postings=300, num_threads=2)
+        ix.save(sys.argv[1])
+        loaded = af.SparseIndex.load(sys.argv[1])
+        r = loaded.search(queries, 10, query_cut=5, heap_factor=0.9)
+        assert (r.ids == ix.search(queries, 10, query_cut=5, heap_factor=0.9).ids).all()
+        np.save(sys.argv[2], np.concatenate([r.ids.astype(np.float64), r.scores.astype(np.float64)]))
+        print(huge_kb() - before if before >= 0 else -1)
+    """)
+    results, grown = [], []
+    for setting in ("1", "0"):
+        env = dict(os.environ, AFTERSHOCK_HUGE_PAGES=setting)
+        out = subprocess.run([sys.executable, "-c", code, str(tmp_path / f"ix{setting}"), str(tmp_path / f"r{setting}.npy")],
+                             env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        results.append(np.load(tmp_path / f"r{setting}.npy"))
+        grown.append(int(out.stdout.strip().splitlines()[-1]))
+    np.testing.assert_array_equal(results[0], results[1])
+    mode = _transparent_huge_page_mode()
+    if mode != "never" and grown[0] >= 0:
+        assert grown[0] > 0, "with THP available, the index arrays should be on huge pages"
+    if mode == "madvise" and grown[1] >= 0:  # only memory that asks gets huge pages (numpy's large arrays ask too)
+        assert grown[0] > grown[1], "AFTERSHOCK_HUGE_PAGES=0 must leave the index on ordinary pages"
 
 
 # --------------------------------------------------------------------------- bad input
