@@ -24,7 +24,7 @@ from aftershock.datasets import recall_at_k, synthetic_sparse
 from aftershock._validate import as_csr
 from aftershock.sparse import _from_bytes as sparse_from_bytes
 
-from aftfile import edit_section, rename_section
+from aftfile import edit_section, rename_section, sections
 from strategies import csr_batches
 
 EPS32 = np.finfo(np.float32).eps
@@ -367,6 +367,27 @@ def test_structurally_damaged_files_raise_format_error(tag, dtype, edit, message
     with pytest.raises(aftershock.FormatError, match=message):
         sparse_from_bytes(edit_section(data, tag, dtype, edit))
 
+
+
+def test_a_run_out_of_order_anywhere_is_refused():
+    """The run-order check goes 64 entries at a time: damage in the first word, the middle
+    and the unaligned tail must all be found, and equal blocks count as out of order."""
+    docs, _ = synthetic_sparse(3000, 1, vocab_size=400, doc_nnz=20, seed=7)
+    data = SparseIndex.build(docs, n_postings=200)._core.to_bytes()
+    _, off, length = sections(data)["SRUN"]
+    starts = np.unpackbits(np.frombuffer(data[off : off + length], np.uint8), bitorder="little").astype(bool)
+    n_entries = sections(data)["EBLK"][2]
+    inside = np.flatnonzero(~starts[:n_entries])  # entries continuing a run
+    tail = inside[inside >= n_entries - n_entries % 64]
+    picks = {int(inside[0]), int(inside[len(inside) // 2]), int(inside[-1])}
+    assert inside[0] < 64 and len(tail) and n_entries > 1000
+    for e in sorted(picks):
+        swap = lambda a, e=e: a.__setitem__(slice(e - 1, e + 1), a[e - 1 : e + 1][::-1].copy())
+        equal = lambda a, e=e: a.__setitem__(e, a[e - 1])
+        for edit in (swap, equal):
+            with pytest.raises(aftershock.FormatError, match="out of order"):
+                sparse_from_bytes(edit_section(data, "EBLK", np.uint8, edit))
+    sparse_from_bytes(data)  # and the undamaged file loads
 
 # ------------------------------------------------------------------ SIMD levels, threads
 @given(

@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <limits>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "aftershock/error.hpp"
 #include "aftershock/util/huge_pages.hpp"
 
@@ -12,6 +16,39 @@ namespace aftershock::sparse {
 namespace {
 
 bool test_bit(const std::vector<std::uint64_t>& bits, std::uint64_t i) { return (bits[i >> 6] >> (i & 63)) & 1; }
+
+// Bit j set where block[j] <= block[j - 1], for the 64 entries from `block` (block[-1] readable).
+std::uint64_t not_ascending_64(const std::uint8_t* block) {
+  std::uint64_t mask = 0;
+#if defined(__SSE2__)
+  // SSE2 is part of x86-64 itself: no dispatch needed. a <= b (unsigned) iff max(a, b) == b.
+  for (int k = 0; k < 4; ++k) {
+    const __m128i cur = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * k));
+    const __m128i prev = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * k - 1));
+    const auto bits = static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(cur, prev), prev)));
+    mask |= std::uint64_t{bits} << (16 * k);
+  }
+#else
+  for (int j = 0; j < 64; ++j) mask |= std::uint64_t{block[j] <= block[j - 1]} << j;
+#endif
+  return mask;
+}
+
+// Within every run (a run starts at each set bit of run_starts), blocks ascend strictly.
+// The 1M-document index has 1.7 billion entries: 64 at a time, this check is no longer
+// a visible part of loading.
+bool blocks_ascend_within_runs(const std::vector<std::uint8_t>& block, const std::vector<std::uint64_t>& run_starts) {
+  const std::uint64_t n = block.size();
+  std::uint64_t bad = 0;
+  std::uint64_t e = 1;
+  for (; e < 64 && e < n; ++e) bad |= ~(run_starts[0] >> e) & std::uint64_t{block[e] <= block[e - 1]};
+  bad &= 1;
+  for (; e + 64 <= n; e += 64) {  // e is a multiple of 64 here
+    bad |= not_ascending_64(block.data() + e) & ~run_starts[e >> 6];
+  }
+  for (; e < n; ++e) bad |= ~(run_starts[e >> 6] >> (e & 63)) & std::uint64_t{block[e] <= block[e - 1]} & 1;
+  return bad == 0;
+}
 void set_bit(std::vector<std::uint64_t>& bits, std::uint64_t i) { bits[i >> 6] |= std::uint64_t{1} << (i & 63); }
 
 // Position of the ranks[i]-th set bit (counting from 0) for every i, ranks ascending and
@@ -276,10 +313,7 @@ std::string BlockSummaries::check(const std::vector<std::uint64_t>& list_block_b
 
   // Runs. The counts above make every entry part of exactly one non-empty run, and the
   // page offsets give each page its runs. Within a run, blocks must ascend strictly:
-  std::uint64_t descending = 0;
-  for (std::uint64_t e = 1; e < n_entries; ++e)
-    descending |= ~(run_starts_[e >> 6] >> (e & 63)) & std::uint64_t{entry_block_[e] <= entry_block_[e - 1]};
-  if (descending & 1) return "a run names blocks out of order";
+  if (!blocks_ascend_within_runs(entry_block_, run_starts_)) return "a run names blocks out of order";
   // ...and name blocks of their page: 256, or what the list's last page has left.
   const std::vector<std::uint64_t> page_entry = select_ranks(run_starts_, page_run_begin_);
   for (std::size_t t = 0; t < dim_; ++t) {
