@@ -205,10 +205,55 @@ def test_knn_refinement_does_not_lose_recall(synthetic):
     assert ix.knn == 0
 
 
+
+def _best_first_model(ix, docs, query, k, query_cut, heap_factor, level):
+    """Search as documented, in Python: every block of the query_cut heaviest terms' lists,
+    best bound first across lists (ties: smaller term, then block), stopping at the first
+    bound below heap_factor * k-th score; each new document scored by the index's kernel."""
+    terms = query.indices[query.data > 0].astype(np.uint32)
+    weights = query.data[query.data > 0].astype(np.float32)
+    dense = np.zeros(docs.shape[1], np.float32)
+    dense[terms] = weights
+    cut = sorted(range(len(terms)), key=lambda i: (-weights[i], terms[i]))[:query_cut]
+    walk = []
+    for t in sorted(int(terms[i]) for i in cut):
+        bounds = ix._core._block_scores(t, terms.tolist(), weights.tolist(), level)
+        walk += [(-bound, t, b) for b, bound in enumerate(bounds)]
+    walk.sort()
+    top, seen = [], set()  # top: (score, id), best first
+    for neg_bound, t, b in walk:
+        if len(top) == k and np.float32(-neg_bound) < np.float32(heap_factor) * top[-1][0]:
+            break
+        for d in ix.blocks_of(t)[b]:
+            if d in seen:
+                continue
+            seen.add(d)
+            lo, hi = docs.indptr[d], docs.indptr[d + 1]
+            score = np.float32(_core._sparse_dot(level, docs.indices[lo:hi].astype(np.uint16), docs.data[lo:hi], dense))
+            top = sorted(top + [(score, d)], key=lambda e: (-e[0], e[1]))[:k]
+    return [d for _, d in top], [s for s, _ in top]
+
+
+@given(st.integers(0, 2**16), st.integers(1, 6), st.sampled_from([0.5, 0.8, 1.0, 1.3]), st.integers(1, 10))
+@settings(max_examples=30, deadline=None)
+def test_search_walks_blocks_best_first_across_lists(seed, query_cut, heap_factor, k):
+    """With heap_factor > 0, search equals the documented walk id for id and bit for bit."""
+    docs, queries = synthetic_sparse(400, 3, vocab_size=150, doc_nnz=12, query_nnz=8, seed=seed)
+    ix = SparseIndex.build(docs, pruning="fixed", n_postings=60, centroid_fraction=0.2, min_cluster_size=2,
+                           value_dtype="float32", seed=seed)
+    level = aftershock.simd_info()["active"]
+    got = ix.search(queries, k, query_cut=query_cut, heap_factor=heap_factor)
+    for qi in range(queries.shape[0]):
+        ids, scores = _best_first_model(ix, docs, queries[qi], k, query_cut, heap_factor, level)
+        np.testing.assert_array_equal(got.ids[qi, : len(ids)], ids)
+        np.testing.assert_array_equal(got.scores[qi, : len(ids)], np.float32(scores))
+        assert (got.ids[qi, len(ids):] == -1).all()
+
 # ------------------------------------------------------------------- structure of an index
 def test_blocks_partition_the_pruned_lists():
     docs, _ = synthetic_sparse(2000, 1, vocab_size=500, doc_nnz=30, seed=5)
-    ix = SparseIndex.build(docs, pruning="fixed", n_postings=50, value_dtype="float32")
+    ix = SparseIndex.build(docs, pruning="fixed", n_postings=50, value_dtype="float32", centroid_fraction=0.1,
+                           min_cluster_size=2)
     dense = docs.toarray()
     for term in range(0, 500, 7):
         blocks = ix.blocks_of(term)
@@ -222,8 +267,7 @@ def test_blocks_partition_the_pruned_lists():
             dropped = np.setdiff1d(positive, members)
             assert (dense[dropped, term] <= kept_min).all()
         if members:
-            # Clusters above the mean cluster size are split (defaults: centroid_fraction
-            # 0.1, min_cluster_size 2).
+            # Clusters above the mean cluster size are cut (at least 2 * min_cluster_size).
             cap = max(-(-len(members) // math.ceil(0.1 * len(members))), 4)
             assert max(len(b) for b in blocks) <= cap
         for b, block in enumerate(blocks):
@@ -232,6 +276,24 @@ def test_blocks_partition_the_pruned_lists():
             for u, value in summary.items():
                 assert value >= dense[block, u].max() * (1 - 1e-6)
             assert summary, "every block keeps at least one summary component"
+
+
+
+def test_a_large_cluster_is_cut_by_weight():
+    """100 documents identical but for their weight on term 0 form one cluster of term 0's
+    list (every document's nearest centroid is the heaviest sampled one); it must be cut
+    into blocks of the mean cluster size (10), heaviest weights first."""
+    n = 100
+    weights = 1.0 + np.random.default_rng(3).permutation(n) / n  # distinct
+    rows = [[0, 1, 2, 3, 4, 5]] * n
+    values = np.concatenate([[w, 1, 1, 1, 1, 1] for w in weights]).astype(np.float32)
+    docs = sp.csr_matrix((values, np.concatenate(rows), np.arange(0, 6 * n + 1, 6)), shape=(n, 8))
+    ix = SparseIndex.build(docs, pruning="fixed", n_postings=n, centroid_fraction=0.1, min_cluster_size=2,
+                           value_dtype="float32")
+    blocks = ix.blocks_of(0)
+    assert [len(b) for b in blocks] == [10] * 10
+    for heavier, lighter in zip(blocks, blocks[1:]):
+        assert weights[heavier].min() > weights[lighter].max()
 
 
 @given(
@@ -470,36 +532,50 @@ def test_simd_env_override_and_errors():
 
 
 
-def _transparent_huge_page_mode() -> str:
-    """"always", "madvise" or "never" (also when the kernel has no THP)."""
-    try:
-        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
-            return f.read().split("[")[1].split("]")[0]
-    except (OSError, IndexError):
-        return "never"
+def _why_huge_pages_are_not_observable() -> str | None:
+    """Only with THP in "madvise" mode, 2 MiB huge pages and direct compaction does the
+    process's AnonHugePages show whether the index asked for them; else the reason."""
+
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read()
+        except OSError:
+            return None
+
+    thp = "/sys/kernel/mm/transparent_hugepage/"
+    if "[madvise]" not in (read(thp + "enabled") or ""):
+        return "transparent huge pages are not in 'madvise' mode"
+    if (read(thp + "hpage_pmd_size") or "").strip() != str(2 << 20):
+        return "huge pages here are not 2 MiB"
+    if "[never]" in (read(thp + "hugepages-2048kB/enabled") or ""):
+        return "2 MiB transparent huge pages are disabled"
+    if any(m in (read(thp + "defrag") or "") for m in ("[never]", "[defer]")):
+        return "page faults do not compact memory for huge pages"
+    if "THP_enabled:\t0" in (read("/proc/self/status") or ""):
+        return "this process has transparent huge pages disabled"
+    if "AnonHugePages:" not in (read("/proc/self/smaps_rollup") or ""):
+        return "the kernel does not report AnonHugePages"
+    return None
 
 
-def test_huge_pages_leave_results_unchanged(tmp_path):
-    # Arrays of 8 MiB or more ask for huge pages (the switch is read once per process, so
-    # each setting runs in its own): a 40k-document forward index is about 10 MB. Where the
-    # kernel offers THP, the process must actually hold some after building and loading.
+def test_huge_pages_leave_results_unchanged_and_are_used(tmp_path):
+    # Arrays of 8 MiB or more ask for huge pages; the switch is read once per process, so
+    # each setting runs in its own. 16k documents give a summary section of about 10 MiB.
     code = textwrap.dedent("""
         import re, sys, numpy as np, aftershock as af
         from aftershock.datasets import synthetic_sparse
         def huge_kb():
-            try:
-                return int(re.search(r"AnonHugePages:\\s+(\\d+)", open("/proc/self/smaps_rollup").read()).group(1))
-            except OSError:
-                return -1
-        docs, queries = synthetic_sparse(40000, 50, doc_nnz=60, seed=3)
+            m = re.search(r"AnonHugePages:\\s+(\\d+)", open("/proc/self/smaps_rollup").read())
+            return int(m.group(1)) if m else 0
+        docs, queries = synthetic_sparse(16000, 50, doc_nnz=60, seed=3)
         before = huge_kb()
         ix = af.SparseIndex.build(docs, n_postings=300, num_threads=2)
         ix.save(sys.argv[1])
         loaded = af.SparseIndex.load(sys.argv[1])
         r = loaded.search(queries, 10, query_cut=5, heap_factor=0.9)
-        assert (r.ids == ix.search(queries, 10, query_cut=5, heap_factor=0.9).ids).all()
         np.save(sys.argv[2], np.concatenate([r.ids.astype(np.float64), r.scores.astype(np.float64)]))
-        print(huge_kb() - before if before >= 0 else -1)
+        print(huge_kb() - before)
     """)
     results, grown = [], []
     for setting in ("1", "0"):
@@ -510,11 +586,12 @@ def test_huge_pages_leave_results_unchanged(tmp_path):
         results.append(np.load(tmp_path / f"r{setting}.npy"))
         grown.append(int(out.stdout.strip().splitlines()[-1]))
     np.testing.assert_array_equal(results[0], results[1])
-    mode = _transparent_huge_page_mode()
-    if mode != "never" and grown[0] >= 0:
-        assert grown[0] > 0, "with THP available, the index arrays should be on huge pages"
-    if mode == "madvise" and grown[1] >= 0:  # only memory that asks gets huge pages (numpy's large arrays ask too)
-        assert grown[0] > grown[1], "AFTERSHOCK_HUGE_PAGES=0 must leave the index on ordinary pages"
+    why_not = _why_huge_pages_are_not_observable()
+    if why_not:
+        pytest.skip(f"results agree; huge page use not checked: {why_not}")
+    # numpy's large arrays ask for huge pages too, equally in both runs: the index's own
+    # arrays must add more.
+    assert grown[0] > grown[1], f"AnonHugePages grew {grown[0]} kB with huge pages on, {grown[1]} kB off"
 
 
 # --------------------------------------------------------------------------- bad input

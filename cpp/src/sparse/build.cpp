@@ -515,8 +515,8 @@ struct IndexBuilder {
       ix.list_block_begin_[t + 1] = ix.list_block_begin_[t] + l.block_begin.size();
     }
     reserve_on_huge_pages(ix.post_rows_, ix.list_post_begin_[dim]);
-    ix.block_post_begin_.reserve(ix.list_block_begin_[dim]);
-    ix.block_scale_.reserve(ix.list_block_begin_[dim]);
+    reserve_on_huge_pages(ix.block_post_begin_, ix.list_block_begin_[dim]);
+    reserve_on_huge_pages(ix.block_scale_, ix.list_block_begin_[dim]);
     {
       std::vector<const BlockSummaries::ListPart*> parts;
       for (const ListOut& l : lists) parts.push_back(&l.summaries);

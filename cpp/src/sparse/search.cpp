@@ -55,7 +55,7 @@ struct Searcher {
   // a row kHeadAhead documents ahead (its header says how long the row is), then the rest
   // of the row kRowAhead documents ahead, once that header is likely in cache. A row whose
   // document was already scored is not fetched: about a third of the rows a query meets
-  // repeat a document of an earlier list.
+  // repeat a document of an earlier block.
   static constexpr std::size_t kHeadAhead = 8, kRowAhead = 2;
   void prefetch_head(RowHandle h) const { __builtin_prefetch(ix.fwd_.row_begin(h)); }
   void prefetch_row(RowHandle h, const Scratch& s) const {
@@ -134,6 +134,7 @@ struct Searcher {
         block_bounds(t, s);
         for (std::size_t b = 0; b < nb; ++b) s.blocks.push_back({s.bound[b], t, b0 + b});
       }
+      // Equal bounds go to the smaller global block number (lists in term order): deterministic.
       auto lower = [](const BlockRef& a, const BlockRef& b) { return a.bound < b.bound || (a.bound == b.bound && a.block > b.block); };
       std::make_heap(s.blocks.begin(), s.blocks.end(), lower);
       for (auto end = s.blocks.end(); end != s.blocks.begin(); --end) {

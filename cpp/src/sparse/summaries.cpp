@@ -55,7 +55,7 @@ void set_bit(std::vector<std::uint64_t>& bits, std::uint64_t i) { bits[i >> 6] |
 // each below the number of set bits: one pass over the words.
 std::vector<std::uint64_t> select_ranks(const std::vector<std::uint64_t>& bits, const std::vector<std::uint64_t>& ranks) {
   std::vector<std::uint64_t> out;
-  out.reserve(ranks.size());
+  reserve_on_huge_pages(out, ranks.size());  // run samples: read for every run a query looks up
   std::uint64_t seen = 0;
   for (std::size_t w = 0; w < bits.size() && out.size() < ranks.size(); ++w) {
     const auto c = static_cast<std::uint64_t>(__builtin_popcountll(bits[w]));
@@ -281,6 +281,7 @@ std::string BlockSummaries::check(const std::vector<std::uint64_t>& list_block_b
   // Directories, in page order.
   page_dir_.assign(n_pages, 0);
   bitmap_ranks_.clear();
+  reserve_on_huge_pages(bitmap_ranks_, bitmaps_.size() / bitmap_words() * rank_samples());
   std::uint64_t bitmap_at = 0, ids_at = 0;
   for (std::size_t p = 0; p < n_pages; ++p) {
     const std::uint64_t runs = page_run_begin_[p + 1] - page_run_begin_[p];
