@@ -68,6 +68,9 @@ class FileWriter {
     static_assert(std::is_trivially_copyable_v<T>);
     add(tag, dtype_of<T>(), v.data(), v.size() * sizeof(T));
   }
+  /// A temporary would be gone before write(): refused at compile time.
+  template <class T>
+  void add_vector(const char tag[4], std::vector<T>&& v) = delete;
 
   /// Atomic write: path + ".tmp", fsync, rename over path. Throws IoError.
   void write(const std::string& path) const;

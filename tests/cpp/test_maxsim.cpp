@@ -1,0 +1,63 @@
+// Exact MaxSim (fp32) at every SIMD level against the float64 reference, on random shapes.
+#include <gtest/gtest.h>
+
+#include <cfloat>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "aftershock/error.hpp"
+#include "aftershock/maxsim/maxsim.hpp"
+#include "test_util.hpp"
+
+namespace aftershock::maxsim {
+namespace {
+
+// Restores the active level when a test ends, whatever it set.
+struct LevelGuard {
+  simd::Level saved = simd::active_level();
+  ~LevelGuard() { simd::set_active_level(saved); }
+};
+
+TEST(MaxSim, Fp32AgreesWithFloat64AtEveryLevel) {
+  LevelGuard guard;
+  std::mt19937_64 rng(13);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (std::size_t trial = 0; trial < 40; ++trial) {
+    const std::size_t m = 1 + rng() % 40, n = 1 + rng() % 70, dim = 1 + rng() % 200;
+    std::vector<float> q(m * dim), d(n * dim);
+    for (float& x : q) x = g(rng);
+    for (float& x : d) x = g(rng);
+    const double want = maxsim_reference_f64(q.data(), m, d.data(), n, dim);
+    // Each dot product is off by at most dim * eps * sum|q_i d_j|; the max keeps that, and
+    // m more roundings come from the sum over query tokens.
+    double bound = 0;
+    for (std::size_t i = 0; i < m; ++i) {
+      double worst = 0;
+      for (std::size_t j = 0; j < n; ++j) {
+        double a = 0;
+        for (std::size_t k = 0; k < dim; ++k) a += std::abs(static_cast<double>(q[i * dim + k]) * d[j * dim + k]);
+        worst = std::max(worst, a);
+      }
+      bound += worst;
+    }
+    bound *= static_cast<double>(dim + m) * FLT_EPSILON;
+    for (simd::Level level : test::runnable_levels()) {
+      simd::set_active_level(level);
+      const float got = maxsim_f32(q.data(), m, d.data(), n, dim);
+      EXPECT_LE(std::abs(got - want), bound) << simd::level_name(level) << " m=" << m << " n=" << n << " dim=" << dim;
+    }
+  }
+}
+
+TEST(MaxSim, EmptyShapesAndNonFiniteValuesAreRefused) {
+  std::vector<float> q(8, 1.0f), d(8, 1.0f);
+  EXPECT_THROW(maxsim_f32(q.data(), 0, d.data(), 1, 8), InvalidArgument);
+  EXPECT_THROW(maxsim_f32(q.data(), 1, d.data(), 0, 8), InvalidArgument);
+  EXPECT_THROW(maxsim_f32(q.data(), 1, d.data(), 1, 0), InvalidArgument);
+  d[3] = std::nanf("");
+  EXPECT_THROW(maxsim_f32(q.data(), 1, d.data(), 1, 8), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace aftershock::maxsim

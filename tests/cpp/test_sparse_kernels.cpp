@@ -1,0 +1,79 @@
+// The sparse SIMD kernels against float64 on random shapes, at every level this CPU runs.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "aftershock/sparse/kernels.hpp"
+#include "aftershock/util/half.hpp"
+#include "test_util.hpp"
+
+namespace aftershock::sparse {
+namespace {
+
+TEST(SparseKernels, DotProductsAgreeWithFloat64WithinTheRoundingBound) {
+  std::mt19937_64 rng(7);
+  std::lognormal_distribution<float> w(0.0f, 1.0f);
+  const std::size_t dim = 70000;
+  std::vector<float> query(dim);
+  for (float& q : query) q = w(rng);
+  for (std::size_t n : {0, 1, 7, 8, 9, 15, 16, 17, 33, 64, 127, 150, 400}) {
+    for (std::size_t offset = 0; offset < 3; ++offset) {  // misaligned rows
+      std::vector<std::uint32_t> t32(n + offset);
+      std::vector<std::uint16_t> t16(n + offset), h(n + offset);
+      std::vector<float> f(n + offset), as_f32(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        t32[offset + i] = static_cast<std::uint32_t>(rng() % 65536);
+        t16[offset + i] = static_cast<std::uint16_t>(t32[offset + i]);
+        f[offset + i] = w(rng);
+        h[offset + i] = float_to_half(f[offset + i]);
+        as_f32[i] = half_to_float(h[offset + i]);
+      }
+      for (simd::Level level : test::runnable_levels()) {
+        const SparseKernels& k = sparse_kernels(level);
+        double exact32 = 0, abs32 = 0, exact16 = 0, abs16 = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          const double q = query[t32[offset + i]];
+          exact32 += q * f[offset + i];
+          abs32 += std::abs(q * f[offset + i]);
+          exact16 += q * as_f32[i];
+          abs16 += std::abs(q * as_f32[i]);
+        }
+        const double eps = FLT_EPSILON / 2;
+        const float d32 = k.dot_u32_f32(t32.data() + offset, f.data() + offset, n, query.data());
+        const float d16 = k.dot_u16_f16(t16.data() + offset, h.data() + offset, n, query.data());
+        EXPECT_LE(std::abs(d32 - exact32), static_cast<double>(n) * eps * abs32 + 1e-30) << simd::level_name(level) << " n=" << n;
+        EXPECT_LE(std::abs(d16 - exact16), static_cast<double>(n) * eps * abs16 + 1e-30) << simd::level_name(level) << " n=" << n;
+        // The term width never changes the bits (one level, same row).
+        EXPECT_EQ(d32, k.dot_u16_f32(t16.data() + offset, f.data() + offset, n, query.data()));
+        EXPECT_EQ(d16, k.dot_u32_f16(t32.data() + offset, h.data() + offset, n, query.data()));
+      }
+    }
+  }
+}
+
+TEST(SparseKernels, AccumulateCodesMatchesFloat64) {
+  std::mt19937_64 rng(11);
+  for (std::size_t n : {0, 1, 15, 16, 17, 100, 256}) {
+    std::vector<std::uint8_t> blocks(256), codes(n);
+    for (std::size_t i = 0; i < 256; ++i) blocks[i] = static_cast<std::uint8_t>(i);
+    std::shuffle(blocks.begin(), blocks.end(), rng);  // distinct, as in a run
+    blocks.resize(n);
+    for (auto& c : codes) c = static_cast<std::uint8_t>(1 + rng() % 255);
+    const float weight = 0.37f;
+    for (simd::Level level : test::runnable_levels()) {
+      std::vector<float> acc(256, 1.5f);
+      sparse_kernels(level).accumulate_codes_u8(blocks.data(), codes.data(), n, weight, acc.data());
+      std::vector<double> want(256, 1.5);
+      for (std::size_t i = 0; i < n; ++i) want[blocks[i]] += static_cast<double>(weight) * codes[i];
+      for (std::size_t b = 0; b < 256; ++b)
+        EXPECT_NEAR(acc[b], want[b], 2 * FLT_EPSILON * want[b]) << simd::level_name(level) << " block " << b;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace aftershock::sparse
