@@ -42,13 +42,11 @@ bool blocks_ascend_within_runs(const std::vector<std::uint8_t>& block, const std
   std::uint64_t bad = 0;
   std::uint64_t e = 1;
   for (; e < 64 && e < n; ++e) bad |= ~(run_starts[0] >> e) & std::uint64_t{block[e] <= block[e - 1]};
-  bad &= 1;
-  for (; e + 64 <= n; e += 64) {  // e is a multiple of 64 here
-    bad |= not_ascending_64(block.data() + e) & ~run_starts[e >> 6];
-  }
+  for (; e + 64 <= n; e += 64) bad |= not_ascending_64(block.data() + e) & ~run_starts[e >> 6];  // e % 64 == 0
   for (; e < n; ++e) bad |= ~(run_starts[e >> 6] >> (e & 63)) & std::uint64_t{block[e] <= block[e - 1]} & 1;
   return bad == 0;
 }
+
 void set_bit(std::vector<std::uint64_t>& bits, std::uint64_t i) { bits[i >> 6] |= std::uint64_t{1} << (i & 63); }
 
 // Position of the ranks[i]-th set bit (counting from 0) for every i, ranks ascending and
