@@ -1,6 +1,7 @@
 // Exact MaxSim (fp32) at every SIMD level against the float64 reference, on random shapes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <random>

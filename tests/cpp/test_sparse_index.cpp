@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "aftershock/error.hpp"
@@ -132,25 +133,36 @@ TEST(SparseIndex, DamagedBytesAreAFormatError) {
   EXPECT_THROW(SparseIndex::from_bytes(good.substr(0, good.size() / 2)), FormatError);
 }
 
-TEST(SparseIndex, BadInputIsAnInvalidArgument) {
+// The call throws InvalidArgument and its message names what is wrong.
+template <class F>
+void expect_invalid(F&& call, const std::string& names) {
+  try {
+    call();
+    ADD_FAILURE() << "no exception; expected one naming '" << names << "'";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find(names), std::string::npos) << e.what();
+  }
+}
+
+TEST(SparseIndex, BadInputIsAnInvalidArgumentNamingTheArgument) {
   test::Csr docs = test::random_csr(30, 20, 4, 9);
   const SparseIndex ix = SparseIndex::build(docs.view(), BuildParams{});
   SearchParams p;
   p.k = 0;
-  EXPECT_THROW(search(ix, docs, p), InvalidArgument);
+  expect_invalid([&] { search(ix, docs, p); }, "k");
   p.k = 3;
   test::Csr q = docs;
-  q.indices[0] = 20;  // out of the vocabulary
-  EXPECT_THROW(search(ix, q, p), InvalidArgument);
+  q.indices[static_cast<std::size_t>(q.indptr[1]) - 1] = 20;  // row 0's last term: still ascending, out of range
+  expect_invalid([&] { search(ix, q, p); }, "queries");
   q = docs;
   q.values[1] = std::nanf("");
-  EXPECT_THROW(search(ix, q, p), InvalidArgument);
+  expect_invalid([&] { search(ix, q, p); }, "queries");
   q = docs;
   q.values[2] = -1.0f;
-  EXPECT_THROW(SparseIndex::build(q.view(), BuildParams{}), InvalidArgument);
+  expect_invalid([&] { SparseIndex::build(q.view(), BuildParams{}); }, "docs");
   BuildParams b;
   b.centroid_fraction = 0.0;
-  EXPECT_THROW(SparseIndex::build(docs.view(), b), InvalidArgument);
+  expect_invalid([&] { SparseIndex::build(docs.view(), b); }, "centroid_fraction");
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ TEST(SparseKernels, DotProductsAgreeWithFloat64WithinTheRoundingBound) {
   const std::size_t dim = 70000;
   std::vector<float> query(dim);
   for (float& q : query) q = w(rng);
-  for (std::size_t n : {0, 1, 7, 8, 9, 15, 16, 17, 33, 64, 127, 150, 400}) {
+  for (std::size_t n : {0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 127, 128, 129, 150, 400}) {
     for (std::size_t offset = 0; offset < 3; ++offset) {  // misaligned rows
       std::vector<std::uint32_t> t32(n + offset);
       std::vector<std::uint16_t> t16(n + offset), h(n + offset);

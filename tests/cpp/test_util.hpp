@@ -1,6 +1,7 @@
 // Shared helpers of the C++ tests: seeded random data and the SIMD levels this CPU runs.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <vector>

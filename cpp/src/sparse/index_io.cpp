@@ -85,6 +85,7 @@ SparseIndex SparseIndex::read(const io::FileReader& r) {
   SparseIndex ix;
   ix.n_docs_ = count("n_docs", 4294967294.0);
   ix.dim_ = count("dim", 4294967295.0);
+  if (ix.dim_ == 0) corrupt("configuration 'dim' is 0 (an index has at least one term)");
   const bool wide_terms = count("wide_terms", 1) == 1;
   ix.knn_ = count("knn", 1e9);
   ix.params_.pruning = static_cast<Pruning>(count("pruning", 1));

@@ -71,6 +71,8 @@ class FileWriter {
   /// A temporary would be gone before write(): refused at compile time.
   template <class T>
   void add_vector(const char tag[4], std::vector<T>&& v) = delete;
+  template <class T>
+  void add_vector(const char tag[4], const std::vector<T>&& v) = delete;
 
   /// Atomic write: path + ".tmp", fsync, rename over path. Throws IoError.
   void write(const std::string& path) const;
