@@ -391,6 +391,33 @@ void append(std::vector<T>& dst, const std::vector<T>& src) {
   dst.insert(dst.end(), src.begin(), src.end());
 }
 
+// The order of the forward-index rows. A block holds documents that are heavy in its list's
+// term and alike otherwise, so documents sharing their heaviest and second-heaviest terms are
+// stored next to each other: a visited block's rows then often share DRAM pages and lines the
+// hardware prefetcher brings in. 1M synthetic documents, same blocks and results: 18-22% less
+// time per query than rows by document id (cpp/src/sparse/README.md has the runs).
+std::vector<DocId> row_order(const SparseBatchView& docs) {
+  std::vector<std::uint64_t> key(docs.n_rows);
+  for (std::size_t d = 0; d < docs.n_rows; ++d) {
+    std::uint32_t t1 = std::numeric_limits<std::uint32_t>::max(), t2 = t1;  // empty rows go last
+    float w1 = 0.0f, w2 = 0.0f;
+    for (std::int64_t j = docs.indptr[d]; j < docs.indptr[d + 1]; ++j) {
+      const float v = docs.values[j];
+      if (v > w1) {
+        t2 = t1, w2 = w1;
+        t1 = docs.indices[j], w1 = v;
+      } else if (v > w2) {
+        t2 = docs.indices[j], w2 = v;
+      }
+    }
+    key[d] = (std::uint64_t{t1} << 32) | t2;
+  }
+  std::vector<DocId> order(docs.n_rows);
+  std::iota(order.begin(), order.end(), DocId{0});
+  std::stable_sort(order.begin(), order.end(), [&](DocId a, DocId b) { return key[a] < key[b]; });
+  return order;
+}
+
 }  // namespace
 
 struct IndexBuilder {
@@ -407,7 +434,7 @@ struct IndexBuilder {
     ix.n_docs_ = docs.n_rows;
     ix.dim_ = docs.dim;
     ix.summaries_ = BlockSummaries(docs.dim);
-    ix.fwd_ = ForwardIndex::build(docs, p.value_type, p.num_threads);
+    ix.fwd_ = ForwardIndex::build(docs, p.value_type, p.num_threads, row_order(docs));
     build_lists(docs, p, ix, progress);
     if (p.knn > 0) {
       SearchParams sp;

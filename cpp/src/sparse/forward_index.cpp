@@ -11,7 +11,8 @@
 
 namespace aftershock::sparse {
 
-ForwardIndex ForwardIndex::build(const SparseBatchView& docs, ValueType value_type, std::size_t num_threads) {
+ForwardIndex ForwardIndex::build(const SparseBatchView& docs, ValueType value_type, std::size_t num_threads,
+                                 const std::vector<DocId>& order) {
   ForwardIndex f;
   f.wide_terms_ = docs.dim > 65536;
   f.value_type_ = value_type;
@@ -21,7 +22,8 @@ ForwardIndex ForwardIndex::build(const SparseBatchView& docs, ValueType value_ty
     return InvalidArgument("docs: the forward index would exceed 32 GiB (" + std::to_string(docs.nnz()) +
                            " nonzeros); split the collection into several indexes");
   };
-  for (std::size_t d = 0; d < docs.n_rows; ++d) {
+  for (std::size_t i = 0; i < docs.n_rows; ++i) {
+    const std::size_t d = order.empty() ? i : order[i];
     if (words >= kMaxWords) throw too_large();
     f.handles_[d] = static_cast<RowHandle>(words);
     words += f.row_bytes(static_cast<std::size_t>(docs.indptr[d + 1] - docs.indptr[d])) / 8;
@@ -94,13 +96,15 @@ ForwardIndex ForwardIndex::from_parts(bool wide_terms, ValueType value_type, std
 std::string ForwardIndex::check(std::size_t n_docs, std::size_t dim) const {
   if (handles_.size() != n_docs) return "forward index has the wrong number of rows";
   if (wide_terms_ != (dim > 65536)) return "forward index term width does not match the vocabulary";
+  // Rows are back to back, each fully inside the array, in any document order: row i names
+  // a document d with handles_[d] == its position, so n_docs rows name n_docs distinct ones.
   std::uint64_t at = 0;
-  for (std::size_t d = 0; d < n_docs; ++d) {
-    // Rows are back to back in document order, each fully inside the array.
-    if (handles_[d] != at || at >= words_.size()) return "forward index rows are out of place";
+  for (std::size_t i = 0; i < n_docs; ++i) {
+    if (at >= words_.size()) return "forward index rows are out of place";
     std::uint32_t head[2];
     std::memcpy(head, words_.data() + at, sizeof(head));
-    if (head[0] != d) return "forward index row names the wrong document";
+    const std::size_t d = head[0];
+    if (d >= n_docs || handles_[d] != at) return "forward index row names the wrong document";
     if (head[1] > dim) return "forward index row is longer than the vocabulary";
     const std::uint64_t next = at + row_bytes(head[1]) / 8;
     if (next > words_.size()) return "forward index row runs past the end";

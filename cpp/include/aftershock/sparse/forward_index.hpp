@@ -6,7 +6,9 @@
 //
 // Row layout at word `handle`: u32 doc id, u32 length n, n term ids (u16 when the
 // vocabulary has at most 65,536 terms, else u32), zero padding to the value size, n values
-// (IEEE half or float32), zero padding to 8 bytes.
+// (IEEE half or float32), zero padding to 8 bytes. Rows may be stored in any document order
+// (the sparse build groups documents by their heaviest terms); handles_ maps a document to
+// its row.
 #pragma once
 
 #include <cstddef>
@@ -39,7 +41,9 @@ class ForwardIndex {
 
   /// The rows of validated CSR docs, weights above the half range saturating to 65504 in
   /// float16. Throws InvalidArgument when the rows exceed kMaxWords. Parallel.
-  static ForwardIndex build(const SparseBatchView& docs, ValueType value_type, std::size_t num_threads);
+  /// Rows are laid out in `order` (a permutation of the documents), or by id when it is empty.
+  static ForwardIndex build(const SparseBatchView& docs, ValueType value_type, std::size_t num_threads,
+                            const std::vector<DocId>& order = {});
 
   /// Reassembles a loaded index; check() must pass before any other use.
   static ForwardIndex from_parts(bool wide_terms, ValueType value_type, std::vector<std::uint64_t> words,
