@@ -109,8 +109,8 @@ std::string ForwardIndex::check(std::size_t n_docs, std::size_t dim) const {
     const std::uint64_t next = at + row_bytes(head[1]) / 8;
     if (next > words_.size()) return "forward index row runs past the end";
     const Row r = row(static_cast<RowHandle>(at));
-    for (std::size_t i = 0; i < r.n; ++i) {
-      const auto [t, v] = entry(r, i);
+    for (std::size_t j = 0; j < r.n; ++j) {
+      const auto [t, v] = entry(r, j);
       if (t >= dim) return "forward index holds a term id out of range";
       if (!std::isfinite(v) || v < 0.0f) return "forward index holds an invalid weight";
     }
