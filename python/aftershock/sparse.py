@@ -74,8 +74,9 @@ class SparseIndex:
             Clusters per list = ``ceil(centroid_fraction * list length)``. A cluster larger
             than the list's mean cluster size (about ``1 / centroid_fraction``, and at least
             ``2 * min_cluster_size``) is cut by weight into blocks of at most that size, so
-            no block's summary is loosened by its size; a list ends with about 1.3-1.5x as
-            many blocks as clusters.
+            no block's summary is loosened by its size. With the defaults this gives about
+            1.44x as many blocks as ``ceil(centroid_fraction * list length)`` (Debian set and
+            synthetic data alike).
         min_cluster_size : int
             Clusters with fewer documents are dissolved into the nearest others.
         summary_energy : float in (0, 1]

@@ -87,6 +87,8 @@ TEST(Format, WriteIsAtomicAndReadsBackFromDisk) {
   w.add_vector("AU64", answer);
   w.write(path);
   EXPECT_EQ(FileReader::from_file(path, "TEST").read_vector<std::uint64_t>("AU64"), answer);
+  // Written beside the target, then renamed over it: nothing of the temporary is left.
+  EXPECT_EQ(std::fopen((path + ".tmp").c_str(), "rb"), nullptr);
   EXPECT_THROW(w.write(::testing::TempDir() + "no/such/dir/x.bin"), IoError);
   std::remove(path.c_str());
 }
