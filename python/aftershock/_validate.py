@@ -53,6 +53,7 @@ def as_ids(ids, name: str, upper: int | None = None) -> np.ndarray:
 
 
 def positive_int(value, name: str, minimum: int = 1) -> int:
+    """A Python int >= ``minimum`` (bool is refused: ``True`` is not a count)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
     value = int(value)
@@ -61,7 +62,25 @@ def positive_int(value, name: str, minimum: int = 1) -> int:
     return value
 
 
+def seed_value(seed) -> int:
+    """A seed for the core's portable generator: an integer in ``[0, 2**64)``."""
+    seed = positive_int(seed, "seed", minimum=0)
+    if seed >= 2**64:
+        raise ValueError(f"seed: expected an integer < 2**64, got {seed}")
+    return seed
+
+
+def choice(value, name: str, choices: tuple[str, ...]) -> str:
+    """One of a fixed set of strings; TypeError for a non-string, ValueError naming the choices."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected a str, one of {', '.join(map(repr, choices))}; got {type(value).__name__}")
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
 def real(value, name: str) -> float:
+    """A Python float from any real number (bool is refused)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
     return float(value)
@@ -148,4 +167,87 @@ def as_csr(x, name: str, n_cols: int | None = None) -> Csr:
     raise TypeError(
         f"{name}: expected a scipy.sparse matrix, a dense numpy array or an (indices, values, indptr) tuple, "
         f"got {type(x).__name__}"
+    )
+
+
+# ----------------------------------------------------------------------------- dense and ragged
+
+
+def float_matrix(x, name: str, dim: int | None = None) -> np.ndarray:
+    """A C-contiguous float32 ``[rows, dim]`` array (a copy only when dtype or layout differ)."""
+    arr = np.asarray(x)
+    check_dtype_kind(arr, name, "fiu", "a real-valued array")
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-d array (tokens, dim), got shape {arr.shape}")
+    if dim is not None and arr.shape[1] != dim:
+        raise ValueError(f"{name}: expected (n, {dim}) float32, got {arr.shape}")
+    return as_float32(arr, name)
+
+
+def int_vector(x, name: str) -> np.ndarray:
+    """A 1-d integer array (an empty float array, as ``np.array([])`` makes, is accepted)."""
+    arr = np.asarray(x)
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iu":
+        if arr.size == 0 and arr.dtype.kind == "f":
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"{name}: expected an integer array, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-d array, got shape {arr.shape}")
+    return arr
+
+
+def as_offsets(offsets, name: str) -> np.ndarray:
+    """Ragged offsets -> C-contiguous int64 ``[n + 1]``. Their values (start at 0, increasing,
+    end at the token count) are checked by the core, on the copy it reads."""
+    arr = int_vector(offsets, name)
+    if arr.size and arr.dtype.kind == "u" and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{name}: offset {int(arr.max())} does not fit int64")
+    if arr.shape[0] < 1:
+        raise ValueError(f"{name}: expected n + 1 >= 1 entries, got 0")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def as_ragged(x, offsets, name: str, offsets_name: str, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Token sets in any accepted form -> ``(float32 [total, dim], int64 [n + 1])``.
+
+    The one normaliser of ragged input (documents and queries of both multi-vector classes).
+    Accepted forms:
+
+    * a 2-d ``[total_tokens, dim]`` array with ``offsets`` (``[n + 1]``, set ``i`` is rows
+      ``offsets[i]:offsets[i + 1]``);
+    * a 3-d array ``[n, m, dim]`` (every set has ``m`` tokens);
+    * a list or tuple of 2-d ``[m_i, dim]`` arrays (concatenated into one copy).
+
+    A 2-d array without offsets is refused with a hint (it could be one set or many). An empty
+    array in a list is refused here, naming it; offsets given by the caller are checked once,
+    by the core, on this copy.
+    """
+    if offsets is not None:
+        if isinstance(x, (list, tuple)):
+            raise ValueError(f"{offsets_name}: must be omitted when {name} is a list of per-set arrays")
+        return float_matrix(x, name, dim), as_offsets(offsets, offsets_name)
+    if isinstance(x, (list, tuple)):
+        if len(x) == 0:
+            raise ValueError(f"{name}: expected at least one [m, dim] array, got an empty sequence")
+        parts = [float_matrix(p, f"{name}[{i}]", dim) for i, p in enumerate(x)]
+        dim = parts[0].shape[1]
+        for i, p in enumerate(parts):
+            if p.shape[1] != dim:
+                raise ValueError(f"{name}[{i}]: expected a 2-d array of shape (m, {dim}), got {p.shape}")
+            if p.shape[0] == 0:
+                raise ValueError(f"{name}[{i}]: expected at least one token, got shape {p.shape}")
+        lengths = np.fromiter((p.shape[0] for p in parts), dtype=np.int64, count=len(parts))
+        offs = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offs[1:])
+        return np.ascontiguousarray(np.concatenate(parts, axis=0)), offs
+    arr = np.asarray(x)
+    check_dtype_kind(arr, name, "fiu", "a real-valued array")
+    if arr.ndim == 3:
+        n, m, d = arr.shape
+        return float_matrix(arr.reshape(n * m, d), name, dim), np.arange(n + 1, dtype=np.int64) * m
+    hint = " (for one set, wrap it in a list)" if arr.ndim == 2 else ""
+    raise ValueError(
+        f"{name}: expected a list of [m, dim] arrays, a 3-d array, or a 2-d array with "
+        f"{offsets_name}; got shape {arr.shape}{hint}"
     )

@@ -10,81 +10,20 @@ from __future__ import annotations
 
 import numbers
 import operator
-import os
 
 import numpy as np
 
 from . import _core
+from ._persist import Persistent
 from ._results import SearchResult
+from ._validate import as_ragged, choice, float_matrix, int_vector, positive_int
 
 __all__ = ["MultiVectorStore"]
 
 _PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
-def _count(value, name: str, minimum: int = 0) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
-    value = operator.index(value)
-    if value < minimum:
-        raise ValueError(f"{name}: must be >= {minimum}, got {value}")
-    return value
-
-
-def _float_matrix(x, name: str, dim: int | None = None) -> np.ndarray:
-    """A C-contiguous float32 2-d array (copies only when dtype or layout differ)."""
-    a = np.asarray(x)
-    if a.dtype == object or a.dtype.kind in "bcOUSV":
-        raise TypeError(f"{name}: expected a real-valued array, got dtype {a.dtype}")
-    if a.dtype.kind not in "fiu":
-        raise TypeError(f"{name}: expected a real-valued array, got dtype {a.dtype}")
-    if a.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-d array (tokens, dim), got shape {a.shape}")
-    if dim is not None and a.shape[1] != dim:
-        raise ValueError(f"{name}: expected (n, {dim}) float32, got {a.shape}")
-    return np.ascontiguousarray(a, dtype=np.float32)
-
-
-def _int_vector(x, name: str) -> np.ndarray:
-    a = np.asarray(x)
-    if a.dtype == np.bool_ or a.dtype.kind not in "iu":
-        if a.size == 0 and a.dtype.kind == "f":
-            a = a.astype(np.int64)
-        else:
-            raise TypeError(f"{name}: expected an integer array, got dtype {a.dtype}")
-    if a.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-d array, got shape {a.shape}")
-    return a
-
-
-def _ragged(items, name: str, dim: int | None = None):
-    """A list of 2-d arrays (or one 3-d array) -> (float32 [total, dim], int64 offsets)."""
-    if isinstance(items, np.ndarray) and items.ndim == 3:
-        n, m, d = items.shape
-        flat = _float_matrix(items.reshape(n * m, d), name, dim)
-        return flat, np.arange(n + 1, dtype=np.int64) * m
-    if isinstance(items, np.ndarray):
-        raise ValueError(f"{name}: expected a list of 2-d arrays or a 3-d array, got shape {items.shape}")
-    try:
-        parts = list(items)
-    except TypeError:
-        raise TypeError(f"{name}: expected a list of 2-d arrays or a 3-d array, got {type(items).__name__}") from None
-    mats = [_float_matrix(p, f"{name}[{i}]", dim) for i, p in enumerate(parts)]
-    if dim is None:
-        if not mats:
-            raise ValueError(f"{name}: empty list (cannot infer dim)")
-        dim = mats[0].shape[1]
-        for i, mtx in enumerate(mats):
-            if mtx.shape[1] != dim:
-                raise ValueError(f"{name}[{i}]: expected (n, {dim}) float32, got {mtx.shape}")
-    offsets = np.zeros(len(mats) + 1, dtype=np.int64)
-    if mats:
-        np.cumsum([mtx.shape[0] for mtx in mats], out=offsets[1:])
-    flat = np.concatenate(mats, axis=0) if mats else np.zeros((0, dim), np.float32)
-    return np.ascontiguousarray(flat, dtype=np.float32), offsets
-
-
-class MultiVectorStore:
+class MultiVectorStore(Persistent):
     """Documents as ragged sets of token vectors, scored exactly by MaxSim.
 
     Parameters
@@ -121,26 +60,14 @@ class MultiVectorStore:
     same bytes as :meth:`save`.
     """
 
+    _core_class = _core.MultiVectorStore
+
     def __init__(self, vectors, offsets=None, *, precision: str = "fp32", num_threads: int = 0):
-        if isinstance(vectors, _core.MultiVectorStore) and offsets is None:
-            self._core = vectors
-            return
-        if not isinstance(precision, str):
-            raise TypeError(f"precision: expected a str, got {type(precision).__name__}")
-        if precision not in _PRECISIONS:
-            raise ValueError(f"precision: expected one of {', '.join(_PRECISIONS)}, got {precision!r}")
-        threads = _count(num_threads, "num_threads")
-        if offsets is not None and isinstance(vectors, (list, tuple)):
-            raise ValueError("offsets: must be omitted when vectors is a list of per-document arrays")
-        if isinstance(vectors, np.ndarray) or offsets is not None:
-            if offsets is None:
-                raise ValueError("offsets: required when vectors is one 2-d array")
-            flat = _float_matrix(vectors, "vectors")
-            offs = np.ascontiguousarray(_int_vector(offsets, "offsets"), dtype=np.int64)
-        else:
-            flat, offs = _ragged(vectors, "vectors")
-        if offs.shape[0] < 1:
-            raise ValueError("offsets: expected n_docs + 1 >= 1 entries, got 0")
+        precision = choice(precision, "precision", _PRECISIONS)
+        threads = positive_int(num_threads, "num_threads", minimum=0)
+        if offsets is None and isinstance(vectors, np.ndarray) and vectors.ndim == 2:
+            raise ValueError("offsets: required when vectors is one 2-d [total_tokens, dim] array")
+        flat, offs = as_ragged(vectors, offsets, "vectors", "offsets")
         self._core = _core.MultiVectorStore(flat, offs, precision, threads)
 
     # ------------------------------------------------------------ inspection
@@ -212,13 +139,13 @@ class MultiVectorStore:
 
     # --------------------------------------------------------------- helpers
     def _query(self, query, name: str = "query") -> np.ndarray:
-        q = _float_matrix(query, name, self.dim)
+        q = float_matrix(query, name, self.dim)
         if q.shape[0] == 0:
             raise ValueError(f"{name}: expected at least one token, got shape {q.shape}")
         return q
 
     def _ids(self, ids, name: str) -> np.ndarray:
-        a = _int_vector(ids, name)
+        a = int_vector(ids, name)
         if a.size:
             lo, hi = int(a.min()), int(a.max())
             if lo < 0 or hi >= self.n_docs:
@@ -232,11 +159,7 @@ class MultiVectorStore:
                 f"queries: expected a list of 2-d arrays or a 3-d array [n_queries, m, {self.dim}], got shape "
                 f"{queries.shape} (for one query use maxsim / rerank, or wrap it in a list)"
             )
-        flat, offs = _ragged(queries, "queries", self.dim)
-        empty = np.flatnonzero(np.diff(offs) == 0)
-        if empty.size:
-            raise ValueError(f"queries: query {int(empty[0])} is empty (expected >= 1 token)")
-        return flat, offs
+        return as_ragged(queries, None, "queries", "query_offsets", self.dim)
 
     # --------------------------------------------------------------- scoring
     def maxsim(self, query, *, num_threads: int = 0) -> np.ndarray:
@@ -261,7 +184,7 @@ class MultiVectorStore:
         ValueError
             Not 2-d, wrong dim, no tokens, or NaN/inf.
         """
-        return self._core.maxsim(self._query(query), _count(num_threads, "num_threads"))
+        return self._core.maxsim(self._query(query), positive_int(num_threads, "num_threads", minimum=0))
 
     def maxsim_batch(self, queries, doc_ids=None, *, num_threads: int = 0) -> np.ndarray:
         """MaxSim of many queries against all documents or a subset.
@@ -292,7 +215,7 @@ class MultiVectorStore:
         """
         flat, offs = self._queries(queries)
         ids = None if doc_ids is None else self._ids(doc_ids, "doc_ids")
-        return self._core.maxsim_batch(flat, offs, ids, _count(num_threads, "num_threads"))
+        return self._core.maxsim_batch(flat, offs, ids, positive_int(num_threads, "num_threads", minimum=0))
 
     def rerank(self, query, candidate_ids, k: int) -> SearchResult:
         """The ``k`` best of ``candidate_ids`` for one query, by exact MaxSim.
@@ -324,7 +247,7 @@ class MultiVectorStore:
         """
         q = self._query(query)
         ids = self._ids(candidate_ids, "candidate_ids")
-        scores, out_ids = self._core.rerank(q, ids, _count(k, "k", 1))
+        scores, out_ids = self._core.rerank(q, ids, positive_int(k, "k", 1))
         return SearchResult(scores, out_ids)
 
     def search_exact(self, queries, k: int = 10, num_threads: int = 0) -> SearchResult:
@@ -354,53 +277,5 @@ class MultiVectorStore:
             Wrong dim, an empty query, NaN/inf, ``k < 1``.
         """
         flat, offs = self._queries(queries)
-        scores, ids = self._core.search_exact(flat, offs, _count(k, "k", 1), _count(num_threads, "num_threads"))
+        scores, ids = self._core.search_exact(flat, offs, positive_int(k, "k", 1), positive_int(num_threads, "num_threads", minimum=0))
         return SearchResult(scores, ids)
-
-    # ----------------------------------------------------------- persistence
-    def save(self, path) -> None:
-        """Write the store to ``path`` atomically (``path.tmp``, fsync, rename), in the
-        package's versioned format with CRC32C checksums.
-
-        Raises
-        ------
-        OSError
-            The file cannot be written.
-        """
-        self._core.save(os.fspath(path))
-
-    @classmethod
-    def load(cls, path) -> "MultiVectorStore":
-        """Read a store written by :meth:`save`, verifying every checksum and invariant.
-
-        Raises
-        ------
-        aftershock.FormatError
-            Not an aftershock multi-vector store, another major format version, or damaged
-            (flipped bytes, truncation).
-        OSError
-            The file cannot be read.
-        """
-        return cls(_core.MultiVectorStore.load(os.fspath(path)))
-
-    def to_bytes(self) -> bytes:
-        """The bytes :meth:`save` writes (used by pickle)."""
-        return self._core.to_bytes()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> "MultiVectorStore":
-        """Inverse of :meth:`to_bytes`.
-
-        Raises
-        ------
-        aftershock.FormatError
-            The bytes are not an intact store.
-        """
-        return cls(_core.MultiVectorStore.from_bytes(bytes(data)))
-
-    def __reduce__(self):
-        return (_from_bytes, (self._core.to_bytes(),))
-
-
-def _from_bytes(data: bytes) -> MultiVectorStore:
-    return MultiVectorStore(_core.MultiVectorStore.from_bytes(data))

@@ -17,68 +17,19 @@ The algorithms and every parameter are described in ``cpp/src/multivector/README
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import numpy as np
 
 from . import _core
+from ._persist import Persistent
 from ._progress import Progress
 from ._results import SearchResult
-from ._validate import as_float32, positive_int, real
+from ._validate import as_ragged, positive_int, real, seed_value
 
 _METHODS = ("centroid", "muvera")
 _PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 _FDE_PRECISIONS = {"fp32": 0.0, "int8": 1.0}
-
-
-def _as_offsets(offsets, name: str) -> np.ndarray:
-    arr = np.asarray(offsets)
-    if arr.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-d integer array, got shape {arr.shape}")
-    if arr.size and arr.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected an integer array, got dtype {arr.dtype}")
-    if arr.size and arr.dtype.kind == "u" and arr.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"{name}: offset {int(arr.max())} does not fit int64")
-    return np.ascontiguousarray(arr, dtype=np.int64)
-
-
-def _as_ragged(x, offsets, name: str, offsets_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Normalize ragged token sets to (float32 [total, dim], int64 [n + 1]).
-
-    Accepted: a 2-d array with ``offsets``; a 3-d array ``[n, m, dim]`` (equal lengths);
-    a list or tuple of 2-d ``[m_i, dim]`` arrays.
-    """
-    if offsets is not None:
-        arr = as_float32(x, name)
-        if arr.ndim != 2:
-            raise ValueError(
-                f"{name}: expected a 2-d [total_tokens, dim] array with {offsets_name}, got shape {arr.shape}"
-            )
-        return arr, _as_offsets(offsets, offsets_name)
-    if isinstance(x, (list, tuple)):
-        if len(x) == 0:
-            raise ValueError(f"{name}: expected at least one [m, dim] array, got an empty sequence")
-        parts = [as_float32(p, f"{name}[{i}]") for i, p in enumerate(x)]
-        dim = parts[0].shape[-1] if parts[0].ndim == 2 else None
-        for i, p in enumerate(parts):
-            if p.ndim != 2 or p.shape[1] != dim:
-                raise ValueError(f"{name}[{i}]: expected a 2-d array of shape (m, {dim}), got {p.shape}")
-            if p.shape[0] == 0:
-                raise ValueError(f"{name}[{i}]: expected at least one token, got shape {p.shape}")
-        lengths = np.fromiter((p.shape[0] for p in parts), dtype=np.int64, count=len(parts))
-        offs = np.zeros(len(parts) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offs[1:])
-        return np.ascontiguousarray(np.concatenate(parts, axis=0)), offs
-    arr = as_float32(x, name)
-    if arr.ndim == 3:
-        n, m, dim = arr.shape
-        return arr.reshape(n * m, dim), np.arange(n + 1, dtype=np.int64) * m
-    hint = " (for one set, wrap it in a list)" if arr.ndim == 2 else ""
-    raise ValueError(
-        f"{name}: expected a list of [m, dim] arrays, a 3-d array, or a 2-d array with "
-        f"{offsets_name}; got shape {arr.shape}{hint}"
-    )
 
 
 def _params(params: dict[str, Any]) -> dict[str, float]:
@@ -97,12 +48,14 @@ def _params(params: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-class MultiVectorIndex:
+class MultiVectorIndex(Persistent):
     """Approximate top-k MaxSim retrieval: candidate generation plus exact rerank.
 
     Create one with :meth:`build` or :meth:`load`. ``const`` operations (search, save) may
     run concurrently from several threads; they release the GIL.
     """
+
+    _core_class = _core.MultiVectorIndex
 
     def __init__(self, core: _core.MultiVectorIndex) -> None:
         if not isinstance(core, _core.MultiVectorIndex):
@@ -172,12 +125,10 @@ class MultiVectorIndex:
         if precision not in _PRECISIONS:
             raise ValueError(f"precision: expected one of {_PRECISIONS}, got {precision!r}")
         num_threads = positive_int(num_threads, "num_threads", minimum=0)
-        seed = positive_int(seed, "seed", minimum=0)
-        if seed >= 2**64:
-            raise ValueError(f"seed: expected < 2**64, got {seed}")
+        seed = seed_value(seed)
         if offsets is None and not isinstance(vectors, (list, tuple)) and np.ndim(vectors) == 2:
             raise ValueError("offsets: required when vectors is a 2-d [total_tokens, dim] array")
-        flat, offs = _as_ragged(vectors, offsets, "vectors", "offsets")
+        flat, offs = as_ragged(vectors, offsets, "vectors", "offsets")
         progress = Progress() if verbose else None
         core = _core.MultiVectorIndex.build(
             flat, offs, method, precision, _params(params), seed, num_threads, progress
@@ -225,7 +176,7 @@ class MultiVectorIndex:
             For a wrong dim, empty query, NaN/inf, ``k < 1``, or an unknown or
             out-of-range parameter (the message names it).
         """
-        flat, offs = _as_ragged(queries, query_offsets, "queries", "query_offsets")
+        flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets")
         k = positive_int(k, "k", minimum=1)
         num_threads = positive_int(num_threads, "num_threads", minimum=0)
         scores, ids = self._core.search(flat, offs, k, _params(params), num_threads)
@@ -236,46 +187,11 @@ class MultiVectorIndex:
 
         Same arguments, result and errors as :meth:`search`, without search parameters.
         """
-        flat, offs = _as_ragged(queries, query_offsets, "queries", "query_offsets")
+        flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets")
         k = positive_int(k, "k", minimum=1)
         num_threads = positive_int(num_threads, "num_threads", minimum=0)
         scores, ids = self._core.search_exact(flat, offs, k, num_threads)
         return SearchResult(scores, ids)
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the index (aftershock format v1, kind ``MVIX``) atomically to ``path``.
-
-        Raises
-        ------
-        OSError
-            If the file cannot be written.
-        """
-        self._core.save(os.fspath(path))
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> MultiVectorIndex:
-        """Read an index written by :meth:`save`, verifying every checksum.
-
-        Raises
-        ------
-        aftershock.FormatError
-            If the file is not a multi-vector index of a readable version, or is damaged.
-        OSError
-            If the file cannot be read.
-        """
-        return cls(_core.MultiVectorIndex.load(os.fspath(path)))
-
-    def to_bytes(self) -> bytes:
-        """The bytes :meth:`save` writes."""
-        return self._core.to_bytes()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> MultiVectorIndex:
-        """Inverse of :meth:`to_bytes`; raises ``aftershock.FormatError`` on damaged data."""
-        return cls(_core.MultiVectorIndex.from_bytes(bytes(data)))
-
-    def __reduce__(self):
-        return (MultiVectorIndex.from_bytes, (self.to_bytes(),))
 
     @property
     def method(self) -> str:

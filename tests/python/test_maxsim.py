@@ -440,7 +440,7 @@ def test_bad_construction_inputs():
         MultiVectorStore(np.ones(4, np.float32), [0, 4])
     with pytest.raises(ValueError, match=r"vectors\[1\]"):
         MultiVectorStore([np.ones((2, 3)), np.ones((2, 4))])
-    with pytest.raises(ValueError, match="offsets"):
+    with pytest.raises(ValueError, match=r"vectors\[1\]: expected at least one token"):
         MultiVectorStore([np.ones((2, 3)), np.ones((0, 3))])
     with pytest.raises(ValueError, match="offsets"):
         MultiVectorStore([np.ones((2, 3))], [0, 2])
