@@ -8,9 +8,17 @@ from . import _core
 from ._persist import Persistent
 from ._progress import Progress
 from ._results import SearchResult
-from ._validate import as_csr, positive_int, real
+from ._compat import warn_renamed
+from ._info import make_info
+from ._validate import as_csr, choice, positive_int, real, seed_value
 
 __all__ = ["SparseIndex", "exact_search"]
+
+# The stored precision of the forward index, and the core's name for it.
+_PRECISIONS = {"fp16": "float16", "fp32": "float32"}
+_VALUE_DTYPES = {"float16": "fp16", "float32": "fp32"}
+# search()'s defaults, reported by info()["search"].
+_SEARCH_DEFAULTS = {"query_cut": 10, "heap_factor": 0.8, "n_knn": 0}
 
 
 def _threads(num_threads) -> int:
@@ -51,12 +59,13 @@ class SparseIndex(Persistent):
         summary_energy: float = 0.4,
         max_fraction: float = 1.5,
         pruning: str = "global",
-        value_dtype: str = "float16",
+        precision: str = "fp16",
         knn: int = 0,
         dim: int | None = None,
         num_threads: int = 0,
         seed: int = 0,
         verbose: bool = False,
+        value_dtype: str | None = None,
     ) -> "SparseIndex":
         """Build an index over ``docs``; document ids are row numbers.
 
@@ -87,9 +96,10 @@ class SparseIndex(Persistent):
             With ``pruning="global"``, a list keeps at most ``max_fraction * n_postings``.
         pruning : {"global", "fixed"}
             Static pruning: one global weight threshold, or a fixed top-``n_postings`` per list.
-        value_dtype : {"float16", "float32"}
-            Forward-index weights. float16 halves their memory with ~0.05% relative error
-            per weight; float32 is exact (use it for the lossless setting).
+        precision : {"fp16", "fp32"}
+            Stored precision of the forward-index weights. ``"fp16"`` halves their memory
+            with ~0.05% relative error per weight; ``"fp32"`` is exact (use it for the
+            lossless setting).
         knn : int
             If > 0, also build a graph of each document's ``knn`` nearest documents, used
             by ``search(..., n_knn=...)``. Costs one search per document.
@@ -102,6 +112,8 @@ class SparseIndex(Persistent):
             Seeds the centroid sampling; same input and seed give the same index.
         verbose : bool
             Print the progress of the long stages (lists, kNN graph) to stderr.
+        value_dtype : {"float16", "float32"}, optional
+            Deprecated spelling of ``precision`` (``"float16"`` is ``"fp16"``); warns.
 
         Returns
         -------
@@ -117,8 +129,13 @@ class SparseIndex(Persistent):
         KeyboardInterrupt
             On Ctrl-C; the build stops within about one inverted list's work.
         """
-        pruning = str(pruning)
-        value_dtype = np.dtype(value_dtype).name if value_dtype in ("float16", "float32", np.float16, np.float32) else value_dtype
+        if value_dtype is not None:
+            warn_renamed("SparseIndex.build(value_dtype=...)", "precision='fp16' or 'fp32'")
+            if value_dtype in (np.float16, np.float32):
+                value_dtype = np.dtype(value_dtype).name
+            precision = _VALUE_DTYPES[choice(value_dtype, "value_dtype", tuple(_VALUE_DTYPES))]
+        precision = choice(precision, "precision", _PRECISIONS)
+        pruning = choice(pruning, "pruning", ("global", "fixed"))
         csr = as_csr(docs, "docs")
         n_cols = csr.n_cols
         if dim is not None and not hasattr(docs, "tocsr"):
@@ -134,10 +151,10 @@ class SparseIndex(Persistent):
             centroid_fraction=real(centroid_fraction, "centroid_fraction"),
             min_cluster_size=positive_int(min_cluster_size, "min_cluster_size"),
             summary_energy=real(summary_energy, "summary_energy"),
-            value_dtype=str(value_dtype),
+            value_dtype=_PRECISIONS[precision],
             knn=positive_int(knn, "knn", minimum=0),
             num_threads=_threads(num_threads),
-            seed=positive_int(seed, "seed", minimum=0),
+            seed=seed_value(seed),
             progress=Progress() if verbose else None,
         )
         return cls(core)
@@ -250,25 +267,65 @@ class SparseIndex(Persistent):
         return self._core.knn
 
     @property
-    def memory_bytes(self) -> int:
+    def precision(self) -> str:
+        """Stored precision of the forward-index weights: ``"fp16"`` or ``"fp32"``."""
+        return _VALUE_DTYPES[self._core.build_params["value_dtype"]]
+
+    @property
+    def size_bytes(self) -> int:
         """Bytes held by the index arrays."""
         return self._core.memory_bytes
 
+    def info(self) -> dict:
+        """Configuration and sizes, in the layout every aftershock class shares.
+
+        Returns
+        -------
+        dict
+            ``kind`` ("SparseIndex"), ``n_docs``, ``dim``, ``precision``, ``size_bytes``;
+            ``build``: the build parameters (``pruning``, ``n_postings``, ``max_fraction``,
+            ``centroid_fraction``, ``min_cluster_size``, ``summary_energy``, ``knn``,
+            ``seed``); ``search``: the default search parameters (``query_cut``,
+            ``heap_factor``, ``n_knn``); ``stats``: ``n_postings`` (kept in all lists),
+            ``n_blocks``, ``n_summary_entries``.
+        """
+        build = {key: value for key, value in self._core.build_params.items() if key != "value_dtype"}
+        return make_info(
+            "SparseIndex",
+            n_docs=self.n_docs,
+            dim=self.dim,
+            precision=self.precision,
+            size_bytes=self.size_bytes,
+            build=build,
+            search=_SEARCH_DEFAULTS,
+            stats={
+                "n_postings": self._core.n_postings_total,
+                "n_blocks": self._core.n_blocks_total,
+                "n_summary_entries": self._core.n_summary_entries,
+            },
+        )
+
+    @property
+    def memory_bytes(self) -> int:
+        """Deprecated: :attr:`size_bytes`."""
+        warn_renamed("SparseIndex.memory_bytes", "size_bytes")
+        return self.size_bytes
+
     @property
     def build_params(self) -> dict:
-        """The parameters the index was built with."""
+        """Deprecated: ``info()["build"]`` (and ``info()["precision"]``)."""
+        warn_renamed("SparseIndex.build_params", "info()['build']")
         return self._core.build_params
 
     @property
     def stats(self) -> dict:
-        """Sizes: postings kept, blocks, summary entries, bytes."""
-        return {
-            "n_docs": self.n_docs,
-            "n_postings": self._core.n_postings_total,
-            "n_blocks": self._core.n_blocks_total,
-            "n_summary_entries": self._core.n_summary_entries,
-            "memory_bytes": self.memory_bytes,
-        }
+        """Deprecated: ``info()["stats"]``."""
+        warn_renamed("SparseIndex.stats", "info()['stats']")
+        info = self.info()
+        return {"n_docs": self.n_docs, **info["stats"], "memory_bytes": self.size_bytes}
+
+    def __len__(self) -> int:
+        return self.n_docs
 
     def blocks_of(self, term: int) -> list:
         """The blocks of ``term``'s pruned list, each a list of doc ids (for inspection)."""
@@ -279,7 +336,10 @@ class SparseIndex(Persistent):
         return self._core.summary_of(positive_int(term, "term", minimum=0), positive_int(block, "block", minimum=0))
 
     def __repr__(self) -> str:
-        return f"SparseIndex(n_docs={self.n_docs}, dim={self.dim}, knn={self.knn}, memory_bytes={self.memory_bytes})"
+        return (
+            f"SparseIndex(n_docs={self.n_docs}, dim={self.dim}, precision={self.precision!r}, knn={self.knn}, "
+            f"size_bytes={self.size_bytes})"
+        )
 
 
 def exact_search(docs, queries, k: int = 10, *, num_threads: int = 0) -> SearchResult:
@@ -287,7 +347,7 @@ def exact_search(docs, queries, k: int = 10, *, num_threads: int = 0) -> SearchR
 
     Only documents sharing at least one term with the query (both weights > 0) are
     candidates; rows with fewer are padded with ``-inf`` / ``-1``. Scores come from the
-    same kernel :class:`SparseIndex` uses, so an index built with ``value_dtype="float32"``
+    same kernel :class:`SparseIndex` uses, so an index built with ``precision="fp32"``
     and searched losslessly returns identical scores.
 
     Parameters
