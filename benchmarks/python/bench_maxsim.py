@@ -52,31 +52,14 @@ import numpy as np  # noqa: E402
 
 import aftershock  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
 PRECISIONS = ["fp32", "fp16", "bf16", "int8"]
 
 
 def emit(obj: dict) -> None:
     print(json.dumps(obj), flush=True)
-
-
-def git_sha() -> str:
-    try:
-        here = Path(__file__).resolve().parent
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except Exception:  # noqa: BLE001 - no git, no commits yet, ...
-        return "unknown"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def measure_peaks(peak_bin: str | None) -> dict:
@@ -174,23 +157,13 @@ def numpy_scores(vectors: np.ndarray, offsets: np.ndarray, q: np.ndarray) -> np.
     return np.maximum.reduceat(sim, offsets[:-1], axis=1).sum(axis=0)
 
 
-def timed(fn, reps: int):
-    best = float("inf")
-    out = None
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 # ------------------------------------------------------------------------------ run
 def run_dataset(name: str, vectors, offsets, queries, peaks: dict, reps: int, skip_numpy: bool) -> None:
     n_docs = len(offsets) - 1
     dim = vectors.shape[1]
     total = int(offsets[-1])
     lengths = np.diff(offsets)
-    common = {
+    fields = {
         "dataset": name,
         "n_docs": n_docs,
         "dim": dim,
@@ -217,7 +190,7 @@ def run_dataset(name: str, vectors, offsets, queries, peaks: dict, reps: int, sk
         build = time.perf_counter() - t0
         secs, scores = [], []
         for q in queries:
-            s, out = timed(lambda q=q, store=store: store.maxsim(q, num_threads=1), reps)
+            s, out = common.time_best(lambda q=q, store=store: store.maxsim(q, num_threads=1), reps)
             secs.append(s)
             scores.append(out)
         res = store.search_exact(queries, k=10, num_threads=1)
@@ -231,7 +204,7 @@ def run_dataset(name: str, vectors, offsets, queries, peaks: dict, reps: int, sk
         emit(
             {
                 "bench": "maxsim",
-                **common,
+                **fields,
                 "system": "aftershock",
                 "precision": precision,
                 "kernel": store.kernel,
@@ -239,54 +212,41 @@ def run_dataset(name: str, vectors, offsets, queries, peaks: dict, reps: int, sk
                 "peak_gflops": peak,
                 "pct_of_peak": round(100 * r["gflops"] / peak, 1) if peak else None,
                 "recall_at_10_vs_fp32": round(recall, 4),
-                "store_mib": round(store.size_bytes / 2**20, 1),
+                "store_mib": round(common.mib(store.size_bytes), 1),
                 "build_seconds": round(build, 3),
             }
         )
         del store
 
-    if not skip_numpy:
+    def baseline(system: str, score) -> None:
+        """Times a baseline scorer (query -> scores of every document) and checks it against ours."""
         secs = []
         for q, ref in zip(queries, fp32_scores):
-            s, out = timed(lambda q=q: numpy_scores(vectors, offsets, q), max(1, reps - 1))
+            s, out = common.time_best(lambda q=q: score(q), max(1, reps - 1))
             secs.append(s)
-            err = float(np.max(np.abs(out - ref)))
-        r = rate(secs)
+            err = float(np.max(np.abs(np.asarray(out) - ref)))
         emit(
             {
                 "bench": "maxsim",
-                **common,
-                "system": "numpy_gemm_reduceat",
+                **fields,
+                "system": system,
                 "precision": "fp32",
-                **r,
+                **rate(secs),
                 "aftershock_fp32_speedup": round(float(np.sum(secs)) / fp32_seconds, 2),
                 "max_abs_diff_vs_aftershock": err,
             }
         )
 
+    if not skip_numpy:
+        baseline("numpy_gemm_reduceat", lambda q: numpy_scores(vectors, offsets, q))
+
     try:
         import maxsim_cpu  # noqa: PLC0415
     except ImportError:
-        emit({"bench": "maxsim", **common, "system": "maxsim_cpu", "skipped": "maxsim_cpu is not installed"})
+        emit({"bench": "maxsim", **fields, "system": "maxsim_cpu", "skipped": "maxsim_cpu is not installed"})
         return
     docs = [vectors[offsets[i] : offsets[i + 1]] for i in range(n_docs)]
-    secs = []
-    for q, ref in zip(queries, fp32_scores):
-        s, out = timed(lambda q=q: maxsim_cpu.maxsim_scores_variable(q, docs), max(1, reps - 1))
-        secs.append(s)
-        err = float(np.max(np.abs(np.asarray(out) - ref)))
-    r = rate(secs)
-    emit(
-        {
-            "bench": "maxsim",
-            **common,
-            "system": "maxsim_cpu",
-            "precision": "fp32",
-            **r,
-            "aftershock_fp32_speedup": round(float(np.sum(secs)) / fp32_seconds, 2),
-            "max_abs_diff_vs_aftershock": err,
-        }
-    )
+    baseline("maxsim_cpu", lambda q: maxsim_cpu.maxsim_scores_variable(q, docs))
 
 
 def main(argv=None) -> int:
@@ -315,9 +275,9 @@ def main(argv=None) -> int:
         {
             "bench": "context",
             "simd_info": aftershock.simd_info(),
-            "cpu": cpu_model(),
+            "cpu": common.cpu_model(),
             "threads": 1,
-            "git_sha": git_sha(),
+            "git_sha": common.git_sha(),
             "numpy": np.__version__,
             "python": platform.python_version(),
             "peaks": peaks or None,

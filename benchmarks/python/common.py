@@ -142,16 +142,22 @@ def run_metadata(num_threads: int) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- memory
-def rss_bytes() -> int:
-    """Current resident set size of this process (Linux ``VmRSS``; 0 where unknown)."""
+def _proc_status_bytes(field: str) -> int | None:
+    """A ``kB`` field of Linux ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in bytes; None where unknown."""
     try:
         with open("/proc/self/status", encoding="ascii") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return 0
+    return None
+
+
+def rss_bytes() -> int:
+    """Current resident set size of this process (Linux ``VmRSS``; 0 where unknown)."""
+    rss = _proc_status_bytes("VmRSS")
+    return 0 if rss is None else rss
 
 
 def peak_rss_bytes() -> int:
@@ -159,15 +165,16 @@ def peak_rss_bytes() -> int:
 
     Linux ``VmHWM``; elsewhere ``ru_maxrss``.
     """
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    hwm = _proc_status_bytes("VmHWM")
+    if hwm is not None:
+        return hwm
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def mib(n_bytes: float | None) -> float | None:
+    """Bytes as MiB (None stays None), for the printed tables."""
+    return None if n_bytes is None else n_bytes / 2**20
 
 
 def reset_peak_rss() -> bool:
@@ -254,6 +261,17 @@ def time_each(fn: Callable[[Any], Any], items: Sequence[Any]) -> tuple[np.ndarra
     return ms, out
 
 
+def time_best(fn: Callable[[], Any], reps: int) -> tuple[float, Any]:
+    """Call ``fn`` ``reps`` times; return (the fastest call's seconds, the last result)."""
+    best = float("inf")
+    out = None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
 def time_once(fn: Callable[[], Any]) -> tuple[float, Any]:
     """Call ``fn`` once; return (seconds, result)."""
     t0 = time.perf_counter()
@@ -336,6 +354,12 @@ def exact_topk_scipy(docs, queries, k: int, *, chunk: int = 32) -> tuple[np.ndar
             scores[start + r, : order.size] = vals[order]
     del n_docs
     return scores, ids
+
+
+# ----------------------------------------------------------------------------- command line
+def parse_list(text: str, typ):
+    """A comma list from the command line (``"3,5,10"``) as a list of ``typ``."""
+    return [typ(x) for x in str(text).split(",") if x.strip()]
 
 
 # ----------------------------------------------------------------------------- output

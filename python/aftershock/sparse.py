@@ -376,6 +376,3 @@ def exact_search(docs, queries, k: int = 10, *, num_threads: int = 0) -> SearchR
         max(d.n_cols, q.n_cols), positive_int(k, "k"), _threads(num_threads),
     )
     return SearchResult(scores, ids)
-
-
-_from_bytes = SparseIndex.from_bytes  # TODO(merge): the tests' old import; remove once they use from_bytes

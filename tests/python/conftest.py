@@ -1,4 +1,10 @@
-"""Shared pytest configuration: hypothesis profiles and the per-SIMD-level fixture."""
+"""Shared pytest configuration: hypothesis profiles and the per-SIMD-level fixture.
+
+Tests live in one folder per engine, mirroring `python/aftershock/` and `cpp/src/`
+(`sparse/`, `maxsim/`, `multivector/`); cross-cutting concerns (file checksum, SIMD
+dispatch, huge pages, progress and Ctrl-C) are files at this level. The shared helpers
+(`aftfile`, `strategies`, `levels`) sit here and are importable from every folder
+(`pythonpath` in pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -7,8 +13,8 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-import aftershock
 from aftershock import _core
+from levels import at_simd_level, level_params
 
 settings.register_profile("dev", max_examples=30, deadline=None)
 settings.register_profile(
@@ -18,15 +24,16 @@ settings.register_profile("nightly", max_examples=1000, deadline=None, print_blo
 settings.register_profile("wheel", max_examples=25, deadline=None, derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-SUPPORTED_LEVELS = list(_core.simd_info()["supported"])
 
-
-@pytest.fixture(params=SUPPORTED_LEVELS)
+@pytest.fixture(params=level_params())
 def simd_level(request):
-    """Runs the test once per SIMD level this machine supports, restoring the level after."""
-    previous = aftershock.simd_info()["active"]
-    _core.set_simd_level(request.param)
-    try:
-        yield request.param
-    finally:
-        _core.set_simd_level(previous)
+    """Runs the test once per SIMD level this machine supports (see `levels.level_params`),
+    restoring the level and MaxSim's extension switches after. Every kernel test of every
+    engine takes this fixture instead of looping over levels itself."""
+    level, extensions = request.param
+    with at_simd_level(level):
+        _core._set_maxsim_extensions(extensions, extensions)
+        try:
+            yield level
+        finally:
+            _core._set_maxsim_extensions(False, True)  # the defaults

@@ -1,0 +1,1 @@
+"""MultiVectorStore and the exact MaxSim kernels (python/aftershock/maxsim.py, cpp/src/maxsim/)."""

@@ -1,0 +1,1 @@
+"""MultiVectorIndex: candidate generation + exact rerank (python/aftershock/multivector.py, cpp/src/multivector/)."""

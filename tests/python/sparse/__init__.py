@@ -1,0 +1,1 @@
+"""SparseIndex and exact_search tests (python/aftershock/sparse.py, cpp/src/sparse/)."""

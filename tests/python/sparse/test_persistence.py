@@ -1,0 +1,67 @@
+"""Saving and loading a SparseIndex (cpp/src/sparse/index_io.cpp over cpp/src/io/format.cpp):
+save -> load and pickle give identical results, and damaged or truncated files (every byte
+flip of a small index, padding included) raise FormatError."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+import aftershock
+from aftershock import SparseIndex
+from aftershock.datasets import synthetic_sparse
+
+
+# -------------------------------------------------------------------------- persistence
+def test_save_load_pickle_identical(tmp_path, synthetic):
+    docs, queries, _ = synthetic
+    ix = SparseIndex.build(docs[:3000], knn=3)
+    path = tmp_path / "ix.aft"
+    ix.save(path)
+    assert not os.path.exists(str(path) + ".tmp")
+    loaded = SparseIndex.load(path)
+    clone = pickle.loads(pickle.dumps(ix))
+    want = ix.search(queries, 10, n_knn=3)
+    for other in (loaded, clone):
+        got = other.search(queries, 10, n_knn=3)
+        np.testing.assert_array_equal(got.ids, want.ids)
+        np.testing.assert_array_equal(got.scores, want.scores)
+        assert other.info() == ix.info()
+
+
+def test_damaged_files_raise_format_error(tmp_path):
+    docs, _ = synthetic_sparse(300, 1, vocab_size=200, doc_nnz=10, seed=2)
+    path = tmp_path / "ix.aft"
+    SparseIndex.build(docs).save(path)
+    data = path.read_bytes()
+    # Every single-byte flip of a small index, padding included, is detected.
+    tiny_docs, _ = synthetic_sparse(30, 1, vocab_size=40, doc_nnz=5, seed=4)
+    tiny = tmp_path / "tiny.aft"
+    SparseIndex.build(tiny_docs).save(tiny)
+    tiny_data = tiny.read_bytes()
+    for pos in range(len(tiny_data)):
+        bad = bytearray(tiny_data)
+        bad[pos] ^= 0x41
+        with pytest.raises(aftershock.FormatError):
+            SparseIndex.from_bytes(bytes(bad))
+    for pos in [0, 9, 20, 40, 64, 100, len(data) - 1]:
+        bad = bytearray(data)
+        bad[pos] ^= 0x41
+        (tmp_path / "bad").write_bytes(bytes(bad))
+        with pytest.raises(aftershock.FormatError):
+            SparseIndex.load(tmp_path / "bad")
+    for cut in (0, 10, 63, 64, len(data) // 2, len(data) - 1):
+        (tmp_path / "short").write_bytes(data[:cut])
+        with pytest.raises(aftershock.FormatError):
+            SparseIndex.load(tmp_path / "short")
+    major = bytearray(data)
+    major[8] = 2
+    (tmp_path / "major").write_bytes(bytes(major))
+    with pytest.raises(aftershock.FormatError, match="format|checksum"):
+        SparseIndex.load(tmp_path / "major")
+    with pytest.raises(OSError):
+        SparseIndex.load(tmp_path / "missing")
+    assert issubclass(aftershock.FormatError, ValueError)
