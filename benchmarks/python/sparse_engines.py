@@ -21,10 +21,9 @@ import common
 BENCH_SCRIPT = Path(__file__).resolve().with_name("bench_sparse.py")
 
 
-def index_size_bytes(index) -> int | None:
+def index_size_bytes(index) -> int:
     """In-memory size of an aftershock SparseIndex: the one place naming that attribute."""
-    mem = getattr(index, "memory_bytes", None)
-    return int(mem() if callable(mem) else mem) if mem is not None else None
+    return int(index.size_bytes)
 
 
 # =============================================================================================
