@@ -30,6 +30,15 @@ TEST(SimdRegistry, LevelsAreListedOnceInLevelOrder) {
   EXPECT_TRUE(simd::is_supported(simd::Level::kScalar));
   EXPECT_TRUE(simd::info(simd::active_level()).supported);
   EXPECT_THROW(simd::parse_level("neon9"), InvalidArgument);
+  for (const simd::LevelInfo& l : levels) {
+    if (l.supported) continue;
+    try {
+      simd::set_active_level(l.level);
+      ADD_FAILURE() << l.name << " was accepted";
+    } catch (const InvalidArgument& e) {  // the message says why
+      EXPECT_NE(std::string(e.what()).find(l.compiled ? l.cpu_requires : "not compiled"), std::string::npos) << e.what();
+    }
+  }
   for (const simd::ExtensionInfo& e : simd::extensions()) {
     EXPECT_TRUE(names.insert(e.name).second) << e.name;
     if (e.supported) {

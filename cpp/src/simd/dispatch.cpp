@@ -37,13 +37,16 @@ struct LevelRow {
   Level level;
   const char* name;
   const char* cpu_key;
+  const char* cpu_requires;
   bool compiled;
   bool (*cpu_has)(const CpuFeatures&);
 };
 constexpr LevelRow kLevelRows[] = {
-    {Level::kScalar, "scalar", nullptr, true, [](const CpuFeatures&) { return true; }},
-    {Level::kAvx2, "avx2", "avx2_fma_f16c", kCompiledAvx2, [](const CpuFeatures& f) { return f.avx2_fma_f16c; }},
-    {Level::kAvx512, "avx512", "avx512", kCompiledAvx512, [](const CpuFeatures& f) { return f.avx512; }},
+    {Level::kScalar, "scalar", nullptr, "", true, [](const CpuFeatures&) { return true; }},
+    {Level::kAvx2, "avx2", "avx2_fma_f16c", "AVX2, FMA, F16C, POPCNT and OS-saved YMM state", kCompiledAvx2,
+     [](const CpuFeatures& f) { return f.avx2_fma_f16c; }},
+    {Level::kAvx512, "avx512", "avx512", "AVX-512 F/BW/VL/DQ, the avx2 features and OS-saved ZMM state",
+     kCompiledAvx512, [](const CpuFeatures& f) { return f.avx512; }},
 };
 static_assert(sizeof kLevelRows / sizeof kLevelRows[0] == kLevelCount, "one registry row per Level");
 
@@ -51,19 +54,28 @@ struct ExtensionRow {
   Extension extension;
   Level level;
   const char* name;
+  const char* cpu_requires;
   bool compiled;
   bool (*cpu_has)(const CpuFeatures&);
 };
 constexpr ExtensionRow kExtensionRows[] = {
-    {Extension::kAvx512Bf16, Level::kAvx512, "avx512_bf16", kCompiledAvx512 && kCompiledAvx512Bf16,
+    {Extension::kAvx512Bf16, Level::kAvx512, "avx512_bf16", "AVX512_BF16 (vdpbf16ps)",
+     kCompiledAvx512 && kCompiledAvx512Bf16,
      [](const CpuFeatures& f) { return f.avx512_bf16; }},
-    {Extension::kAvx512Vnni, Level::kAvx512, "avx512_vnni", kCompiledAvx512 && kCompiledAvx512Vnni,
+    {Extension::kAvx512Vnni, Level::kAvx512, "avx512_vnni", "AVX512_VNNI (vpdpbusd)",
+     kCompiledAvx512 && kCompiledAvx512Vnni,
      [](const CpuFeatures& f) { return f.avx512_vnni; }},
 };
 static_assert(sizeof kExtensionRows / sizeof kExtensionRows[0] == kExtensionCount, "one row per Extension");
 
 constexpr int kUnset = -1;
 std::atomic<int> g_level{kUnset};
+
+// Why a level cannot run here, for the error messages.
+std::string why_unsupported(const LevelInfo& l) {
+  if (!l.compiled) return "not compiled into this build";
+  return std::string("this CPU or OS lacks ") + l.cpu_requires;
+}
 
 std::string level_choices() {
   std::string out;
@@ -88,7 +100,7 @@ const std::vector<LevelInfo>& levels() {
       const LevelRow& r = kLevelRows[i];
       if (static_cast<std::size_t>(r.level) != i) throw std::logic_error("simd registry out of Level order");
       const bool has = r.cpu_has(f);
-      out.push_back({r.level, r.name, r.cpu_key, has, r.compiled, r.compiled && has});
+      out.push_back({r.level, r.name, r.cpu_key, r.cpu_requires, has, r.compiled, r.compiled && has});
     }
     return out;
   }();
@@ -103,7 +115,8 @@ const std::vector<ExtensionInfo>& extensions() {
       const ExtensionRow& r = kExtensionRows[i];
       if (static_cast<std::size_t>(r.extension) != i) throw std::logic_error("simd registry out of Extension order");
       const bool has = r.cpu_has(f);
-      out.push_back({r.extension, r.level, r.name, has, r.compiled, r.compiled && has && info(r.level).supported});
+      out.push_back({r.extension, r.level, r.name, r.cpu_requires, has, r.compiled,
+                     r.compiled && has && info(r.level).supported});
     }
     return out;
   }();
@@ -157,7 +170,8 @@ Level active_level() {
     chosen = parse_level(env);
     if (!is_supported(chosen)) {
       throw InvalidArgument(std::string("AFTERSHOCK_SIMD=") + env +
-                            ": this level is not supported by this CPU or build");
+                            ": this level is not supported by this CPU or build (" + why_unsupported(info(chosen)) +
+                            ")");
     }
   } else {
     chosen = best_supported();
@@ -170,7 +184,7 @@ Level active_level() {
 void set_active_level(Level level) {
   if (!is_supported(level)) {
     throw InvalidArgument(std::string("simd level '") + level_name(level) +
-                          "' is not supported by this CPU or build");
+                          "' is not supported by this CPU or build (" + why_unsupported(info(level)) + ")");
   }
   g_level.store(static_cast<int>(level), std::memory_order_release);
 }

@@ -42,6 +42,7 @@ struct LevelInfo {
   Level level;
   const char* name;       // as in AFTERSHOCK_SIMD and simd_info(): "scalar", "avx2", "avx512"
   const char* cpu_key;    // its CpuFeatures flag as simd_info()["cpu"] names it; nullptr for scalar
+  const char* cpu_requires;  // the CPU features it needs, for messages ("" for scalar)
   bool cpu_has;           // this CPU and OS provide the features (whether or not compiled)
   bool compiled;          // this build contains kernels for it
   bool supported;         // compiled and cpu_has
@@ -52,6 +53,7 @@ struct ExtensionInfo {
   Extension extension;
   Level level;       // the level whose kernels use it
   const char* name;  // "avx512_bf16", "avx512_vnni" (also its simd_info()["cpu"] key)
+  const char* cpu_requires;
   bool cpu_has;
   bool compiled;
   bool supported;    // compiled, cpu_has, and its level supported
