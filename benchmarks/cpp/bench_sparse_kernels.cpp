@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "aftershock/simd/level.hpp"
-#include "aftershock/sparse/kernels.hpp"
+#include "sparse/kernels.hpp"
 #include "aftershock/util/half.hpp"
 
 using namespace aftershock;

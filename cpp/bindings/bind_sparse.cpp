@@ -3,7 +3,7 @@
 #include <pybind11/stl.h>
 
 #include "aftershock/sparse/index.hpp"
-#include "aftershock/sparse/kernels.hpp"
+#include "aftershock/sparse/testing.hpp"
 #include "arrays.hpp"
 #include "progress.hpp"
 
@@ -203,7 +203,6 @@ void bind_sparse(py::module_& m) {
   m.def("_sparse_accumulate", [](const std::string& level, CArray<std::uint8_t> blocks, CArray<std::uint8_t> codes,
                                  float weight, CArray<float> acc) {
     const simd::Level lv = simd::parse_level(level);
-    const sparse::SparseKernels& k = sparse::sparse_kernels(lv);
     if (!simd::is_supported(lv)) throw InvalidArgument("level not supported here");
     if (blocks.ndim() != 1 || codes.ndim() != 1 || blocks.shape(0) != codes.shape(0) || acc.ndim() != 1 ||
         acc.shape(0) != 256)
@@ -215,16 +214,16 @@ void bind_sparse(py::module_& m) {
     }
     py::array_t<float> out(256);
     std::copy(acc.data(), acc.data() + 256, out.mutable_data());
-    k.accumulate_codes_u8(blocks.data(), codes.data(), static_cast<std::size_t>(blocks.shape(0)), weight,
-                          out.mutable_data());
+    sparse::testing::accumulate_codes_u8(lv, blocks.data(), codes.data(), static_cast<std::size_t>(blocks.shape(0)),
+                                         weight, out.mutable_data());
     return out;
   });
 
   // Kernel entry for the SIMD-vs-scalar tests: one dot product at an explicit level.
   // `values` is float32, or uint16 holding IEEE half bits; `terms` is uint16 or uint32.
   m.def("_sparse_dot", [](const std::string& level, py::array terms, py::array values, CArray<float> query) {
-    const sparse::SparseKernels& k = sparse::sparse_kernels(simd::parse_level(level));
-    if (!simd::is_supported(simd::parse_level(level))) throw InvalidArgument("level not supported here");
+    const simd::Level lv = simd::parse_level(level);
+    if (!simd::is_supported(lv)) throw InvalidArgument("level not supported here");
     if (terms.ndim() != 1 || values.ndim() != 1 || terms.shape(0) != values.shape(0) || query.ndim() != 1)
       throw InvalidArgument("_sparse_dot: expected 1-d terms and values of equal length and a 1-d query");
     const std::size_t n = static_cast<std::size_t>(terms.shape(0));
@@ -238,14 +237,14 @@ void bind_sparse(py::module_& m) {
       auto* tp = static_cast<const std::uint16_t*>(terms.data());
       for (std::size_t i = 0; i < n; ++i)
         if (tp[i] >= query.shape(0)) throw std::out_of_range("terms: id out of range of query");
-      return v16 ? k.dot_u16_f16(tp, static_cast<const std::uint16_t*>(values.data()), n, query.data())
-                 : k.dot_u16_f32(tp, static_cast<const float*>(values.data()), n, query.data());
+      return v16 ? sparse::testing::dot(lv, tp, static_cast<const std::uint16_t*>(values.data()), n, query.data())
+                 : sparse::testing::dot(lv, tp, static_cast<const float*>(values.data()), n, query.data());
     }
     auto* tp = static_cast<const std::uint32_t*>(terms.data());
     for (std::size_t i = 0; i < n; ++i)
       if (tp[i] >= query.shape(0)) throw std::out_of_range("terms: id out of range of query");
-    return v16 ? k.dot_u32_f16(tp, static_cast<const std::uint16_t*>(values.data()), n, query.data())
-               : k.dot_u32_f32(tp, static_cast<const float*>(values.data()), n, query.data());
+    return v16 ? sparse::testing::dot(lv, tp, static_cast<const std::uint16_t*>(values.data()), n, query.data())
+               : sparse::testing::dot(lv, tp, static_cast<const float*>(values.data()), n, query.data());
   });
 }
 

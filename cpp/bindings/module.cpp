@@ -31,25 +31,26 @@ PYBIND11_MODULE(_core, m) {
   });
 
   m.def("simd_info", [] {
+    // Every key comes from the level registry (aftershock/simd/level.hpp).
     py::dict d;
-    py::list compiled, supported;
-    for (simd::Level l : simd::compiled_levels()) {
-      compiled.append(simd::level_name(l));
-      if (simd::is_supported(l)) supported.append(simd::level_name(l));
+    py::list compiled, supported, compiled_features;
+    py::dict cpu;
+    for (const simd::LevelInfo& l : simd::levels()) {
+      if (l.compiled) compiled.append(l.name);
+      if (l.supported) supported.append(l.name);
+      if (l.cpu_key != nullptr) cpu[l.cpu_key] = l.cpu_has;
+    }
+    for (const simd::ExtensionInfo& e : simd::extensions()) {
+      cpu[e.name] = e.cpu_has;
+      if (e.compiled) compiled_features.append(e.name);
     }
     d["compiled"] = compiled;
     d["supported"] = supported;
     d["active"] = simd::level_name(simd::active_level());
-    const auto& f = simd::cpu_features();
-    py::dict cpu;
-    cpu["avx2_fma_f16c"] = f.avx2_fma_f16c;
-    cpu["avx512"] = f.avx512;
-    cpu["avx512_bf16"] = f.avx512_bf16;
-    cpu["avx512_vnni"] = f.avx512_vnni;
     d["cpu"] = cpu;
-    d["compiled_features"] = simd::compiled_features();
-    d["bf16_dot"] = simd::active_has_bf16();
-    d["vnni"] = simd::active_has_vnni();
+    d["compiled_features"] = compiled_features;
+    d["bf16_dot"] = simd::active_has(simd::Extension::kAvx512Bf16);
+    d["vnni"] = simd::active_has(simd::Extension::kAvx512Vnni);
     return d;
   }, "SIMD levels: compiled into this build, supported by this CPU, and active.");
 

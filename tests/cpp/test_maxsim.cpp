@@ -20,7 +20,9 @@ struct LevelGuard {
   ~LevelGuard() { simd::set_active_level(saved); }
 };
 
-TEST(MaxSim, Fp32AgreesWithFloat64AtEveryLevel) {
+using MaxSimAt = test::PerLevelTest;
+
+TEST_P(MaxSimAt, Fp32AgreesWithFloat64) {
   LevelGuard guard;
   std::mt19937_64 rng(13);
   std::normal_distribution<float> g(0.0f, 1.0f);
@@ -43,13 +45,16 @@ TEST(MaxSim, Fp32AgreesWithFloat64AtEveryLevel) {
       bound += worst;
     }
     bound *= static_cast<double>(dim + m) * FLT_EPSILON;
-    for (simd::Level level : test::runnable_levels()) {
+    {
+      const simd::Level level = this->level();
       simd::set_active_level(level);
       const float got = maxsim_f32(q.data(), m, d.data(), n, dim);
       EXPECT_LE(std::abs(got - want), bound) << simd::level_name(level) << " m=" << m << " n=" << n << " dim=" << dim;
     }
   }
 }
+
+INSTANTIATE_PER_LEVEL(MaxSimAt);
 
 TEST(MaxSim, EmptyShapesAndNonFiniteValuesAreRefused) {
   std::vector<float> q(8, 1.0f), d(8, 1.0f);

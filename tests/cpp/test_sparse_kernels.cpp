@@ -7,14 +7,16 @@
 #include <random>
 #include <vector>
 
-#include "aftershock/sparse/kernels.hpp"
+#include "sparse/kernels.hpp"
 #include "aftershock/util/half.hpp"
 #include "test_util.hpp"
 
 namespace aftershock::sparse {
 namespace {
 
-TEST(SparseKernels, DotProductsAgreeWithFloat64WithinTheRoundingBound) {
+using SparseKernelsAt = test::PerLevelTest;
+
+TEST_P(SparseKernelsAt, DotProductsAgreeWithFloat64WithinTheRoundingBound) {
   std::mt19937_64 rng(7);
   std::lognormal_distribution<float> w(0.0f, 1.0f);
   const std::size_t dim = 70000;
@@ -32,7 +34,8 @@ TEST(SparseKernels, DotProductsAgreeWithFloat64WithinTheRoundingBound) {
         h[offset + i] = float_to_half(f[offset + i]);
         as_f32[i] = half_to_float(h[offset + i]);
       }
-      for (simd::Level level : test::runnable_levels()) {
+      {
+        const simd::Level level = this->level();
         const SparseKernels& k = sparse_kernels(level);
         double exact32 = 0, abs32 = 0, exact16 = 0, abs16 = 0;
         for (std::size_t i = 0; i < n; ++i) {
@@ -55,7 +58,7 @@ TEST(SparseKernels, DotProductsAgreeWithFloat64WithinTheRoundingBound) {
   }
 }
 
-TEST(SparseKernels, AccumulateCodesMatchesFloat64) {
+TEST_P(SparseKernelsAt, AccumulateCodesMatchesFloat64) {
   std::mt19937_64 rng(11);
   for (std::size_t n : {0, 1, 15, 16, 17, 100, 256}) {
     std::vector<std::uint8_t> blocks(256), codes(n);
@@ -64,7 +67,8 @@ TEST(SparseKernels, AccumulateCodesMatchesFloat64) {
     blocks.resize(n);
     for (auto& c : codes) c = static_cast<std::uint8_t>(1 + rng() % 255);
     const float weight = 0.37f;
-    for (simd::Level level : test::runnable_levels()) {
+    {
+      const simd::Level level = this->level();
       std::vector<float> acc(256, 1.5f);
       sparse_kernels(level).accumulate_codes_u8(blocks.data(), codes.data(), n, weight, acc.data());
       std::vector<double> want(256, 1.5);
@@ -74,6 +78,8 @@ TEST(SparseKernels, AccumulateCodesMatchesFloat64) {
     }
   }
 }
+
+INSTANTIATE_PER_LEVEL(SparseKernelsAt);
 
 }  // namespace
 }  // namespace aftershock::sparse

@@ -1,8 +1,12 @@
 // Shared helpers of the C++ tests: seeded random data and the SIMD levels this CPU runs.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -11,13 +15,34 @@
 
 namespace aftershock::test {
 
-/// Every level compiled in and supported here (scalar first).
+/// Every level of the registry that is compiled in and supported here (scalar first).
 inline std::vector<simd::Level> runnable_levels() {
   std::vector<simd::Level> out;
-  for (simd::Level l : simd::compiled_levels())
-    if (simd::is_supported(l)) out.push_back(l);
+  for (const simd::LevelInfo& l : simd::levels())
+    if (l.supported) out.push_back(l.level);
   return out;
 }
+
+/// Kernel tests are parameterized over the registry: one instance per entry of
+/// simd::levels() (by index, so that registration needs no CPU detection), skipped when the
+/// level is not compiled in or not supported here. Use with INSTANTIATE_PER_LEVEL.
+class PerLevelTest : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    const simd::LevelInfo& l = info();
+    if (!l.supported) GTEST_SKIP() << l.name << ": not " << (l.compiled ? "supported by this CPU" : "compiled in");
+  }
+  const simd::LevelInfo& info() const { return simd::levels()[static_cast<std::size_t>(GetParam())]; }
+  simd::Level level() const { return info().level; }
+};
+
+inline std::string level_param_name(const ::testing::TestParamInfo<int>& p) {
+  return simd::levels()[static_cast<std::size_t>(p.param)].name;
+}
+
+#define INSTANTIATE_PER_LEVEL(suite)                                                                              \
+  INSTANTIATE_TEST_SUITE_P(Levels, suite, ::testing::Range(0, static_cast<int>(::aftershock::simd::kLevelCount)), \
+                           ::aftershock::test::level_param_name)
 
 /// A CSR batch that owns its arrays: rows of `nnz` distinct ascending terms below `dim`,
 /// log-normal weights, with term popularity skewed towards small ids (as in SPLADE).

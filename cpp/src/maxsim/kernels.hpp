@@ -19,6 +19,10 @@
 #include <cstddef>
 #include <cstdint>
 
+namespace aftershock::simd {
+enum class Level : int;
+}
+
 namespace aftershock::maxsim::kernels {
 
 struct QueryOps {
@@ -51,6 +55,21 @@ bool prefetch_enabled();
 /// scratch: at least m * P floats, 64-byte aligned. PRECONDITION: m >= 1, n_panels >= 1.
 using RowMaxFn = void (*)(const QueryOps& q, const DocOps& d, float* scratch, float* row_max);
 
+/// One level's MaxSim kernels (the shared simd::PerLevel shape; tables built in kernels.cpp).
+struct Kernels {
+  RowMaxFn rowmax_f32;
+  RowMaxFn rowmax_f16;
+  RowMaxFn rowmax_bf16;
+  RowMaxFn rowmax_i8;
+  /// Extension kernels of the level, nullptr unless the registry reports the extension
+  /// supported (simd::is_supported(simd::Extension)): built in and on this CPU.
+  RowMaxFn rowmax_bf16_dot;  // AVX512_BF16 vdpbf16ps
+  RowMaxFn rowmax_i8_vnni;   // AVX512_VNNI vpdpbusd
+};
+
+/// The table of a level; throws InvalidArgument if the level is not compiled in.
+const Kernels& table_for(simd::Level level);
+
 #define AFTERSHOCK_MAXSIM_DECLARE_LEVEL(ns)                                                   \
   namespace ns {                                                                              \
   void rowmax_f32(const QueryOps& q, const DocOps& d, float* scratch, float* row_max);        \
@@ -76,7 +95,8 @@ void rowmax_i8(const QueryOps& q, const DocOps& d, float* scratch, float* row_ma
 /// (all zero when scale == 0). Returns the scale.
 float quantize_int8(const float* row, std::size_t dim, std::int8_t* codes);
 
-/// The kernel for `precision` at the active level (baseline code; reads simd state).
+/// The kernel for `precision` at the active level: the active table's entry, or its
+/// extension kernel when present and allowed (set_kernel_extensions). Baseline code.
 /// `precision` is maxsim::Precision as an int, to keep this header free of other headers.
 RowMaxFn select(int precision);
 /// Its name, e.g. "avx512_vnni".

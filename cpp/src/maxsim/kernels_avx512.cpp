@@ -7,40 +7,12 @@
 #ifdef AFTERSHOCK_COMPILED_AVX512
 #include <immintrin.h>
 
-// GCC 12's _mm512_max_ps & co. pass _mm512_undefined_ps() as the (masked-off) merge
-// source, which -Wuninitialized reports inside the compiler's own header.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 #include "kernels.hpp"
 
 namespace aftershock::maxsim::kernels::avx512 {
 namespace {
 
-#include "tile_driver.inc"
-
-struct Base {
-  static void init(float* runmax, std::size_t m) {
-    const __m512 lowest = _mm512_set1_ps(-__builtin_inff());
-    for (std::size_t i = 0; i < m; ++i) _mm512_store_ps(runmax + i * kP, lowest);
-  }
-  static void finish(const float* runmax, std::size_t m, float* row_max) {
-    for (std::size_t i = 0; i < m; ++i) row_max[i] = _mm512_reduce_max_ps(_mm512_load_ps(runmax + i * kP));
-  }
-  template <int MR, int NP>
-  static void fold(__m512 (&acc)[MR][NP], std::size_t i0, float* runmax) {
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      __m512 mx = acc[r][0];
-#pragma GCC unroll 4
-      for (int p = 1; p < NP; ++p) mx = _mm512_max_ps(mx, acc[r][p]);
-      float* rm = runmax + (i0 + r) * kP;
-      _mm512_store_ps(rm, _mm512_max_ps(_mm512_load_ps(rm), mx));
-    }
-  }
-};
+#include "avx512_base.inc"
 
 struct F32 : Base {
   static constexpr int kMR = 8;
@@ -54,10 +26,7 @@ struct F32 : Base {
     const float* qp = q.f32 + i0 * dim;
     const float* dp = static_cast<const float*>(d.panels) + p0 * stride;
     __m512 acc[MR][NP];
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
+    fill(acc, _mm512_setzero_ps());
     for (std::size_t k = 0; k < dim; ++k) {
       prefetch_step(pf);
       __m512 dv[NP];
@@ -86,10 +55,7 @@ struct F16 : Base {
     const float* qp = q.f32 + i0 * dim;
     const std::uint16_t* dp = static_cast<const std::uint16_t*>(d.panels) + p0 * stride;
     __m512 acc[MR][NP];
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
+    fill(acc, _mm512_setzero_ps());
     for (std::size_t k = 0; k < dim; ++k) {
       prefetch_step(pf);
       __m512 dv[NP];
@@ -123,10 +89,7 @@ struct Bf16 : Base {
     const std::uint32_t* dp = static_cast<const std::uint32_t*>(d.panels) + p0 * stride;
     const __m512i high_mask = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
     __m512 acc[MR][NP];
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
+    fill(acc, _mm512_setzero_ps());
     for (std::size_t k = 0; k < dim2; ++k) {
       prefetch_step(pf);
       __m512 lo[NP], hi[NP];
@@ -170,17 +133,11 @@ struct I8 : Base {
     const float* qp = q.f32 + i0 * qstride;
     const std::uint32_t* dp = static_cast<const std::uint32_t*>(d.panels) + p0 * stride;
     __m512i dot[MR][NP];
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-      for (int p = 0; p < NP; ++p) dot[r][p] = _mm512_setzero_si512();
+    fill(dot, _mm512_setzero_si512());
     for (std::size_t k0 = 0; k0 < dim4; k0 += kChunkWords) {
       const std::size_t k1 = dim4 - k0 < kChunkWords ? dim4 : k0 + kChunkWords;
       __m512 acc[MR][NP];
-#pragma GCC unroll 8
-      for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-        for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
+      fill(acc, _mm512_setzero_ps());
       for (std::size_t k = k0; k < k1; ++k) {
       prefetch_step(pf);
         __m512i w[NP];

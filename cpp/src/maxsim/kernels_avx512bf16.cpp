@@ -7,31 +7,17 @@
 #ifdef AFTERSHOCK_COMPILED_AVX512BF16
 #include <immintrin.h>
 
-// GCC 12's _mm512_max_ps & co. pass _mm512_undefined_ps() as the (masked-off) merge
-// source, which -Wuninitialized reports inside the compiler's own header.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 #include "kernels.hpp"
 
 namespace aftershock::maxsim::kernels::avx512bf16 {
 namespace {
 
-#include "tile_driver.inc"
+#include "avx512_base.inc"
 
-struct Bf16 {
+struct Bf16 : Base {
   static constexpr int kMR = 8;
   static constexpr int kNP = 3;
   static std::size_t steps(std::size_t dim) { return (dim + 1) / 2; }
-  static void init(float* runmax, std::size_t m) {
-    const __m512 lowest = _mm512_set1_ps(-__builtin_inff());
-    for (std::size_t i = 0; i < m; ++i) _mm512_store_ps(runmax + i * kP, lowest);
-  }
-  static void finish(const float* runmax, std::size_t m, float* row_max) {
-    for (std::size_t i = 0; i < m; ++i) row_max[i] = _mm512_reduce_max_ps(_mm512_load_ps(runmax + i * kP));
-  }
   template <int MR, int NP>
   static void tile(const QueryOps& q, std::size_t i0, const DocOps& d, std::size_t p0, float* runmax,
                    Prefetch& pf) {
@@ -40,10 +26,7 @@ struct Bf16 {
     const std::uint32_t* qp = q.words + i0 * dim2;
     const std::uint32_t* dp = static_cast<const std::uint32_t*>(d.panels) + p0 * stride;
     __m512 acc[MR][NP];
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
+    fill(acc, _mm512_setzero_ps());
     for (std::size_t k = 0; k < dim2; ++k) {
       prefetch_step(pf);
       __m512bh dv[NP];
@@ -56,14 +39,7 @@ struct Bf16 {
         for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], b, dv[p]);
       }
     }
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      __m512 mx = acc[r][0];
-#pragma GCC unroll 4
-      for (int p = 1; p < NP; ++p) mx = _mm512_max_ps(mx, acc[r][p]);
-      float* rm = runmax + (i0 + r) * kP;
-      _mm512_store_ps(rm, _mm512_max_ps(_mm512_load_ps(rm), mx));
-    }
+    fold<MR, NP>(acc, i0, runmax);
   }
 };
 

@@ -9,31 +9,17 @@
 #ifdef AFTERSHOCK_COMPILED_AVX512VNNI
 #include <immintrin.h>
 
-// GCC 12's _mm512_max_ps & co. pass _mm512_undefined_ps() as the (masked-off) merge
-// source, which -Wuninitialized reports inside the compiler's own header.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 #include "kernels.hpp"
 
 namespace aftershock::maxsim::kernels::avx512vnni {
 namespace {
 
-#include "tile_driver.inc"
+#include "avx512_base.inc"
 
-struct I8 {
+struct I8 : Base {
   static constexpr int kMR = 8;
   static constexpr int kNP = 3;
   static std::size_t steps(std::size_t dim) { return (dim + 3) / 4; }
-  static void init(float* runmax, std::size_t m) {
-    const __m512 lowest = _mm512_set1_ps(-__builtin_inff());
-    for (std::size_t i = 0; i < m; ++i) _mm512_store_ps(runmax + i * kP, lowest);
-  }
-  static void finish(const float* runmax, std::size_t m, float* row_max) {
-    for (std::size_t i = 0; i < m; ++i) row_max[i] = _mm512_reduce_max_ps(_mm512_load_ps(runmax + i * kP));
-  }
   template <int MR, int NP>
   static void tile(const QueryOps& q, std::size_t i0, const DocOps& d, std::size_t p0, float* runmax,
                    Prefetch& pf) {

@@ -1,6 +1,6 @@
-// Baseline (non-ISA) part of MaxSim: precision conversions, query preparation and kernel
-// selection. Query preparation lives here, not in the kernels, so that every SIMD level
-// sees bit-identical bf16 / int8 query values.
+// Baseline (non-ISA) part of MaxSim: precision conversions and query preparation (kernel
+// selection is in kernels.cpp). Query preparation lives here, not in the kernels, so that
+// every SIMD level sees bit-identical bf16 / int8 query values.
 #include "aftershock/maxsim/maxsim.hpp"
 
 #include <atomic>
@@ -143,27 +143,7 @@ PreparedQuery::PreparedQuery(const float* query, std::size_t m, std::size_t dim,
   }
 }
 
-namespace {
-// vdpbf16ps is off by default: on the AVX512-BF16 cores measured here it issues at half
-// the fp32 FMA rate, so widening bf16 to fp32 (a shift) and using FMA scored 1.4-1.6x more
-// documents/s (bench_maxsim, see README.md). It stays available for CPUs where it wins.
-std::atomic<bool> g_allow_bf16{false};
-std::atomic<bool> g_allow_vnni{true};
-std::atomic<bool> g_prefetch{true};
-bool use_bf16() { return g_allow_bf16.load(std::memory_order_relaxed) && simd::active_has_bf16(); }
-bool use_vnni() { return g_allow_vnni.load(std::memory_order_relaxed) && simd::active_has_vnni(); }
-}  // namespace
-
-void set_kernel_extensions(bool allow_bf16_dot, bool allow_vnni) {
-  g_allow_bf16.store(allow_bf16_dot, std::memory_order_relaxed);
-  g_allow_vnni.store(allow_vnni, std::memory_order_relaxed);
-}
-
-void set_kernel_prefetch(bool enabled) { g_prefetch.store(enabled, std::memory_order_relaxed); }
-
 namespace kernels {
-
-bool prefetch_enabled() { return g_prefetch.load(std::memory_order_relaxed); }
 
 float quantize_int8(const float* row, std::size_t dim, std::int8_t* codes) {
   float max_abs = 0.0f;
@@ -178,65 +158,7 @@ float quantize_int8(const float* row, std::size_t dim, std::int8_t* codes) {
   return scale;
 }
 
-RowMaxFn select(int precision) {
-  const auto p = static_cast<Precision>(precision);
-  switch (simd::active_level()) {
-    case simd::Level::kAvx512:
-#ifdef AFTERSHOCK_COMPILED_AVX512
-      switch (p) {
-        case Precision::kFp32: return &avx512::rowmax_f32;
-        case Precision::kFp16: return &avx512::rowmax_f16;
-        case Precision::kBf16:
-#ifdef AFTERSHOCK_COMPILED_AVX512BF16
-          if (use_bf16()) return &avx512bf16::rowmax_bf16;
-#endif
-          return &avx512::rowmax_bf16;
-        case Precision::kInt8:
-#ifdef AFTERSHOCK_COMPILED_AVX512VNNI
-          if (use_vnni()) return &avx512vnni::rowmax_i8;
-#endif
-          return &avx512::rowmax_i8;
-      }
-#endif
-      break;
-    case simd::Level::kAvx2:
-#ifdef AFTERSHOCK_COMPILED_AVX2
-      switch (p) {
-        case Precision::kFp32: return &avx2::rowmax_f32;
-        case Precision::kFp16: return &avx2::rowmax_f16;
-        case Precision::kBf16: return &avx2::rowmax_bf16;
-        case Precision::kInt8: return &avx2::rowmax_i8;
-      }
-#endif
-      break;
-    case simd::Level::kScalar:
-      break;
-  }
-  switch (p) {
-    case Precision::kFp32: return &scalar::rowmax_f32;
-    case Precision::kFp16: return &scalar::rowmax_f16;
-    case Precision::kBf16: return &scalar::rowmax_bf16;
-    case Precision::kInt8: return &scalar::rowmax_i8;
-  }
-  return &scalar::rowmax_f32;
-}
-
-const char* select_name(int precision) {
-  const auto p = static_cast<Precision>(precision);
-  switch (simd::active_level()) {
-    case simd::Level::kAvx512:
-      if (p == Precision::kBf16 && use_bf16()) return "avx512_bf16";
-      if (p == Precision::kInt8 && use_vnni()) return "avx512_vnni";
-      return "avx512";
-    case simd::Level::kAvx2: return "avx2";
-    case simd::Level::kScalar: return "scalar";
-  }
-  return "scalar";
-}
-
 }  // namespace kernels
-
-const char* active_kernel_name(Precision precision) { return kernels::select_name(static_cast<int>(precision)); }
 
 float maxsim_f32(const float* query, std::size_t m, const float* doc, std::size_t n, std::size_t dim) {
   if (n == 0) throw InvalidArgument("doc: expected at least one token, got 0");

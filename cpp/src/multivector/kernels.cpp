@@ -1,28 +1,36 @@
-// Picks the multi-vector kernel table for the active SIMD level.
+// Picks the multi-vector kernel table per SIMD level (the shared simd::PerLevel shape).
 #include <string>
 
+#include "../simd/per_level.hpp"
 #include "aftershock/error.hpp"
 #include "aftershock/simd/level.hpp"
 #include "kernels.hpp"
 
 namespace aftershock::multivector::kernels {
+namespace {
 
-const Kernels& for_level(int level) {
-  switch (static_cast<simd::Level>(level)) {
-    case simd::Level::kScalar: return scalar::table();
+const Kernels* make(simd::Level level) {
+  switch (level) {
+    case simd::Level::kScalar: return &scalar::table();
 #ifdef AFTERSHOCK_COMPILED_AVX2
-    case simd::Level::kAvx2: return avx2::table();
+    case simd::Level::kAvx2: return &avx2::table();
 #endif
 #ifdef AFTERSHOCK_COMPILED_AVX512
-    case simd::Level::kAvx512: return avx512::table();
+    case simd::Level::kAvx512: return &avx512::table();
 #endif
-    default: break;
+    default: return nullptr;
   }
-  throw InvalidArgument(std::string("simd level '") + simd::level_name(static_cast<simd::Level>(level)) +
-                        "' is not compiled in");
 }
 
-const Kernels& active() { return for_level(static_cast<int>(simd::active_level())); }
+const simd::PerLevel<Kernels>& registry() {
+  static const simd::PerLevel<Kernels> r(&make);
+  return r;
+}
+
+}  // namespace
+
+const Kernels& table_for(simd::Level level) { return registry().at(level); }
+const Kernels& active() { return registry().active(); }
 
 }  // namespace aftershock::multivector::kernels
 
@@ -34,10 +42,10 @@ namespace aftershock::multivector::testing {
 namespace {
 
 const kernels::Kernels& supported(int level) {
-  const auto l = static_cast<simd::Level>(level);
-  if (level < 0 || level > 2 || !simd::is_supported(l))
+  if (level < 0 || static_cast<std::size_t>(level) >= simd::kLevelCount ||
+      !simd::is_supported(static_cast<simd::Level>(level)))
     throw InvalidArgument("level: SIMD level " + std::to_string(level) + " is not supported here");
-  return kernels::for_level(level);
+  return kernels::table_for(static_cast<simd::Level>(level));
 }
 
 }  // namespace

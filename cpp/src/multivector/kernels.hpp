@@ -13,6 +13,10 @@
 #include <cstddef>
 #include <cstdint>
 
+namespace aftershock::simd {
+enum class Level : int;
+}
+
 namespace aftershock::multivector::kernels {
 
 constexpr std::size_t kPanelCols = 16;
@@ -40,9 +44,10 @@ struct Kernels {
 
 /// The table of the active SIMD level (simd::active_level()); baseline code only.
 const Kernels& active();
-/// The table of a level given as int(simd::Level); throws InvalidArgument if not compiled.
-const Kernels& for_level(int level);
+/// The table of a level (simd::PerLevel); throws InvalidArgument if not compiled in.
+const Kernels& table_for(simd::Level level);
 
+/// Each level's table, defined in kernels_<level>.cpp (a level not compiled in has none).
 namespace scalar {
 const Kernels& table();
 }

@@ -10,7 +10,7 @@
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
 #include "aftershock/sparse/index.hpp"
-#include "aftershock/sparse/kernels.hpp"
+#include "kernels.hpp"
 #include "topk.hpp"
 
 namespace aftershock::sparse {

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
-#include "aftershock/sparse/kernels.hpp"
+#include "kernels.hpp"
 
-namespace aftershock::sparse::simd_avx2 {
+namespace aftershock::sparse::kernels::avx2 {
 namespace {
 
 inline __m256 load_values(const float* p) { return _mm256_loadu_ps(p); }
@@ -55,22 +55,12 @@ float dot(const TermT* terms, const ValueT* values, std::size_t n, const float* 
   return hsum(acc);
 }
 
-void accumulate_codes_u8(const std::uint8_t* blocks, const std::uint8_t* codes, std::size_t n, float weight,
-                         float* acc) {
-  for (std::size_t i = 0; i < n; ++i) acc[blocks[i]] += weight * static_cast<float>(codes[i]);
-}
-
-#include "summary_scan.inc"
+#include "kernels_level.inc"
 
 }  // namespace
 
-const SparseKernels& table() {
-  static const SparseKernels t{
-      dot<std::uint16_t, std::uint16_t>, dot<std::uint16_t, float>, dot<std::uint32_t, std::uint16_t>,
-      dot<std::uint32_t, float>, accumulate_codes_u8, accumulate_summary_page,
-  };
-  return t;
-}
+// AVX2 has no scatter: summary codes are added one entry at a time.
+const SparseKernels& table() { return make_table<accumulate_codes_serial>(); }
 
-}  // namespace aftershock::sparse::simd_avx2
+}  // namespace aftershock::sparse::kernels::avx2
 #endif

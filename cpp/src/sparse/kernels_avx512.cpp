@@ -5,9 +5,9 @@
 
 #include <algorithm>
 
-#include "aftershock/sparse/kernels.hpp"
+#include "kernels.hpp"
 
-namespace aftershock::sparse::simd_avx512 {
+namespace aftershock::sparse::kernels::avx512 {
 namespace {
 
 inline __m512i load_terms(const std::uint16_t* p, __mmask16 m) {
@@ -35,6 +35,9 @@ float dot(const TermT* terms, const ValueT* values, std::size_t n, const float* 
   return _mm512_reduce_add_ps(acc);
 }
 
+#include "kernels_level.inc"
+
+// Conflict-free gather/scatter: a summary run holds each block once.
 void accumulate_codes_u8(const std::uint8_t* blocks, const std::uint8_t* codes, std::size_t n, float weight,
                          float* acc) {
   const __m512 w = _mm512_set1_ps(weight);
@@ -45,20 +48,14 @@ void accumulate_codes_u8(const std::uint8_t* blocks, const std::uint8_t* codes, 
     __m512 a = _mm512_i32gather_ps(idx, acc, 4);
     _mm512_i32scatter_ps(acc, idx, _mm512_fmadd_ps(w, c, a), 4);
   }
+  // The < 16 entries left: accumulate_codes_serial's loop, written out here so that GCC
+  // sees the trip count bound and unrolls it fully (it does not through the call).
   for (; i < n; ++i) acc[blocks[i]] += weight * static_cast<float>(codes[i]);
 }
 
-#include "summary_scan.inc"
-
 }  // namespace
 
-const SparseKernels& table() {
-  static const SparseKernels t{
-      dot<std::uint16_t, std::uint16_t>, dot<std::uint16_t, float>, dot<std::uint32_t, std::uint16_t>,
-      dot<std::uint32_t, float>, accumulate_codes_u8, accumulate_summary_page,
-  };
-  return t;
-}
+const SparseKernels& table() { return make_table<accumulate_codes_u8>(); }
 
-}  // namespace aftershock::sparse::simd_avx512
+}  // namespace aftershock::sparse::kernels::avx512
 #endif

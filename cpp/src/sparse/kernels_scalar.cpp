@@ -2,10 +2,10 @@
 // Compiled with auto-vectorization off (see simd_flags.cmake).
 #include <algorithm>
 
-#include "aftershock/sparse/kernels.hpp"
 #include "aftershock/util/half.hpp"
+#include "kernels.hpp"
 
-namespace aftershock::sparse::simd_scalar {
+namespace aftershock::sparse::kernels::scalar {
 namespace {
 
 inline float load(float v) { return v; }
@@ -18,21 +18,10 @@ float dot(const TermT* terms, const ValueT* values, std::size_t n, const float* 
   return sum;
 }
 
-void accumulate_codes_u8(const std::uint8_t* blocks, const std::uint8_t* codes, std::size_t n, float weight,
-                         float* acc) {
-  for (std::size_t i = 0; i < n; ++i) acc[blocks[i]] += weight * static_cast<float>(codes[i]);
-}
-
-#include "summary_scan.inc"
+#include "kernels_level.inc"
 
 }  // namespace
 
-const SparseKernels& table() {
-  static const SparseKernels t{
-      dot<std::uint16_t, std::uint16_t>, dot<std::uint16_t, float>, dot<std::uint32_t, std::uint16_t>,
-      dot<std::uint32_t, float>, accumulate_codes_u8, accumulate_summary_page,
-  };
-  return t;
-}
+const SparseKernels& table() { return make_table<accumulate_codes_serial>(); }
 
-}  // namespace aftershock::sparse::simd_scalar
+}  // namespace aftershock::sparse::kernels::scalar

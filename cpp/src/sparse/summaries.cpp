@@ -10,6 +10,7 @@
 #endif
 
 #include "aftershock/error.hpp"
+#include "kernels.hpp"
 #include "aftershock/util/huge_pages.hpp"
 
 namespace aftershock::sparse {

@@ -8,8 +8,9 @@
 // stream through once; no similarity matrix is ever written. See cpp/src/maxsim/README.md
 // for the score definition per precision and the error bounds the tests enforce.
 //
-// Kernels dispatch per call on simd::active_level() (scalar / avx2 / avx512), and inside
-// avx512 on simd::active_has_bf16() / active_has_vnni().
+// Kernels dispatch per call on simd::active_level(): one kernel table per level of the
+// registry (aftershock/simd/level.hpp); the avx512 table also holds the AVX512_BF16 /
+// AVX512_VNNI kernels when the registry reports those extensions supported.
 #pragma once
 
 #include <cstddef>

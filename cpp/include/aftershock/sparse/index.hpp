@@ -12,6 +12,7 @@
 #include "aftershock/progress.hpp"
 #include "aftershock/sparse/config.hpp"
 #include "aftershock/sparse/forward_index.hpp"
+#include "aftershock/simd/level.hpp"
 #include "aftershock/sparse/summaries.hpp"
 #include "aftershock/types.hpp"
 

@@ -21,10 +21,13 @@
 #include <vector>
 
 #include "aftershock/io/format.hpp"
-#include "aftershock/sparse/kernels.hpp"
 #include "aftershock/types.hpp"
 
 namespace aftershock::sparse {
+
+// Internal kernel types (cpp/src/sparse/kernels.hpp).
+struct SparseKernels;
+struct SummaryPageView;
 
 class BlockSummaries {
  public:

@@ -1,10 +1,15 @@
-// SIMD kernels of the sparse engine, one table per level (scalar, avx2, avx512).
+// Internal: the SIMD kernels of the sparse engine, one table of plain function pointers per
+// level (scalar, avx2, avx512; see aftershock/simd/level.hpp for the registry). Included
+// by the ISA translation units, so it holds only plain structs and declarations (no inline
+// code and no templates shared with baseline code: STYLE.md section 3).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-#include "aftershock/simd/level.hpp"
+namespace aftershock::simd {
+enum class Level : int;
+}
 
 namespace aftershock::sparse {
 
@@ -45,18 +50,20 @@ struct SparseKernels {
                                   std::size_t n, float* acc);
 };
 
-/// The table for a level; throws InvalidArgument if the level is not compiled in.
+/// The table for a level (simd::PerLevel); throws InvalidArgument if the level is not
+/// compiled in. Baseline code only.
 const SparseKernels& sparse_kernels(simd::Level level);
 /// The table for simd::active_level().
-inline const SparseKernels& sparse_kernels() { return sparse_kernels(simd::active_level()); }
+const SparseKernels& sparse_kernels();
 
-namespace simd_scalar {
+/// Each level's table, defined in kernels_<level>.cpp (a level not compiled in has none).
+namespace kernels::scalar {
 const SparseKernels& table();
 }
-namespace simd_avx2 {
+namespace kernels::avx2 {
 const SparseKernels& table();
 }
-namespace simd_avx512 {
+namespace kernels::avx512 {
 const SparseKernels& table();
 }
 
