@@ -29,8 +29,8 @@ TEST(SparseKernels, DotProductsAgreeWithFloat64WithinTheRoundingBound) {
         t32[offset + i] = static_cast<std::uint32_t>(rng() % 65536);
         t16[offset + i] = static_cast<std::uint16_t>(t32[offset + i]);
         f[offset + i] = w(rng);
-        h[offset + i] = float_to_half(f[offset + i]);
-        as_f32[i] = half_to_float(h[offset + i]);
+        h[offset + i] = float_to_fp16(f[offset + i]);
+        as_f32[i] = fp16_to_float(h[offset + i]);
       }
       for (simd::Level level : test::runnable_levels()) {
         const SparseKernels& k = sparse_kernels(level);

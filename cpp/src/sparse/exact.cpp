@@ -11,7 +11,7 @@
 #include "aftershock/parallel.hpp"
 #include "aftershock/sparse/index.hpp"
 #include "aftershock/sparse/kernels.hpp"
-#include "topk.hpp"
+#include "aftershock/util/topk.hpp"
 
 namespace aftershock::sparse {
 
