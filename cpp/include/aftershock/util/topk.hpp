@@ -28,15 +28,16 @@ class TopK {
   using Entry = std::pair<float, DocId>;  // (score, id)
 
   /// Keeps the best `k` pairs (k == 0: keeps nothing). Allocates k + 1 entries.
-  explicit TopK(std::size_t k = 0) : k_(k) { heap_.reserve(k + 1); }
+  explicit TopK(std::size_t k = 0) { reset(k); }
 
   /// Empties the collector for a new k, keeping its storage (per-thread reuse).
   void reset(std::size_t k) {
     k_ = k;
     heap_.clear();
     heap_.reserve(k + 1);
+    threshold_ = k == 0 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
   }
-  void clear() { heap_.clear(); }
+  void clear() { reset(k_); }
 
   std::size_t k() const { return k_; }
   std::size_t size() const { return heap_.size(); }
@@ -44,27 +45,28 @@ class TopK {
 
   /// The score a new pair must reach to enter: -inf until k pairs are held, then the
   /// worst kept score (a pair equal to it enters only with a smaller id); +inf for k == 0.
-  float threshold() const {
-    if (heap_.size() < k_) return -std::numeric_limits<float>::infinity();
-    return k_ == 0 ? std::numeric_limits<float>::infinity() : heap_.front().first;
-  }
+  /// O(1) (kept up to date by push, so hot loops can call it per item).
+  float threshold() const { return threshold_; }
 
   /// Cheap pre-check for hot loops: false when push(score, id) cannot change the kept set
   /// for any id (and always for NaN).
-  bool admits(float score) const { return k_ != 0 && score >= threshold(); }
+  bool admits(float score) const { return score >= threshold_ && k_ != 0; }
 
   /// Offers one pair. O(log k). NaN scores are ignored.
   void push(float score, DocId id) {
     if (heap_.size() < k_) {
       if (score != score) return;  // NaN
       heap_.emplace_back(score, id);
-    } else {
-      // false for NaN, and for k == 0 the heap is empty: nothing to compare with.
-      if (k_ == 0 || !better(score, id, heap_.front().first, heap_.front().second)) return;
-      std::pop_heap(heap_.begin(), heap_.end(), worse_on_top);
-      heap_.back() = {score, id};
+      std::push_heap(heap_.begin(), heap_.end(), worse_on_top);
+      if (heap_.size() == k_) threshold_ = heap_.front().first;
+      return;
     }
+    // Full. False for NaN; for k == 0 (threshold +inf, empty heap) nothing enters.
+    if (!(score > threshold_ || (score == threshold_ && k_ != 0 && id < heap_.front().second))) return;
+    std::pop_heap(heap_.begin(), heap_.end(), worse_on_top);
+    heap_.back() = {score, id};
     std::push_heap(heap_.begin(), heap_.end(), worse_on_top);
+    threshold_ = heap_.front().first;
   }
 
   /// The kept pairs in heap order (unsorted).
@@ -102,7 +104,8 @@ class TopK {
   // Heap comparator: the root is the worst kept pair.
   static bool worse_on_top(const Entry& a, const Entry& b) { return better(a, b); }
 
-  std::size_t k_;
+  std::size_t k_ = 0;
+  float threshold_ = 0.0f;  // see threshold()
   std::vector<Entry> heap_;
 };
 
