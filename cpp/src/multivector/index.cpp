@@ -82,8 +82,10 @@ MultiVectorIndex MultiVectorIndex::build(const float* vectors, std::size_t total
               ix.method_);
   if (dim == 0) throw InvalidArgument("vectors: expected dim >= 1, got 0");
   if (n_docs == 0) throw InvalidArgument("offsets: expected at least one document, got 0");
+  // Offsets are checked here (cheap) since pooling reads them. The values are checked once:
+  // by the store when it receives the caller's vectors, here only when pooling reads them
+  // first (the store then sees pooled rows, whose indices are not the caller's).
   check_ragged_offsets(offsets, n_docs, total_tokens, "offsets", "document", EmptyRows::kRejected);
-  check_finite_rows(vectors, total_tokens, dim, "vectors", num_threads);
   ix.seed_ = seed;
   ix.original_tokens_ = total_tokens;
 
@@ -118,6 +120,7 @@ MultiVectorIndex MultiVectorIndex::build(const float* vectors, std::size_t total
   const std::int64_t* doc_offsets = offsets;
   std::size_t n_tokens = total_tokens;
   if (ix.pool_factor_ > 1.0) {
+    check_finite_rows(vectors, total_tokens, dim, "vectors", num_threads);
     pooled = pool_tokens(vectors, dim, offsets, n_docs, ix.pool_factor_, ix.pool_iters_, pooled_offsets,
                          num_threads, progress);
     docs = pooled.data();
