@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "aftershock/sparse/kernels.hpp"
@@ -15,8 +14,8 @@ namespace aftershock::sparse {
 namespace {
 
 TEST(SparseKernels, DotProductsAgreeWithFloat64WithinTheRoundingBound) {
-  std::mt19937_64 rng(7);
-  std::lognormal_distribution<float> w(0.0f, 1.0f);
+  Rng rng(7);
+  auto w = [](Rng& r) { return static_cast<float>(std::exp(r.normal())); };
   const std::size_t dim = 70000;
   std::vector<float> query(dim);
   for (float& q : query) q = w(rng);
@@ -26,7 +25,7 @@ TEST(SparseKernels, DotProductsAgreeWithFloat64WithinTheRoundingBound) {
       std::vector<std::uint16_t> t16(n + offset), h(n + offset);
       std::vector<float> f(n + offset), as_f32(n);
       for (std::size_t i = 0; i < n; ++i) {
-        t32[offset + i] = static_cast<std::uint32_t>(rng() % 65536);
+        t32[offset + i] = static_cast<std::uint32_t>(rng.below(65536));
         t16[offset + i] = static_cast<std::uint16_t>(t32[offset + i]);
         f[offset + i] = w(rng);
         h[offset + i] = float_to_fp16(f[offset + i]);
@@ -56,13 +55,13 @@ TEST(SparseKernels, DotProductsAgreeWithFloat64WithinTheRoundingBound) {
 }
 
 TEST(SparseKernels, AccumulateCodesMatchesFloat64) {
-  std::mt19937_64 rng(11);
+  Rng rng(11);
   for (std::size_t n : {0, 1, 15, 16, 17, 100, 256}) {
     std::vector<std::uint8_t> blocks(256), codes(n);
     for (std::size_t i = 0; i < 256; ++i) blocks[i] = static_cast<std::uint8_t>(i);
-    std::shuffle(blocks.begin(), blocks.end(), rng);  // distinct, as in a run
+    aftershock::shuffle(blocks.begin(), blocks.end(), rng);  // distinct, as in a run
     blocks.resize(n);
-    for (auto& c : codes) c = static_cast<std::uint8_t>(1 + rng() % 255);
+    for (auto& c : codes) c = static_cast<std::uint8_t>(1 + rng.below(255));
     const float weight = 0.37f;
     for (simd::Level level : test::runnable_levels()) {
       std::vector<float> acc(256, 1.5f);

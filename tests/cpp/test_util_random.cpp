@@ -3,6 +3,7 @@
 // compiler and standard library (checked under GCC/libstdc++ and clang/libc++).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -35,6 +36,22 @@ TEST(Rng, BelowStaysInRangeAndSampleIsSortedAndDistinct) {
   }
   const std::vector<std::size_t> s = sample_indices(50, 50, 9);
   for (std::size_t i = 0; i < s.size(); ++i) EXPECT_EQ(s[i], i);  // count == n takes everything
+}
+
+}  // namespace
+}  // namespace aftershock
+
+namespace aftershock {
+namespace {
+
+TEST(Rng, ShuffleIsAFixedPermutationForASeed) {
+  std::vector<int> v{0, 1, 2, 3, 4, 5, 6, 7};
+  Rng rng(4);
+  aftershock::shuffle(v.begin(), v.end(), rng);
+  std::vector<int> sorted = v;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(v, (std::vector<int>{5, 3, 1, 0, 4, 7, 6, 2}));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 // unit (STYLE §3).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -68,6 +69,14 @@ inline std::vector<std::size_t> sample_indices(std::size_t n, std::size_t count,
     if (static_cast<double>(n - i) * rng.uniform() < static_cast<double>(count - out.size())) out.push_back(i);
   }
   return out;
+}
+
+/// Fisher-Yates shuffle of [first, last) drawn from rng (std::shuffle's draws are
+/// implementation-defined). O(last - first).
+template <class RandomIt>
+void shuffle(RandomIt first, RandomIt last, Rng& rng) {
+  for (auto n = last - first; n > 1; --n)
+    std::iter_swap(first + (n - 1), first + static_cast<decltype(n)>(rng.below(static_cast<std::uint64_t>(n))));
 }
 
 }  // namespace aftershock
