@@ -61,7 +61,7 @@ int main() {
       std::sort(row.begin(), row.end());
       for (std::size_t i = 0; i < nnz; ++i) {
         terms[d * nnz + i] = static_cast<std::uint16_t>(row[i]);
-        values[d * nnz + i] = float_to_half(w(rng));
+        values[d * nnz + i] = float_to_fp16(w(rng));
       }
     }
     std::vector<std::uint32_t> order(n_docs);

@@ -35,6 +35,21 @@ void require_ndim(const CArray<T>& a, int ndim, const char* what) {
                           shape_string(a));
 }
 
+/// The binding's share of a ragged batch's offsets (shapes, GIL held): 1-d with
+/// n_rows + 1 >= 1 entries and, when token_rows >= 0, offsets[-1] == token_rows (the rows
+/// of the token array). Returns n_rows. The values (offsets[0] == 0, monotone, no empty
+/// row) are checked once in the core (util/ragged.hpp).
+inline std::size_t ragged_rows(const CArray<std::int64_t>& offsets, const char* what, py::ssize_t token_rows = -1) {
+  require_ndim(offsets, 1, what);
+  if (offsets.shape(0) < 1)
+    throw InvalidArgument(std::string(what) + ": expected n + 1 >= 1 entries (" + what + "[0] == 0), got shape (0,)");
+  const auto n_rows = static_cast<std::size_t>(offsets.shape(0)) - 1;
+  if (token_rows >= 0 && offsets.data()[n_rows] != token_rows)
+    throw InvalidArgument(std::string(what) + ": expected " + what + "[-1] == " + std::to_string(token_rows) +
+                          " (the number of token rows), got " + std::to_string(offsets.data()[n_rows]));
+  return n_rows;
+}
+
 }  // namespace aftershock::bindings
 
 namespace aftershock::bindings {

@@ -29,18 +29,6 @@ void require_dim(const CArray<float>& a, std::size_t dim, const char* what) {
   if (a.ndim() != 2 || static_cast<std::size_t>(a.shape(1)) != dim) throw InvalidArgument(expected_rows(what, dim, a));
 }
 
-// Checks a ragged batch's offsets against its token rows (the core checks monotonicity).
-std::size_t check_query_offsets(const CArray<float>& queries, const CArray<std::int64_t>& offsets) {
-  require_ndim(offsets, 1, "query_offsets");
-  if (offsets.shape(0) < 1) throw InvalidArgument("query_offsets: expected n_queries + 1 >= 1 entries, got 0");
-  const std::size_t n_queries = static_cast<std::size_t>(offsets.shape(0)) - 1;
-  const std::int64_t last = offsets.data()[n_queries];
-  if (last != queries.shape(0))
-    throw InvalidArgument("query_offsets: expected query_offsets[-1] == " + std::to_string(queries.shape(0)) +
-                          " (rows of queries), got " + std::to_string(last));
-  return n_queries;
-}
-
 }  // namespace
 
 void bind_maxsim(py::module_& m) {
@@ -50,11 +38,9 @@ void bind_maxsim(py::module_& m) {
                        std::size_t num_threads) {
              const maxsim::Precision p = maxsim::parse_precision(precision);
              require_ndim(vectors, 2, "vectors");
-             require_ndim(offsets, 1, "offsets");
-             if (offsets.shape(0) < 1) throw InvalidArgument("offsets: expected n_docs + 1 >= 1 entries, got 0");
+             const std::size_t n_docs = ragged_rows(offsets, "offsets");
              const auto total = static_cast<std::size_t>(vectors.shape(0));
              const auto dim = static_cast<std::size_t>(vectors.shape(1));
-             const auto n_docs = static_cast<std::size_t>(offsets.shape(0)) - 1;
              py::gil_scoped_release release;
              return MultiVectorStore(vectors.data(), total, dim, offsets.data(), n_docs, p, num_threads);
            }),
@@ -108,7 +94,7 @@ void bind_maxsim(py::module_& m) {
           [](const MultiVectorStore& s, const CArray<float>& queries, const CArray<std::int64_t>& query_offsets,
              std::optional<CArray<std::uint32_t>> doc_ids, std::size_t num_threads) {
             require_dim(queries, s.dim(), "queries");
-            const std::size_t nq = check_query_offsets(queries, query_offsets);
+            const std::size_t nq = ragged_rows(query_offsets, "query_offsets", queries.shape(0));
             const DocId* ids = nullptr;
             std::size_t n = s.n_docs();
             if (doc_ids) {
@@ -151,7 +137,7 @@ void bind_maxsim(py::module_& m) {
           [](const MultiVectorStore& s, const CArray<float>& queries, const CArray<std::int64_t>& query_offsets,
              std::size_t k, std::size_t num_threads) {
             require_dim(queries, s.dim(), "queries");
-            const std::size_t nq = check_query_offsets(queries, query_offsets);
+            const std::size_t nq = ragged_rows(query_offsets, "query_offsets", queries.shape(0));
             if (k == 0) throw InvalidArgument("k: must be >= 1, got 0");
             CArray<float> scores({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
             CArray<std::int64_t> ids({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});

@@ -17,24 +17,14 @@ namespace {
 using multivector::MultiVectorIndex;
 using multivector::ParamMap;
 
-void require_offsets(const CArray<std::int64_t>& offsets, const char* what) {
-  require_ndim(offsets, 1, what);
-  if (offsets.shape(0) < 1)
-    throw InvalidArgument(std::string(what) + ": expected at least one entry (offsets[0] == 0), got shape (0,)");
-}
-
 py::tuple run_search(const MultiVectorIndex& self, const CArray<float>& queries, const CArray<std::int64_t>& offsets,
                      std::size_t k, const ParamMap* params, std::size_t num_threads) {
   require_ndim(queries, 2, "queries");
-  require_offsets(offsets, "query_offsets");
   if (static_cast<std::size_t>(queries.shape(1)) != self.dim())
     throw InvalidArgument("queries: expected (n, " + std::to_string(self.dim()) + ") float32, got " +
                           shape_string(queries));
   if (k == 0) throw InvalidArgument("k: expected >= 1, got 0");
-  const std::size_t n_queries = static_cast<std::size_t>(offsets.shape(0)) - 1;
-  if (n_queries > 0 && offsets.data()[n_queries] != queries.shape(0))
-    throw InvalidArgument("query_offsets: expected the last offset to equal the number of query rows (" +
-                          std::to_string(queries.shape(0)) + "), got " + std::to_string(offsets.data()[n_queries]));
+  const std::size_t n_queries = ragged_rows(offsets, "query_offsets", queries.shape(0));
   CArray<float> scores({static_cast<py::ssize_t>(n_queries), static_cast<py::ssize_t>(k)});
   CArray<std::int64_t> ids({static_cast<py::ssize_t>(n_queries), static_cast<py::ssize_t>(k)});
   TopKOut out{scores.mutable_data(), ids.mutable_data(), k};
@@ -61,12 +51,11 @@ void bind_multivector(py::module_& m) {
              const std::string& precision, const ParamMap& params, std::uint64_t seed, std::size_t num_threads,
              py::object progress) {
             require_ndim(vectors, 2, "vectors");
-            require_offsets(offsets, "offsets");
+            const std::size_t n_docs = ragged_rows(offsets, "offsets");
             const float* v = vectors.data();
             const std::int64_t* o = offsets.data();
             const std::size_t total = static_cast<std::size_t>(vectors.shape(0));
             const std::size_t dim = static_cast<std::size_t>(vectors.shape(1));
-            const std::size_t n_docs = static_cast<std::size_t>(offsets.shape(0)) - 1;
             multivector::ProgressFn fn = make_progress(std::move(progress));
             py::gil_scoped_release release;
             return MultiVectorIndex::build(v, total, dim, o, n_docs, method, precision, params, seed, num_threads,

@@ -101,3 +101,29 @@ TEST(Format, Crc32cMatchesTheStandardCheckValue) {
 
 }  // namespace
 }  // namespace aftershock::io
+
+namespace aftershock::io {
+namespace {
+
+TEST(Config, IntegersAreStoredExactlyAndOldDoubleTextStillReads) {
+  Config c;
+  c.set_uint("seed", 0xFFFFFFFFFFFFFFFFull);
+  c.set_uint("big", (1ull << 53) + 1);  // not a double
+  c.set("ratio", 0.1);
+  const Config r = Config::parse(c.serialize());
+  EXPECT_EQ(r.get_uint("seed", ~0ull), 0xFFFFFFFFFFFFFFFFull);
+  EXPECT_EQ(r.get_uint("big", ~0ull), (1ull << 53) + 1);
+  EXPECT_EQ(r.get("ratio"), 0.1);
+  // As earlier versions wrote integers (%.17g of a double):
+  const Config old = Config::parse("n=42\nseed=1.8446744073709552e+19\nlarge=9007199254740992\nbad=1.5\n");
+  EXPECT_EQ(old.get_uint("n", 100), 42u);
+  EXPECT_EQ(old.get_uint("large", ~0ull), 9007199254740992ull);
+  EXPECT_THROW(old.get_uint("seed", ~0ull), FormatError);  // 2^64 does not fit
+  EXPECT_THROW(old.get_uint("bad", 100), FormatError);
+  EXPECT_THROW(old.get_uint("n", 41), FormatError);
+  EXPECT_THROW(old.get_uint("missing", 1), FormatError);
+  EXPECT_THROW(Config::parse("x=99999999999999999999999\n").get_uint("x", ~0ull), FormatError);  // > 2^64 - 1
+}
+
+}  // namespace
+}  // namespace aftershock::io

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "aftershock/error.hpp"
@@ -24,10 +23,10 @@ using MaxSimAt = test::PerLevelTest;
 
 TEST_P(MaxSimAt, Fp32AgreesWithFloat64) {
   LevelGuard guard;
-  std::mt19937_64 rng(13);
-  std::normal_distribution<float> g(0.0f, 1.0f);
+  Rng rng(13);
+  auto g = [](Rng& r) { return static_cast<float>(r.normal()); };
   for (std::size_t trial = 0; trial < 40; ++trial) {
-    const std::size_t m = 1 + rng() % 40, n = 1 + rng() % 70, dim = 1 + rng() % 200;
+    const std::size_t m = 1 + rng.below(40), n = 1 + rng.below(70), dim = 1 + rng.below(200);
     std::vector<float> q(m * dim), d(n * dim);
     for (float& x : q) x = g(rng);
     for (float& x : d) x = g(rng);

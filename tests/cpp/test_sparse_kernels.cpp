@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "sparse/kernels.hpp"
@@ -17,8 +16,8 @@ namespace {
 using SparseKernelsAt = test::PerLevelTest;
 
 TEST_P(SparseKernelsAt, DotProductsAgreeWithFloat64WithinTheRoundingBound) {
-  std::mt19937_64 rng(7);
-  std::lognormal_distribution<float> w(0.0f, 1.0f);
+  Rng rng(7);
+  auto w = [](Rng& r) { return static_cast<float>(std::exp(r.normal())); };
   const std::size_t dim = 70000;
   std::vector<float> query(dim);
   for (float& q : query) q = w(rng);
@@ -28,11 +27,11 @@ TEST_P(SparseKernelsAt, DotProductsAgreeWithFloat64WithinTheRoundingBound) {
       std::vector<std::uint16_t> t16(n + offset), h(n + offset);
       std::vector<float> f(n + offset), as_f32(n);
       for (std::size_t i = 0; i < n; ++i) {
-        t32[offset + i] = static_cast<std::uint32_t>(rng() % 65536);
+        t32[offset + i] = static_cast<std::uint32_t>(rng.below(65536));
         t16[offset + i] = static_cast<std::uint16_t>(t32[offset + i]);
         f[offset + i] = w(rng);
-        h[offset + i] = float_to_half(f[offset + i]);
-        as_f32[i] = half_to_float(h[offset + i]);
+        h[offset + i] = float_to_fp16(f[offset + i]);
+        as_f32[i] = fp16_to_float(h[offset + i]);
       }
       {
         const simd::Level level = this->level();
@@ -59,13 +58,13 @@ TEST_P(SparseKernelsAt, DotProductsAgreeWithFloat64WithinTheRoundingBound) {
 }
 
 TEST_P(SparseKernelsAt, AccumulateCodesMatchesFloat64) {
-  std::mt19937_64 rng(11);
+  Rng rng(11);
   for (std::size_t n : {0, 1, 15, 16, 17, 100, 256}) {
     std::vector<std::uint8_t> blocks(256), codes(n);
     for (std::size_t i = 0; i < 256; ++i) blocks[i] = static_cast<std::uint8_t>(i);
-    std::shuffle(blocks.begin(), blocks.end(), rng);  // distinct, as in a run
+    aftershock::shuffle(blocks.begin(), blocks.end(), rng);  // distinct, as in a run
     blocks.resize(n);
-    for (auto& c : codes) c = static_cast<std::uint8_t>(1 + rng() % 255);
+    for (auto& c : codes) c = static_cast<std::uint8_t>(1 + rng.below(255));
     const float weight = 0.37f;
     {
       const simd::Level level = this->level();

@@ -4,14 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <random>
 #include <vector>
 
 #include "aftershock/simd/level.hpp"
 #include "aftershock/types.hpp"
+#include "aftershock/util/random.hpp"
 
 namespace aftershock::test {
 
@@ -46,6 +47,8 @@ inline std::string level_param_name(const ::testing::TestParamInfo<int>& p) {
 
 /// A CSR batch that owns its arrays: rows of `nnz` distinct ascending terms below `dim`,
 /// log-normal weights, with term popularity skewed towards small ids (as in SPLADE).
+/// Drawn with the core's portable Rng, so a seed gives the same batch under every
+/// compiler and standard library (test_determinism.cpp relies on it).
 struct Csr {
   std::vector<std::int64_t> indptr{0};
   std::vector<std::uint32_t> indices;
@@ -56,9 +59,9 @@ struct Csr {
 };
 
 inline Csr random_csr(std::size_t rows, std::size_t dim, std::size_t nnz, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::lognormal_distribution<float> weight(0.0f, 1.0f);
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  Rng rng(seed);
+  auto unit = [&](Rng& g) { return g.uniform(); };
+  auto weight = [&](Rng& g) { return static_cast<float>(std::exp(g.normal())); };
   Csr c;
   c.dim = dim;
   std::vector<char> used(dim, 0);

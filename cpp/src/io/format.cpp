@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <limits>
 #include <sstream>
 #include <cstring>
 
@@ -291,21 +293,44 @@ void FileReader::bad_section(const char tag[4], const std::string& why) {
   format_error("section '" + tag_string(tag) + "' " + why);
 }
 
-void Config::set(const std::string& key, double value) { values_[key] = value; }
+void Config::set(const std::string& key, double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", value);
+  values_[key] = buf;
+}
+
+void Config::set_uint(const std::string& key, std::uint64_t value) { values_[key] = std::to_string(value); }
 
 double Config::get(const std::string& key) const {
   auto it = values_.find(key);
   if (it == values_.end()) format_error("configuration lacks '" + key + "'");
-  return it->second;
+  return std::strtod(it->second.c_str(), nullptr);  // checked by parse
+}
+
+std::uint64_t Config::get_uint(const std::string& key, std::uint64_t max) const {
+  auto it = values_.find(key);
+  if (it == values_.end()) format_error("configuration lacks '" + key + "'");
+  const std::string& text = it->second;
+  auto bad = [&]() { format_error("configuration '" + key + "' is not an integer in [0, " + std::to_string(max) + "]"); };
+  std::uint64_t v = 0;
+  if (!text.empty() && text.size() <= 20 && std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    for (char ch : text) {
+      const auto digit = static_cast<std::uint64_t>(ch - '0');
+      if (v > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) bad();
+      v = v * 10 + digit;
+    }
+  } else {  // written by set() (a double), as earlier versions did for integers
+    const double d = std::strtod(text.c_str(), nullptr);
+    if (!(d >= 0.0 && d < 18446744073709551616.0) || d != std::floor(d)) bad();
+    v = static_cast<std::uint64_t>(d);
+  }
+  if (v > max) bad();
+  return v;
 }
 
 std::string Config::serialize() const {
   std::string out;
-  char buf[64];
-  for (const auto& [k, v] : values_) {
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    out += k + "=" + buf + "\n";
-  }
+  for (const auto& [k, v] : values_) out += k + "=" + v + "\n";
   return out;
 }
 
@@ -320,7 +345,7 @@ Config Config::parse(const std::string& text) {
     std::string num = line.substr(eq + 1);
     double v = std::strtod(num.c_str(), &end);
     if (end == num.c_str() || *end != '\0' || !std::isfinite(v)) format_error("malformed configuration value");
-    c.values_[line.substr(0, eq)] = v;
+    c.values_[line.substr(0, eq)] = num;
   }
   return c;
 }

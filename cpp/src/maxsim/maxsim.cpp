@@ -6,32 +6,16 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <vector>
 
 #include "aftershock/error.hpp"
 #include "aftershock/simd/level.hpp"
+#include "aftershock/util/half.hpp"
+#include "aftershock/util/ragged.hpp"
 #include "kernels.hpp"
 
 namespace aftershock::maxsim {
-namespace {
-
-std::uint32_t bits_of(float x) {
-  std::uint32_t b;
-  std::memcpy(&b, &x, sizeof b);
-  return b;
-}
-float float_of(std::uint32_t b) {
-  float x;
-  std::memcpy(&x, &b, sizeof x);
-  return x;
-}
-
-// |x| at or above this rounds to infinity in bf16 (halfway to 2^128, ties to even).
-constexpr std::uint32_t kBf16OverflowBits = 0x7F7F8000u;
-
-}  // namespace
 
 const char* precision_name(Precision p) {
   switch (p) {
@@ -51,45 +35,6 @@ Precision parse_precision(const std::string& name) {
   throw InvalidArgument("precision: expected one of 'fp32', 'fp16', 'bf16', 'int8', got '" + name + "'");
 }
 
-std::uint16_t float_to_fp16(float x) {
-  std::uint32_t b = bits_of(x);
-  const std::uint16_t sign = static_cast<std::uint16_t>((b >> 16) & 0x8000u);
-  b &= 0x7FFFFFFFu;
-  if (b >= 0x7F800000u) return static_cast<std::uint16_t>(sign | 0x7C00u | (b > 0x7F800000u ? 0x200u : 0u));
-  if (b >= 0x477FF000u) return static_cast<std::uint16_t>(sign | 0x7C00u);  // >= 65520: rounds to inf
-  if (b < 0x38800000u) {
-    // Below 2^-14 (fp16 subnormal range): adding 0.5 puts the value in a binade whose
-    // float32 ulp is 2^-24, the fp16 subnormal spacing, so the float addition performs
-    // the round-to-nearest-even; the low bits are then the fp16 encoding (0x400 = 2^-14).
-    const float r = float_of(b) + 0.5f;
-    return static_cast<std::uint16_t>(sign | (bits_of(r) - 0x3F000000u));
-  }
-  // Normal: rebias the exponent (127 -> 15) and round the 13 dropped bits to nearest even.
-  const std::uint32_t odd = (b >> 13) & 1u;
-  b += 0xC8000FFFu + odd;
-  return static_cast<std::uint16_t>(sign | (b >> 13));
-}
-
-float fp16_to_float(std::uint16_t h) {
-  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
-  const std::uint32_t exponent = (h >> 10) & 0x1Fu;
-  const std::uint32_t mantissa = h & 0x3FFu;
-  if (exponent == 0) {
-    const float f = static_cast<float>(mantissa) * 5.9604644775390625e-8f;  // 2^-24, exact
-    return float_of(bits_of(f) | sign);
-  }
-  if (exponent == 31) return float_of(sign | 0x7F800000u | (mantissa << 13));
-  return float_of(sign | ((exponent + 112u) << 23) | (mantissa << 13));
-}
-
-std::uint16_t float_to_bf16(float x) {
-  const std::uint32_t b = bits_of(x);
-  if ((b & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<std::uint16_t>((b >> 16) | 0x40u);  // quiet NaN
-  return static_cast<std::uint16_t>((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
-}
-
-float bf16_to_float(std::uint16_t v) { return float_of(static_cast<std::uint32_t>(v) << 16); }
-
 PreparedQuery::PreparedQuery(const float* query, std::size_t m, std::size_t dim, Precision precision)
     : m_(m), dim_(dim), precision_(precision) {
   if (m == 0) throw InvalidArgument("query: expected at least one token, got 0");
@@ -105,7 +50,30 @@ PreparedQuery::PreparedQuery(const float* query, std::size_t m, std::size_t dim,
       throw InvalidArgument("query: value at token " + std::to_string(i / dim) +
                             " overflows bfloat16 (|x| >= 3.3961e38)");
   }
-  switch (precision) {
+  convert(query);
+}
+
+void check_query_values(const float* q, std::size_t rows, std::size_t dim, Precision precision, const char* what,
+                        std::size_t num_threads) {
+  if (precision == Precision::kBf16)
+    check_finite_rows(q, rows, dim, what, num_threads, kBf16OverflowBits, "bfloat16 (|x| >= 3.3961e38)");
+  else
+    check_finite_rows(q, rows, dim, what, num_threads);
+}
+
+PreparedQuery PreparedQuery::unchecked(const float* query, std::size_t m, std::size_t dim, Precision precision) {
+  AFTERSHOCK_DCHECK(m >= 1 && dim >= 1);
+  PreparedQuery q;
+  q.m_ = m;
+  q.dim_ = dim;
+  q.precision_ = precision;
+  q.convert(query);
+  return q;
+}
+
+void PreparedQuery::convert(const float* query) {
+  const std::size_t m = m_, dim = dim_;
+  switch (precision_) {
     case Precision::kFp32:
     case Precision::kFp16:
       f32_.assign(query, query + m * dim);

@@ -6,6 +6,7 @@
 
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
+#include "aftershock/util/topk.hpp"
 #include "kernels.hpp"
 #include "util.hpp"
 
@@ -107,7 +108,7 @@ void CentroidIndex::candidates(const float* query, std::size_t m, const Centroid
   // 2. Probe the n_probe best centroids of each query token, best first.
   std::vector<DocId>& cand = s.probed;
   cand.clear();
-  detail::TopN top;
+  TopK top;
   if (params.n_probe >= C) {
     cand.resize(n_docs_);
     for (std::size_t d = 0; d < n_docs_; ++d) cand[d] = static_cast<DocId>(d);
@@ -135,10 +136,7 @@ void CentroidIndex::candidates(const float* query, std::size_t m, const Centroid
         const float v = table[c * lanes + i];
         if (top.admits(v)) top.push(v, static_cast<std::uint32_t>(c));
       }
-      best = top.items();
-      std::sort(best.begin(), best.end(), [](const auto& a, const auto& b) {
-        return detail::TopN::better(a.first, a.second, b.first, b.second);
-      });
+      best = top.sorted();
       const float tau = best.size() > params.n_probe ? best[params.n_probe].first : best.back().first;
       const std::uint32_t t = base + static_cast<std::uint32_t>(i);
       for (std::size_t j = 0; j < params.n_probe && j < best.size(); ++j) {
@@ -162,7 +160,7 @@ void CentroidIndex::candidates(const float* query, std::size_t m, const Centroid
       for (DocId d : cand)
         if (top.admits(score[d])) top.push(score[d], d);
       cand.clear();
-      for (const auto& item : top.items()) cand.push_back(item.second);
+      for (const auto& item : top.entries()) cand.push_back(item.second);
     }
   }
 
@@ -183,7 +181,7 @@ void CentroidIndex::candidates(const float* query, std::size_t m, const Centroid
       top.push(static_cast<float>(__builtin_popcountll(bits)), d);
     }
     cand.clear();
-    for (const auto& item : top.items()) cand.push_back(item.second);
+    for (const auto& item : top.entries()) cand.push_back(item.second);
   }
 
   // 4. Centroid interaction; keep the n_candidates best.
@@ -198,7 +196,7 @@ void CentroidIndex::candidates(const float* query, std::size_t m, const Centroid
     const float score = kt.interaction_u16(doc_codes_.data() + b, doc_offsets_[d + 1] - b, table, lanes);
     if (top.admits(score)) top.push(score, d);
   }
-  for (const auto& item : top.items()) out.push_back(item.second);
+  for (const auto& item : top.entries()) out.push_back(item.second);
 }
 
 void CentroidIndex::save(io::FileWriter& writer, io::Config& config) const {

@@ -6,6 +6,7 @@
 
 #include "aftershock/error.hpp"
 #include "kernels.hpp"
+#include "aftershock/util/random.hpp"
 #include "util.hpp"
 
 namespace aftershock::multivector {
@@ -29,7 +30,7 @@ FdeEncoder::FdeEncoder(std::size_t dim, const FdeParams& params, std::uint64_t s
 
   cols_per_rep_ = params.k_sim + params.d_proj;
   weights_.assign(params.r_reps * cols_per_rep_ * dim, 0.0f);
-  detail::Rng rng(seed);
+  Rng rng(seed);
   const float proj_scale = params.d_proj ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(params.d_proj))) : 0.0f;
   for (std::size_t r = 0; r < params.r_reps; ++r) {
     float* w = weights_.data() + r * cols_per_rep_ * dim;

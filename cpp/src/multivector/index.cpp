@@ -8,6 +8,8 @@
 
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
+#include "aftershock/util/ragged.hpp"
+#include "aftershock/util/topk.hpp"
 #include "kernels.hpp"
 #include "util.hpp"
 
@@ -54,34 +56,6 @@ std::size_t get_count(const ParamMap& params, const char* name, std::size_t fall
   return static_cast<std::size_t>(v);
 }
 
-void check_offsets(const std::int64_t* offsets, std::size_t n, std::size_t total, const char* what,
-                   const char* unit) {
-  if (offsets[0] != 0)
-    throw InvalidArgument(std::string(what) + ": expected offsets[0] == 0, got " + std::to_string(offsets[0]));
-  for (std::size_t i = 0; i < n; ++i)
-    if (offsets[i + 1] <= offsets[i])
-      throw InvalidArgument(std::string(what) + ": expected strictly increasing offsets (every " + unit +
-                            " needs >= 1 token), but offsets[" + std::to_string(i + 1) + "] = " +
-                            std::to_string(offsets[i + 1]) + " <= offsets[" + std::to_string(i) +
-                            "] = " + std::to_string(offsets[i]));
-  if (offsets[n] != static_cast<std::int64_t>(total))
-    throw InvalidArgument(std::string(what) + ": expected the last offset to equal the number of token rows (" +
-                          std::to_string(total) + "), got " + std::to_string(offsets[n]));
-}
-
-void check_finite(const float* x, std::size_t rows, std::size_t dim, const char* what, std::size_t num_threads) {
-  constexpr std::size_t kBlock = 4096;
-  parallel_for((rows + kBlock - 1) / kBlock, num_threads, [&](std::size_t item, std::size_t) {
-    const std::size_t end = std::min(rows, (item + 1) * kBlock);
-    for (std::size_t r = item * kBlock; r < end; ++r) {
-      float acc = 0.0f;
-      for (std::size_t d = 0; d < dim; ++d) acc += x[r * dim + d] * 0.0f;  // NaN iff a NaN or inf is present
-      if (acc != 0.0f)
-        throw InvalidArgument(std::string(what) + ": row " + std::to_string(r) + " holds NaN or infinity");
-    }
-  });
-}
-
 }  // namespace
 
 Method parse_method(const std::string& name) {
@@ -108,8 +82,10 @@ MultiVectorIndex MultiVectorIndex::build(const float* vectors, std::size_t total
               ix.method_);
   if (dim == 0) throw InvalidArgument("vectors: expected dim >= 1, got 0");
   if (n_docs == 0) throw InvalidArgument("offsets: expected at least one document, got 0");
-  check_offsets(offsets, n_docs, total_tokens, "offsets", "document");
-  check_finite(vectors, total_tokens, dim, "vectors", num_threads);
+  // Offsets are checked here (cheap) since pooling reads them. The values are checked once:
+  // by the store when it receives the caller's vectors, here only when pooling reads them
+  // first (the store then sees pooled rows, whose indices are not the caller's).
+  check_ragged_offsets(offsets, n_docs, total_tokens, "offsets", "document", EmptyRows::kRejected);
   ix.seed_ = seed;
   ix.original_tokens_ = total_tokens;
 
@@ -144,6 +120,7 @@ MultiVectorIndex MultiVectorIndex::build(const float* vectors, std::size_t total
   const std::int64_t* doc_offsets = offsets;
   std::size_t n_tokens = total_tokens;
   if (ix.pool_factor_ > 1.0) {
+    check_finite_rows(vectors, total_tokens, dim, "vectors", num_threads);
     pooled = pool_tokens(vectors, dim, offsets, n_docs, ix.pool_factor_, ix.pool_iters_, pooled_offsets,
                          num_threads, progress);
     docs = pooled.data();
@@ -245,9 +222,12 @@ void MultiVectorIndex::search(const float* queries, const std::int64_t* query_of
   if (out.k == 0) throw InvalidArgument("k: expected >= 1, got 0");
   const SearchConfig cfg = resolve_search(params);
   if (n_queries == 0) return;
-  const std::size_t total = static_cast<std::size_t>(query_offsets[n_queries]);
-  check_offsets(query_offsets, n_queries, total, "query_offsets", "query");
-  check_finite(queries, total, dim(), "queries", num_threads);
+  // The binding checked query_offsets[n_queries] against the rows of `queries` (a shape).
+  const std::int64_t total = query_offsets[n_queries];
+  check_ragged_offsets(query_offsets, n_queries, total < 0 ? 0 : static_cast<std::size_t>(total), "query_offsets",
+                       "query", EmptyRows::kRejected);
+  maxsim::check_query_values(queries, static_cast<std::size_t>(total), dim(), store_.precision(), "queries",
+                             num_threads);
 
   const std::size_t n_docs = store_.n_docs();
   const std::size_t workers = parallel_workers(n_queries, num_threads);
@@ -255,14 +235,15 @@ void MultiVectorIndex::search(const float* queries, const std::int64_t* query_of
     std::vector<DocId> cand;
     std::vector<float> fde_q, fde_work, scores;
     CentroidIndex::Scratch centroid;
-    detail::TopN top;
+    TopK top;
   };
   std::vector<Scratch> scratch(workers);
   parallel_for(n_queries, num_threads, [&](std::size_t q, std::size_t worker) {
     Scratch& s = scratch[worker];
     const std::size_t m = static_cast<std::size_t>(query_offsets[q + 1] - query_offsets[q]);
     const float* qv = queries + static_cast<std::size_t>(query_offsets[q]) * dim();
-    const PreparedQuery prepared = store_.prepare(qv, m);
+    // PRECONDITION of unchecked: offsets and values checked above, once for the batch.
+    const PreparedQuery prepared = PreparedQuery::unchecked(qv, m, dim(), store_.precision());
     s.cand.clear();
     if (cfg.n_candidates >= n_docs) {
       s.cand.resize(n_docs);
@@ -281,7 +262,7 @@ void MultiVectorIndex::search(const float* queries, const std::int64_t* query_of
       s.top.reset(cfg.n_candidates);
       for (std::size_t d = 0; d < n_docs; ++d)
         if (s.top.admits(s.scores[d])) s.top.push(s.scores[d], static_cast<std::uint32_t>(d));
-      for (const auto& item : s.top.items()) s.cand.push_back(item.second);
+      for (const auto& item : s.top.entries()) s.cand.push_back(item.second);
     } else {
       centroids_.candidates(qv, m, cfg.centroid, s.centroid, s.cand);
     }
@@ -293,9 +274,7 @@ void MultiVectorIndex::search_exact(const float* queries, const std::int64_t* qu
                                     std::size_t num_threads, TopKOut out) const {
   if (out.k == 0) throw InvalidArgument("k: expected >= 1, got 0");
   if (n_queries == 0) return;
-  const std::size_t total = static_cast<std::size_t>(query_offsets[n_queries]);
-  check_offsets(query_offsets, n_queries, total, "query_offsets", "query");
-  check_finite(queries, total, dim(), "queries", num_threads);
+  // The store checks the offsets and the values once (prepare_queries in store.cpp).
   store_.search_exact(queries, query_offsets, n_queries, num_threads, out);
 }
 

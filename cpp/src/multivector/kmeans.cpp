@@ -9,6 +9,7 @@
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
 #include "kernels.hpp"
+#include "aftershock/util/random.hpp"
 #include "util.hpp"
 
 namespace aftershock::multivector {
@@ -89,7 +90,7 @@ std::vector<float> train_kmeans(const float* x, std::size_t n, std::size_t dim, 
   const std::size_t per = std::max<std::size_t>(1, params.max_points_per_centroid);
   const std::size_t n_sample =
       n_centroids > n / per ? n : std::max(n_centroids, n_centroids * per);  // overflow-safe min(n, C * per)
-  std::vector<std::size_t> rows = detail::sample_indices(n, n_sample, params.seed);
+  std::vector<std::size_t> rows = sample_indices(n, n_sample, params.seed);
   std::vector<float> sample(n_sample * dim);
   parallel_for((n_sample + 1023) / 1024, num_threads, [&](std::size_t item, std::size_t) {
     const std::size_t end = std::min(n_sample, (item + 1) * 1024);
@@ -105,7 +106,7 @@ std::vector<float> train_kmeans(const float* x, std::size_t n, std::size_t dim, 
 
   std::vector<float> centroids(n_centroids * dim);
   {
-    std::vector<std::size_t> init = detail::sample_indices(n_sample, n_centroids, params.seed ^ 0x5bd1e995ull);
+    std::vector<std::size_t> init = sample_indices(n_sample, n_centroids, params.seed ^ 0x5bd1e995ull);
     for (std::size_t c = 0; c < n_centroids; ++c)
       std::copy(sample.begin() + init[c] * dim, sample.begin() + (init[c] + 1) * dim, centroids.begin() + c * dim);
   }

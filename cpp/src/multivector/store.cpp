@@ -8,13 +8,13 @@
 #include <new>
 #include <stdexcept>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include "../maxsim/kernels.hpp"
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
+#include "aftershock/util/half.hpp"
+#include "aftershock/util/huge_pages.hpp"
+#include "aftershock/util/ragged.hpp"
+#include "aftershock/util/topk.hpp"
 
 namespace aftershock::multivector {
 namespace {
@@ -27,12 +27,6 @@ constexpr char kTagMeta[4] = {'M', 'V', 'C', 'F'};
 constexpr char kTagOffsets[4] = {'M', 'V', 'O', 'F'};
 constexpr char kTagData[4] = {'M', 'V', 'D', 'A'};
 constexpr char kTagScales[4] = {'M', 'V', 'S', 'C'};
-
-std::uint32_t bits_of(float x) {
-  std::uint32_t b;
-  std::memcpy(&b, &x, sizeof b);
-  return b;
-}
 
 // Rows of one panel (dimension rows, or pairs / quads of dimensions) and bytes per lane.
 std::size_t panel_rows(Precision p, std::size_t dim) {
@@ -52,59 +46,34 @@ io::DType data_dtype(Precision p) {
   }
 }
 
-// Best first: higher score, then smaller id; NaN ranks below everything.
-struct Better {
-  bool operator()(const std::pair<float, std::int64_t>& a, const std::pair<float, std::int64_t>& b) const {
-    const float ka = std::isnan(a.first) ? -std::numeric_limits<float>::infinity() : a.first;
-    const float kb = std::isnan(b.first) ? -std::numeric_limits<float>::infinity() : b.first;
-    if (ka != kb) return ka > kb;
-    return a.second < b.second;
-  }
-};
-
-// Top-k of scores[0..n) with ids (ids == nullptr: id = first + t). Writes k entries,
-// padded with -inf / -1. Returns min(n, k).
-std::size_t select_top_k(const float* scores, const DocId* ids, std::size_t first, std::size_t n, std::size_t k,
-                         float* out_scores, std::int64_t* out_ids) {
-  std::vector<std::pair<float, std::int64_t>> heap;
-  heap.reserve(std::min(n, k));
-  Better better;
-  for (std::size_t t = 0; t < n; ++t) {
-    std::pair<float, std::int64_t> e(scores[t], ids ? static_cast<std::int64_t>(ids[t]) : static_cast<std::int64_t>(first + t));
-    if (heap.size() < k) {
-      heap.push_back(e);
-      std::push_heap(heap.begin(), heap.end(), better);  // front = worst kept
-    } else if (better(e, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), better);
-      heap.back() = e;
-      std::push_heap(heap.begin(), heap.end(), better);
-    }
-  }
-  std::sort_heap(heap.begin(), heap.end(), better);  // best first
-  const std::size_t found = heap.size();
-  for (std::size_t i = 0; i < k; ++i) {
-    out_scores[i] = i < found ? heap[i].first : -std::numeric_limits<float>::infinity();
-    out_ids[i] = i < found ? heap[i].second : -1;
+// Top-k of scores[0..n) with ids (ids == nullptr: id = t). Writes k entries best first,
+// padded with -inf / -1; NaN scores are never selected (util/topk.hpp). Returns min(n, k)
+// less the NaN scores.
+std::size_t select_top_k(const float* scores, const DocId* ids, std::size_t n, std::size_t k, float* out_scores,
+                         std::int64_t* out_ids) {
+  TopK top(std::min(n, k));
+  for (std::size_t t = 0; t < n; ++t) top.push(scores[t], ids ? ids[t] : static_cast<DocId>(t));
+  const std::size_t found = top.write(out_scores, out_ids);
+  for (std::size_t i = top.k(); i < k; ++i) {
+    out_scores[i] = -std::numeric_limits<float>::infinity();
+    out_ids[i] = -1;
   }
   return found;
 }
 
-// Offsets shared by documents and queries: offsets[0] == 0, strictly increasing (no empty
-// item), offsets[n] == total. Throws E naming `what`.
-template <class E>
-void check_offsets(const std::int64_t* offsets, std::size_t n, std::size_t total, const char* what,
-                   const char* item) {
-  if (offsets[0] != 0)
-    throw E(std::string(what) + ": expected " + what + "[0] == 0, got " + std::to_string(offsets[0]));
-  for (std::size_t i = 0; i < n; ++i) {
-    if (offsets[i + 1] <= offsets[i])
-      throw E(std::string(what) + ": must be strictly increasing (every " + item + " needs >= 1 token); " + item +
-              " " + std::to_string(i) + " spans [" + std::to_string(offsets[i]) + ", " +
-              std::to_string(offsets[i + 1]) + ")");
+// The value checks of document token rows stored in precision p: finite, and for
+// fp16 / bf16 storage below the value that rounds to infinity. Deterministic first report.
+void check_token_values(const float* x, std::size_t rows, std::size_t dim, Precision p, const char* what,
+                        std::size_t num_threads) {
+  switch (p) {
+    case Precision::kFp16:
+      check_finite_rows(x, rows, dim, what, num_threads, kFp16OverflowBits, "float16 (|x| >= 65520)");
+      break;
+    case Precision::kBf16:
+      check_finite_rows(x, rows, dim, what, num_threads, kBf16OverflowBits, "bfloat16 (|x| >= 3.3961e38)");
+      break;
+    default: check_finite_rows(x, rows, dim, what, num_threads);
   }
-  if (static_cast<std::uint64_t>(offsets[n]) != total)
-    throw E(std::string(what) + ": expected " + what + "[-1] == " + std::to_string(total) +
-            " (the number of token rows), got " + std::to_string(offsets[n]));
 }
 
 // Float32 scratch for one kernel call: running max (m x P) then row maxima (m).
@@ -115,21 +84,15 @@ AlignedBuffer make_scratch(std::size_t m) { return AlignedBuffer((m * kP + m) * 
 // ---------------------------------------------------------------------------------------
 // AlignedBuffer
 
-void AlignedBuffer::Free::operator()(unsigned char* p) const { std::free(p); }
+void AlignedBuffer::Free::operator()(unsigned char* p) const { free_aligned(p); }
 
 AlignedBuffer::AlignedBuffer(std::size_t size_bytes) : size_(size_bytes) {
   if (size_bytes == 0) return;
-  // Large buffers (token panels) go on 2 MiB pages where the OS allows it: documents are
-  // streamed once, and 4 KiB pages would cost a TLB miss every 4 KiB of a scan.
-  constexpr std::size_t kHuge = std::size_t{2} << 20;
-  const std::size_t align = size_bytes >= 2 * kHuge ? kHuge : 64;
-  const std::size_t rounded = (size_bytes + align - 1) / align * align;
-  auto* p = static_cast<unsigned char*>(std::aligned_alloc(align, rounded));
-  if (p == nullptr) throw std::bad_alloc();
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (align == kHuge) ::madvise(p, rounded, MADV_HUGEPAGE);  // a hint; failure is harmless
-#endif
-  std::memset(p, 0, rounded);
+  // Large buffers (token panels) go on 2 MiB pages where the OS allows it
+  // (util/huge_pages.hpp): documents are streamed once, and 4 KiB pages would cost a TLB
+  // miss every 4 KiB of a scan.
+  auto* p = static_cast<unsigned char*>(allocate_aligned(size_bytes));
+  std::memset(p, 0, size_bytes);
   data_.reset(p);
 }
 
@@ -166,7 +129,8 @@ MultiVectorStore::MultiVectorStore(const float* vectors, std::size_t total_token
                           ", got " + std::to_string(dim));
   if (n_docs > std::numeric_limits<DocId>::max())
     throw InvalidArgument("offsets: at most 2^32 - 1 documents per store, got " + std::to_string(n_docs));
-  check_offsets<InvalidArgument>(offsets, n_docs, total_tokens, "offsets", "document");
+  check_ragged_offsets(offsets, n_docs, total_tokens, "offsets", "document", EmptyRows::kRejected);
+  check_token_values(vectors, total_tokens, dim, precision, "vectors", num_threads);
   offsets_.assign(offsets, offsets + n_docs + 1);
   finish_layout();
   const std::size_t n_panels = panel_start_[n_docs_];
@@ -184,21 +148,6 @@ MultiVectorStore::MultiVectorStore(const float* vectors, std::size_t total_token
     for (std::size_t d = item * kDocsPerItem; d < d_end; ++d) {
       const auto r0 = static_cast<std::size_t>(offsets_[d]);
       const std::size_t n = static_cast<std::size_t>(offsets_[d + 1]) - r0;
-      // Validate the document's rows.
-      for (std::size_t j = 0; j < n; ++j) {
-        const float* src = vectors + (r0 + j) * dim;
-        for (std::size_t k = 0; k < dim; ++k) {
-          const float x = src[k];
-          const std::uint32_t abs_bits = bits_of(x) & 0x7FFFFFFFu;
-          const char* why = nullptr;
-          if (!std::isfinite(x)) why = "is not finite";
-          else if (precision_ == Precision::kFp16 && abs_bits >= 0x477FF000u) why = "overflows float16 (|x| >= 65520)";
-          else if (precision_ == Precision::kBf16 && abs_bits >= 0x7F7F8000u) why = "overflows bfloat16";
-          if (why)
-            throw InvalidArgument("vectors: value at row " + std::to_string(r0 + j) + ", column " + std::to_string(k) +
-                                  " " + why);
-        }
-      }
       for (std::uint64_t p = panel_start_[d]; p < panel_start_[d + 1]; ++p) {
         unsigned char* panel = data_.data() + p * panel_bytes_;
         const std::size_t first = static_cast<std::size_t>(p - panel_start_[d]) * kP;
@@ -214,14 +163,14 @@ MultiVectorStore::MultiVectorStore(const float* vectors, std::size_t total_token
             }
             case Precision::kFp16: {
               auto* out = reinterpret_cast<std::uint16_t*>(panel);
-              for (std::size_t k = 0; k < dim; ++k) out[k * kP + t] = maxsim::float_to_fp16(src[k]);
+              for (std::size_t k = 0; k < dim; ++k) out[k * kP + t] = float_to_fp16(src[k]);
               break;
             }
             case Precision::kBf16: {
               auto* out = reinterpret_cast<std::uint32_t*>(panel);
               for (std::size_t r = 0; r < rows; ++r) {
-                std::uint32_t w = maxsim::float_to_bf16(src[2 * r]);
-                if (2 * r + 1 < dim) w |= static_cast<std::uint32_t>(maxsim::float_to_bf16(src[2 * r + 1])) << 16;
+                std::uint32_t w = float_to_bf16(src[2 * r]);
+                if (2 * r + 1 < dim) w |= static_cast<std::uint32_t>(float_to_bf16(src[2 * r + 1])) << 16;
                 out[r * kP + t] = w;
               }
               break;
@@ -283,13 +232,13 @@ void MultiVectorStore::decode_doc(DocId doc, float* out) const {
       }
       case Precision::kFp16: {
         const auto* in = reinterpret_cast<const std::uint16_t*>(panel);
-        for (std::size_t k = 0; k < dim_; ++k) dst[k] = maxsim::fp16_to_float(in[k * kP + t]);
+        for (std::size_t k = 0; k < dim_; ++k) dst[k] = fp16_to_float(in[k * kP + t]);
         break;
       }
       case Precision::kBf16: {
         const auto* in = reinterpret_cast<const std::uint32_t*>(panel);
         for (std::size_t k = 0; k < dim_; ++k)
-          dst[k] = maxsim::bf16_to_float(static_cast<std::uint16_t>(in[(k / 2) * kP + t] >> (16 * (k % 2))));
+          dst[k] = bf16_to_float(static_cast<std::uint16_t>(in[(k / 2) * kP + t] >> (16 * (k % 2))));
         break;
       }
       case Precision::kInt8: {
@@ -399,22 +348,18 @@ namespace {
 std::vector<PreparedQuery> prepare_queries(const MultiVectorStore& store, const float* queries,
                                            const std::int64_t* query_offsets, std::size_t n_queries,
                                            std::size_t num_threads) {
-  if (n_queries > 0) {
-    if (query_offsets[0] != 0)
-      throw InvalidArgument("query_offsets: expected query_offsets[0] == 0, got " + std::to_string(query_offsets[0]));
-    for (std::size_t i = 0; i < n_queries; ++i)
-      if (query_offsets[i + 1] <= query_offsets[i])
-        throw InvalidArgument("queries: query " + std::to_string(i) + " is empty (expected >= 1 token)");
-  }
+  if (n_queries == 0) return {};
+  // The binding checked query_offsets[n_queries] against the rows of `queries` (a shape).
+  const std::int64_t total = query_offsets[n_queries];
+  check_ragged_offsets(query_offsets, n_queries, total < 0 ? 0 : static_cast<std::size_t>(total), "query_offsets",
+                       "query", EmptyRows::kRejected);
+  maxsim::check_query_values(queries, static_cast<std::size_t>(total), store.dim(), store.precision(), "queries",
+                             num_threads);
   std::vector<PreparedQuery> prepared(n_queries);
   parallel_for(n_queries, num_threads, [&](std::size_t i, std::size_t) {
     const auto begin = static_cast<std::size_t>(query_offsets[i]);
     const auto m = static_cast<std::size_t>(query_offsets[i + 1]) - begin;
-    try {
-      prepared[i] = store.prepare(queries + begin * store.dim(), m);
-    } catch (const InvalidArgument& e) {
-      throw InvalidArgument("queries: query " + std::to_string(i) + ": " + e.what());
-    }
+    prepared[i] = PreparedQuery::unchecked(queries + begin * store.dim(), m, store.dim(), store.precision());
   });
   return prepared;
 }
@@ -468,7 +413,7 @@ std::size_t MultiVectorStore::rerank(const PreparedQuery& q, const DocId* candid
   check_ids(candidates, n, "candidate_ids");
   std::vector<float> scores(n);
   score(q, candidates, n, scores.data());
-  return select_top_k(scores.data(), candidates, 0, n, k, out_scores, out_ids);
+  return select_top_k(scores.data(), candidates, n, k, out_scores, out_ids);
 }
 
 void MultiVectorStore::search_exact(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
@@ -497,7 +442,7 @@ void MultiVectorStore::search_exact(const float* queries, const std::int64_t* qu
       score_range(prepared[g0 + qi], local, count, scores.data() + qi * n_docs_ + first, scratch[worker].as<float>());
     });
     parallel_for(g, num_threads, [&](std::size_t qi, std::size_t) {
-      select_top_k(scores.data() + qi * n_docs_, nullptr, 0, n_docs_, out.k, out.scores + (g0 + qi) * out.k,
+      select_top_k(scores.data() + qi * n_docs_, nullptr, n_docs_, out.k, out.scores + (g0 + qi) * out.k,
                    out.ids + (g0 + qi) * out.k);
     });
   }
@@ -545,11 +490,10 @@ MultiVectorStore MultiVectorStore::load_sections(const io::FileReader& reader) {
   s.total_tokens_ = meta[4];
   if (s.precision_ == Precision::kInt8 && s.dim_ > maxsim::kMaxInt8Dim) store_format_error("int8 dim too large");
   s.offsets_ = reader.read_vector<std::int64_t>(kTagOffsets, static_cast<long long>(s.n_docs_ + 1));
-  try {
-    check_offsets<FormatError>(s.offsets_.data(), s.n_docs_, s.total_tokens_, "offsets", "document");
-  } catch (const FormatError& e) {
-    store_format_error(e.what());
-  }
+  if (const std::string why = ragged_offsets_error(s.offsets_.data(), s.n_docs_, s.total_tokens_, "offsets",
+                                                    "document", EmptyRows::kRejected);
+      !why.empty())
+    store_format_error(why);
   s.finish_layout();
   const std::size_t n_panels = s.panel_start_[s.n_docs_];
   const std::size_t rows = panel_rows(s.precision_, s.dim_);

@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <numeric>
-#include <random>
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -15,7 +13,9 @@
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
 #include "aftershock/sparse/index.hpp"
+#include "aftershock/util/bits.hpp"
 #include "aftershock/util/huge_pages.hpp"
+#include "aftershock/util/random.hpp"
 
 namespace aftershock::sparse {
 namespace {
@@ -71,12 +71,6 @@ void check_params(const BuildParams& p) {
     throw InvalidArgument("value_dtype: expected float16 or float32");
 }
 
-std::uint32_t float_bits(float f) {
-  std::uint32_t b;
-  std::memcpy(&b, &f, 4);
-  return b;
-}
-
 // Smallest weight tau such that at least `target` positive postings have weight >= tau.
 // Non-negative floats order like their bit patterns, so two 16-bit histogram passes find
 // tau exactly without copying or sorting the nnz weights.
@@ -84,7 +78,7 @@ float global_threshold(const SparseBatchView& docs, std::size_t target) {
   std::vector<std::uint64_t> hist(65536, 0);
   const std::size_t nnz = docs.nnz();
   for (std::size_t j = 0; j < nnz; ++j)
-    if (docs.values[j] > 0.0f) ++hist[float_bits(docs.values[j]) >> 16];
+    if (docs.values[j] > 0.0f) ++hist[bits_of(docs.values[j]) >> 16];
   std::uint64_t above = 0;
   std::uint32_t hi = 65535;
   for (;; --hi) {
@@ -93,7 +87,7 @@ float global_threshold(const SparseBatchView& docs, std::size_t target) {
   }
   std::fill(hist.begin(), hist.end(), 0);
   for (std::size_t j = 0; j < nnz; ++j) {
-    const std::uint32_t b = float_bits(docs.values[j]);
+    const std::uint32_t b = bits_of(docs.values[j]);
     if (docs.values[j] > 0.0f && (b >> 16) == hi) ++hist[b & 0xffffu];
   }
   std::uint32_t lo = 65535;
@@ -101,10 +95,7 @@ float global_threshold(const SparseBatchView& docs, std::size_t target) {
     if (above + hist[lo] >= target || lo == 0) break;
     above += hist[lo];
   }
-  const std::uint32_t bits = (hi << 16) | lo;
-  float tau;
-  std::memcpy(&tau, &bits, 4);
-  return tau;
+  return float_of((hi << 16) | lo);
 }
 
 bool heavier(const Posting& a, const Posting& b) {
@@ -115,7 +106,7 @@ bool heavier(const Posting& a, const Posting& b) {
 // every document to the centroid of largest inner product (full vectors), then dissolve
 // clusters smaller than min_cluster_size into the rest. Returns cluster id per document.
 std::vector<std::uint32_t> cluster(const std::vector<Posting>& list, std::size_t n_centroids,
-                                   std::size_t min_cluster_size, std::mt19937_64& rng, const SparseBatchView& docs,
+                                   std::size_t min_cluster_size, Rng& rng, const SparseBatchView& docs,
                                    Scratch& s) {
   const std::size_t n = list.size();
   std::vector<std::uint32_t> assign(n, 0);
@@ -124,8 +115,7 @@ std::vector<std::uint32_t> cluster(const std::vector<Posting>& list, std::size_t
   std::vector<std::uint32_t> pick(n);
   std::iota(pick.begin(), pick.end(), 0u);
   for (std::size_t i = 0; i < n_centroids; ++i) {
-    std::uniform_int_distribution<std::size_t> dist(i, n - 1);
-    std::swap(pick[i], pick[dist(rng)]);
+    std::swap(pick[i], pick[i + static_cast<std::size_t>(rng.below(n - i))]);
   }
   pick.resize(n_centroids);
   std::sort(pick.begin(), pick.end());
@@ -292,7 +282,7 @@ ListOut build_list(std::vector<Posting>& list, const BuildParams& p, TermId term
   std::sort(list.begin(), list.end(), [](const Posting& a, const Posting& b) { return a.doc < b.doc; });
   std::size_t n_centroids = static_cast<std::size_t>(std::ceil(p.centroid_fraction * static_cast<double>(n)));
   n_centroids = std::clamp<std::size_t>(n_centroids, 1, n);
-  std::mt19937_64 rng(p.seed ^ (0x9E3779B97F4A7C15ull * (static_cast<std::uint64_t>(term) + 1)));
+  Rng rng(p.seed ^ (0x9E3779B97F4A7C15ull * (static_cast<std::uint64_t>(term) + 1)));
   std::vector<std::uint32_t> assign = cluster(list, n_centroids, p.min_cluster_size, rng, cluster_docs, s);
 
   // Group by cluster (cluster order, then doc id: the list is sorted by doc).

@@ -10,8 +10,8 @@
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
 #include "aftershock/sparse/index.hpp"
+#include "aftershock/util/topk.hpp"
 #include "kernels.hpp"
-#include "topk.hpp"
 
 namespace aftershock::sparse {
 

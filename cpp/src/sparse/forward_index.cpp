@@ -52,7 +52,7 @@ ForwardIndex ForwardIndex::build(const SparseBatchView& docs, ValueType value_ty
         if (value_type == ValueType::kFloat32) {
           std::memcpy(values + 4 * i, &v, 4);
         } else {
-          const std::uint16_t h = float_to_half(std::min(v, 65504.0f));  // no overflow to inf
+          const std::uint16_t h = float_to_fp16(std::min(v, 65504.0f));  // no overflow to inf
           std::memcpy(values + 2 * i, &h, 2);
         }
       }
@@ -78,7 +78,7 @@ std::pair<TermId, float> ForwardIndex::entry(const Row& r, std::size_t i) const 
   } else {
     std::uint16_t h;
     std::memcpy(&h, values + 2 * i, 2);
-    v = half_to_float(h);
+    v = fp16_to_float(h);
   }
   return {t, v};
 }

@@ -2,6 +2,7 @@
 // every CRC, then every structural invariant, so a damaged or hostile file raises
 // FormatError instead of reading out of bounds later.
 #include <cmath>
+#include <limits>
 
 #include "aftershock/error.hpp"
 #include "aftershock/sparse/index.hpp"
@@ -12,8 +13,10 @@ namespace {
 constexpr char kKind[4] = {'S', 'P', 'R', 'S'};
 // Layout 4: forward rows addressed by handle (FWDR/FWDH/PROW); summaries as runs under
 // per-page term directories (BlockSummaries). Older layouts are refused with a message to
-// rebuild.
-constexpr double kLayout = 4;
+// rebuild. Integers in CONF are written as integers (io::Config::set_uint, exact up to
+// 2^64 - 1, e.g. the seed); files that wrote them as doubles read the same way, so the
+// layout number did not change.
+constexpr std::uint64_t kLayout = 4;
 
 [[noreturn]] void corrupt(const std::string& what) { throw FormatError("aftershock file: sparse index " + what); }
 
@@ -28,19 +31,19 @@ void check_offsets(const std::vector<T>& off, std::size_t n, std::uint64_t limit
 
 void SparseIndex::write(io::FileWriter& w, std::string& conf_text) const {
   io::Config c;
-  c.set("n_docs", static_cast<double>(n_docs_));
-  c.set("dim", static_cast<double>(dim_));
-  c.set("wide_terms", fwd_.wide_terms() ? 1 : 0);
-  c.set("knn", static_cast<double>(knn_));
-  c.set("pruning", static_cast<double>(params_.pruning));
-  c.set("n_postings", static_cast<double>(params_.n_postings));
+  c.set_uint("n_docs", n_docs_);
+  c.set_uint("dim", dim_);
+  c.set_uint("wide_terms", fwd_.wide_terms() ? 1 : 0);
+  c.set_uint("knn", knn_);
+  c.set_uint("pruning", static_cast<std::uint64_t>(params_.pruning));
+  c.set_uint("n_postings", params_.n_postings);
   c.set("max_fraction", params_.max_fraction);
   c.set("centroid_fraction", params_.centroid_fraction);
-  c.set("min_cluster_size", static_cast<double>(params_.min_cluster_size));
+  c.set_uint("min_cluster_size", params_.min_cluster_size);
   c.set("summary_energy", params_.summary_energy);
-  c.set("value_type", static_cast<double>(params_.value_type));
-  c.set("seed", static_cast<double>(params_.seed));
-  c.set("layout", kLayout);
+  c.set_uint("value_type", static_cast<std::uint64_t>(params_.value_type));
+  c.set_uint("seed", params_.seed);
+  c.set_uint("layout", kLayout);
   conf_text = c.serialize();
   w.add("CONF", io::DType::kBytes, conf_text.data(), conf_text.size());
   w.add_vector("FWDR", fwd_.words());
@@ -77,27 +80,29 @@ SparseIndex SparseIndex::from_bytes(std::string bytes) {
 SparseIndex SparseIndex::read(const io::FileReader& r) {
   const auto conf_bytes = r.read_vector<char>("CONF");
   const io::Config c = io::Config::parse(std::string(conf_bytes.begin(), conf_bytes.end()));
-  auto count = [&](const char* key, double max) {
-    const double v = c.get(key);
-    if (!(v >= 0 && v <= max) || v != std::floor(v)) corrupt(std::string("configuration '") + key + "' is invalid");
-    return static_cast<std::size_t>(v);
+  auto count = [&](const char* key, std::uint64_t max) {
+    try {
+      return static_cast<std::size_t>(c.get_uint(key, max));
+    } catch (const FormatError&) {
+      corrupt(std::string("configuration '") + key + "' is invalid");
+    }
   };
   SparseIndex ix;
-  ix.n_docs_ = count("n_docs", 4294967294.0);
-  ix.dim_ = count("dim", 4294967295.0);
+  ix.n_docs_ = count("n_docs", 4294967294u);
+  ix.dim_ = count("dim", 4294967295u);
   if (ix.dim_ == 0) corrupt("configuration 'dim' is 0 (an index has at least one term)");
   const bool wide_terms = count("wide_terms", 1) == 1;
-  ix.knn_ = count("knn", 1e9);
+  ix.knn_ = count("knn", 1000000000u);
   ix.params_.pruning = static_cast<Pruning>(count("pruning", 1));
-  ix.params_.n_postings = count("n_postings", 1e15);
+  ix.params_.n_postings = count("n_postings", 1000000000000000u);
   ix.params_.max_fraction = c.get("max_fraction");
   ix.params_.centroid_fraction = c.get("centroid_fraction");
-  ix.params_.min_cluster_size = count("min_cluster_size", 1e15);
+  ix.params_.min_cluster_size = count("min_cluster_size", 1000000000000000u);
   ix.params_.summary_energy = c.get("summary_energy");
   ix.params_.value_type = static_cast<ValueType>(count("value_type", 1));
-  ix.params_.seed = static_cast<std::uint64_t>(c.get("seed"));
+  ix.params_.seed = c.get_uint("seed", std::numeric_limits<std::uint64_t>::max());
   ix.params_.knn = ix.knn_;
-  if (!c.has("layout") || c.get("layout") != kLayout)
+  if (!c.has("layout") || c.get("layout") != static_cast<double>(kLayout))
     corrupt("was written by another version of aftershock (an older layout); rebuild it");
   ix.fwd_ = ForwardIndex::from_parts(wide_terms, ix.params_.value_type, r.read_vector<std::uint64_t>("FWDR"),
                                      r.read_vector<RowHandle>("FWDH"));

@@ -9,7 +9,7 @@ namespace aftershock::sparse::kernels::scalar {
 namespace {
 
 inline float load(float v) { return v; }
-inline float load(std::uint16_t h) { return half_to_float(h); }
+inline float load(std::uint16_t h) { return fp16_to_float(h); }
 
 template <class TermT, class ValueT>
 float dot(const TermT* terms, const ValueT* values, std::size_t n, const float* query) {

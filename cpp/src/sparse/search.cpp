@@ -7,8 +7,8 @@
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
 #include "aftershock/sparse/index.hpp"
+#include "aftershock/util/topk.hpp"
 #include "kernels.hpp"
-#include "topk.hpp"
 
 namespace aftershock::sparse {
 
@@ -169,6 +169,13 @@ struct Searcher {
 
 namespace {
 
+void check_search_params(const SearchParams& p) {
+  if (p.k < 1) throw InvalidArgument("k: expected k >= 1, got " + std::to_string(p.k));
+  if (p.query_cut < 1) throw InvalidArgument("query_cut: expected >= 1, got 0");
+  if (!(p.heap_factor >= 0.0f) || !std::isfinite(p.heap_factor))
+    throw InvalidArgument("heap_factor: expected a finite value >= 0, got " + std::to_string(p.heap_factor));
+}
+
 // Scratch lives per thread across calls: a single-query search would otherwise zero a
 // vocabulary-sized vector and a bitset over the documents on every call. Every query
 // leaves it all-zero again, so indexes of any size can share it.
@@ -182,15 +189,19 @@ Searcher::Scratch& thread_scratch(std::size_t dim, std::size_t n_docs) {
 }  // namespace
 
 void SparseIndex::search(const SparseBatchView& queries, const SearchParams& p, TopKOut out) const {
-  if (p.k < 1) throw InvalidArgument("k: expected k >= 1, got " + std::to_string(p.k));
+  check_search_params(p);
   if (out.k != p.k) throw InvalidArgument("internal: output width does not match k");
-  if (p.query_cut < 1) throw InvalidArgument("query_cut: expected >= 1, got 0");
-  if (!(p.heap_factor >= 0.0f) || !std::isfinite(p.heap_factor))
-    throw InvalidArgument("heap_factor: expected a finite value >= 0, got " + std::to_string(p.heap_factor));
   if (queries.dim != dim_)
     throw InvalidArgument("queries: expected " + std::to_string(dim_) + " columns (the index vocabulary), got " +
                           std::to_string(queries.dim));
   validate_batch(queries, "queries", p.num_threads);
+  search_unchecked(queries, p, out);
+}
+
+// PRECONDITION: check_search_params(p) passed, out.k == p.k, queries.dim == dim_ and
+// `queries` is a valid batch (validate_batch), e.g. rows of this index's own forward index.
+void SparseIndex::search_unchecked(const SparseBatchView& queries, const SearchParams& p, TopKOut out) const {
+  AFTERSHOCK_DCHECK(p.k >= 1 && out.k == p.k && queries.dim == dim_);
   Searcher searcher{*this, p, sparse_kernels()};
   parallel_for(queries.n_rows, p.num_threads, [&](std::size_t qi, std::size_t) {
     Searcher::Scratch& s = thread_scratch(dim_, n_docs_);
@@ -227,6 +238,7 @@ void SparseIndex::build_knn(std::size_t knn, const SearchParams& params, const P
   SearchParams sp = params;
   sp.k = knn + 1;
   sp.n_knn = 0;
+  check_search_params(sp);
   std::vector<DocId> graph(n_docs_ * knn);
   // Every document, as stored, becomes a query (float32 weights), a chunk at a time: the
   // chunk's queries and results are all that is held, and progress is reported between.
@@ -252,7 +264,10 @@ void SparseIndex::build_knn(std::size_t knn, const SearchParams& params, const P
     }
     scores.resize(n * sp.k);
     ids.resize(n * sp.k);
-    search(SparseBatchView{indptr.data(), terms.data(), values.data(), n, dim_}, sp, TopKOut{scores.data(), ids.data(), sp.k});
+    // The stored rows are a valid batch by construction (checked at build or load), so
+    // the query checks of search() are skipped.
+    search_unchecked(SparseBatchView{indptr.data(), terms.data(), values.data(), n, dim_}, sp,
+                     TopKOut{scores.data(), ids.data(), sp.k});
     for (std::size_t i = 0; i < n; ++i) {
       const std::size_t d = c0 + i;
       std::size_t filled = 0;

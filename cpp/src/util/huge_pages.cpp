@@ -1,5 +1,8 @@
 #include "aftershock/util/huge_pages.hpp"
 
+#include <cstdlib>
+#include <new>
+
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
@@ -30,6 +33,8 @@ bool enabled() {
 // The whole 2 MiB pages inside [p, p + bytes) (the x86-64 huge page; a hint on a partial
 // one would spill onto the neighbouring allocation). A failure is ignored on purpose: huge
 // pages are a speed hint, never a requirement.
+bool huge_pages_enabled() { return enabled(); }
+
 void advise_huge_pages(const void* p, std::size_t bytes) {
   constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
   if (bytes < kHugePageMinBytes || !enabled()) return;
@@ -45,7 +50,26 @@ void advise_huge_pages(const void* p, std::size_t bytes) {
 namespace aftershock {
 
 void advise_huge_pages(const void*, std::size_t) {}  // no transparent huge pages here
+bool huge_pages_enabled() { return false; }
 
 }  // namespace aftershock
 
 #endif
+
+namespace aftershock {
+
+void* allocate_aligned(std::size_t bytes) {
+  if (bytes == 0) return nullptr;
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  // 2 MiB alignment only where a huge page will be asked for: otherwise it wastes memory.
+  const std::size_t align = bytes >= kHugePageMinBytes && huge_pages_enabled() ? kHuge : 64;
+  const std::size_t rounded = (bytes + align - 1) / align * align;  // aligned_alloc wants a multiple
+  void* p = std::aligned_alloc(align, rounded);
+  if (p == nullptr) throw std::bad_alloc();
+  advise_huge_pages(p, rounded);
+  return p;
+}
+
+void free_aligned(void* p) noexcept { std::free(p); }
+
+}  // namespace aftershock

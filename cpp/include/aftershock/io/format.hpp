@@ -160,17 +160,27 @@ class FileReader {
 };
 
 /// A flat list of named numbers (configuration), stored as one "CONF" section of
-/// key=value text lines. Keys are checked on read.
+/// key=value text lines. Keys are checked on read. Two value types: real numbers (written
+/// with 17 significant digits, so a double round-trips) and unsigned integers (written as
+/// decimal digits, exact over the whole uint64 range; a double would lose integers above
+/// 2^53). Both read back any file of the same text layout: get_uint also accepts a value
+/// written by set() when it is an integer in range (files of earlier versions).
 class Config {
  public:
   void set(const std::string& key, double value);
-  double get(const std::string& key) const;  // FormatError if missing
+  void set_uint(const std::string& key, std::uint64_t value);
+  /// The value as a double. FormatError if missing.
+  double get(const std::string& key) const;
+  /// The value as an integer in [0, max]. FormatError if missing, not an integer or out
+  /// of range.
+  std::uint64_t get_uint(const std::string& key, std::uint64_t max) const;
   bool has(const std::string& key) const { return values_.count(key) != 0; }
   std::string serialize() const;
+  /// FormatError for a line without '=' or a value that is not a finite number.
   static Config parse(const std::string& text);
 
  private:
-  std::map<std::string, double> values_;
+  std::map<std::string, std::string> values_;  // key -> value text
 };
 
 }  // namespace aftershock::io

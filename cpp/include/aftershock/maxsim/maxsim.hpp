@@ -51,6 +51,10 @@ class PreparedQuery {
   /// a value is NaN/inf, or (bf16) a value rounds to infinity in bf16, or (int8) dim
   /// > kMaxInt8Dim. O(m * dim).
   PreparedQuery(const float* query, std::size_t m, std::size_t dim, Precision precision);
+  /// The same conversion without the checks, for internal callers that validated the
+  /// whole batch once (util/ragged.hpp). PRECONDITION: m >= 1, dim >= 1, (int8) dim <=
+  /// kMaxInt8Dim, every value finite and (bf16) below kBf16OverflowBits (util/half.hpp).
+  static PreparedQuery unchecked(const float* query, std::size_t m, std::size_t dim, Precision precision);
 
   std::size_t m() const { return m_; }
   std::size_t dim() const { return dim_; }
@@ -63,6 +67,8 @@ class PreparedQuery {
   const float* token_scales() const { return scales_.data(); }  // int8: [m]
 
  private:
+  void convert(const float* query);
+
   std::size_t m_ = 0;
   std::size_t dim_ = 0;
   Precision precision_ = Precision::kFp32;
@@ -70,6 +76,13 @@ class PreparedQuery {
   std::vector<std::uint32_t> words_;
   std::vector<float> scales_;
 };
+
+/// The value checks of the PreparedQuery constructor over a batch of query token rows
+/// q[rows, dim]: every value finite and, for bf16, below kBf16OverflowBits. Throws
+/// InvalidArgument naming `what` and the first bad value (util/ragged.hpp), whatever
+/// num_threads (0 = all cores). O(rows * dim).
+void check_query_values(const float* q, std::size_t rows, std::size_t dim, Precision precision, const char* what,
+                        std::size_t num_threads);
 
 /// Exact MaxSim of one float32 query [m, dim] against one float32 document [n, dim]
 /// (both row-major), with the active SIMD kernels. Packs the document into a temporary
@@ -82,12 +95,6 @@ float maxsim_f32(const float* query, std::size_t m, const float* doc, std::size_
 /// No validation beyond pointers being valid for the given shapes.
 double maxsim_reference_f64(const float* query, std::size_t m, const float* doc, std::size_t n,
                             std::size_t dim);
-
-/// Rounding helpers shared by the store and tests (round to nearest even).
-std::uint16_t float_to_fp16(float x);
-float fp16_to_float(std::uint16_t h);
-std::uint16_t float_to_bf16(float x);
-float bf16_to_float(std::uint16_t b);
 
 /// Name of the kernel family a store of this precision uses at the active level, e.g.
 /// "avx512_bf16", "avx512_vnni", "avx512", "avx2", "scalar" (for simd_info / benchmarks).

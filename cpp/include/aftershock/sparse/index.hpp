@@ -80,6 +80,9 @@ class SparseIndex {
   std::vector<std::pair<TermId, float>> document(DocId d) const;
 
  private:
+  /// search() without its checks, for internal callers (build_knn). PRECONDITIONs in
+  /// search.cpp.
+  void search_unchecked(const SparseBatchView& queries, const SearchParams& params, TopKOut out) const;
   void write(io::FileWriter& w, std::string& conf_text) const;
   static SparseIndex read(const io::FileReader& r);
   void check_invariants() const;  // after load: every offset and id in range

@@ -16,9 +16,20 @@ namespace aftershock {
 /// Arrays smaller than this stay on ordinary pages: they are not worth a huge page's rounding.
 inline constexpr std::size_t kHugePageMinBytes = std::size_t{8} << 20;
 
+/// False when AFTERSHOCK_HUGE_PAGES is 0, false, off or no (read once), or off Linux.
+bool huge_pages_enabled();
+
 /// Asks for huge pages on [p, p + bytes) before it is first touched, so it is faulted in
 /// 2 MiB at a time (memory already touched would need a copy to move).
 void advise_huge_pages(const void* p, std::size_t bytes);
+
+/// Allocates `bytes` bytes of uninitialized memory aligned to 64 bytes; arrays of at
+/// least kHugePageMinBytes are aligned to 2 MiB and advised as huge pages before first
+/// touch (unless AFTERSHOCK_HUGE_PAGES turns them off). bytes == 0 returns nullptr.
+/// Release with free_aligned. Throws std::bad_alloc. Thread-safe.
+void* allocate_aligned(std::size_t bytes);
+/// Releases memory from allocate_aligned (nullptr is fine).
+void free_aligned(void* p) noexcept;
 
 /// Reserves room for n elements of an empty vector, on huge pages.
 template <class T>
