@@ -71,15 +71,13 @@ void bind_sparse(py::module_& m) {
           "build",
           [](CArray<std::int64_t> indptr, CArray<std::uint32_t> indices, CArray<float> values, long long dim,
              const std::string& pruning, long long n_postings, double max_fraction, double centroid_fraction,
-             long long min_cluster_size, double summary_energy, const std::string& value_dtype, long long knn,
+             long long min_cluster_size, double summary_energy, const std::string& precision, long long knn,
              long long num_threads, std::uint64_t seed, py::object progress) {
             BuildParams p;
             if (pruning == "global") p.pruning = sparse::Pruning::kGlobalThreshold;
             else if (pruning == "fixed") p.pruning = sparse::Pruning::kFixedSize;
             else throw InvalidArgument("pruning: expected 'global' or 'fixed', got '" + pruning + "'");
-            if (value_dtype == "float16") p.value_type = sparse::ValueType::kFloat16;
-            else if (value_dtype == "float32") p.value_type = sparse::ValueType::kFloat32;
-            else throw InvalidArgument("value_dtype: expected 'float16' or 'float32', got '" + value_dtype + "'");
+            p.precision = parse_precision(precision);
             if (n_postings < 1) throw InvalidArgument("n_postings: expected >= 1, got " + std::to_string(n_postings));
             if (min_cluster_size < 1)
               throw InvalidArgument("min_cluster_size: expected >= 1, got " + std::to_string(min_cluster_size));
@@ -99,7 +97,7 @@ void bind_sparse(py::module_& m) {
           },
           nc("indptr"), nc("indices"), nc("values"), py::arg("dim"), py::arg("pruning"), py::arg("n_postings"),
           py::arg("max_fraction"), py::arg("centroid_fraction"), py::arg("min_cluster_size"),
-          py::arg("summary_energy"), py::arg("value_dtype"), py::arg("knn"), py::arg("num_threads"), py::arg("seed"),
+          py::arg("summary_energy"), py::arg("precision"), py::arg("knn"), py::arg("num_threads"), py::arg("seed"),
           py::arg("progress") = py::none())
       .def(
           "search",
@@ -158,7 +156,7 @@ void bind_sparse(py::module_& m) {
             d["centroid_fraction"] = p.centroid_fraction;
             d["min_cluster_size"] = p.min_cluster_size;
             d["summary_energy"] = p.summary_energy;
-            d["value_dtype"] = p.value_type == sparse::ValueType::kFloat16 ? "float16" : "float32";
+            d["precision"] = precision_name(p.precision);
             d["knn"] = p.knn;
             d["seed"] = p.seed;
             return d;

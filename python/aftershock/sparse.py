@@ -14,9 +14,9 @@ from ._validate import as_csr, choice, positive_int, real, seed_value
 
 __all__ = ["SparseIndex", "exact_search"]
 
-# The stored precision of the forward index, and the core's name for it.
+# The stored precisions of the forward index, with their 0.1 spellings (value_dtype).
 _PRECISIONS = {"fp16": "float16", "fp32": "float32"}
-_VALUE_DTYPES = {"float16": "fp16", "float32": "fp32"}
+_VALUE_DTYPES = {old: new for new, old in _PRECISIONS.items()}
 # search()'s defaults, reported by info()["search"].
 _SEARCH_DEFAULTS = {"query_cut": 10, "heap_factor": 0.8, "n_knn": 0}
 
@@ -151,7 +151,7 @@ class SparseIndex(Persistent):
             centroid_fraction=real(centroid_fraction, "centroid_fraction"),
             min_cluster_size=positive_int(min_cluster_size, "min_cluster_size"),
             summary_energy=real(summary_energy, "summary_energy"),
-            value_dtype=_PRECISIONS[precision],
+            precision=precision,
             knn=positive_int(knn, "knn", minimum=0),
             num_threads=_threads(num_threads),
             seed=seed_value(seed),
@@ -269,7 +269,7 @@ class SparseIndex(Persistent):
     @property
     def precision(self) -> str:
         """Stored precision of the forward-index weights: ``"fp16"`` or ``"fp32"``."""
-        return _VALUE_DTYPES[self._core.build_params["value_dtype"]]
+        return self._core.build_params["precision"]
 
     @property
     def size_bytes(self) -> int:
@@ -289,7 +289,7 @@ class SparseIndex(Persistent):
             ``heap_factor``, ``n_knn``); ``stats``: ``n_postings`` (kept in all lists),
             ``n_blocks``, ``n_summary_entries``.
         """
-        build = {key: value for key, value in self._core.build_params.items() if key != "value_dtype"}
+        build = {key: value for key, value in self._core.build_params.items() if key != "precision"}
         return make_info(
             "SparseIndex",
             n_docs=self.n_docs,
@@ -315,7 +315,9 @@ class SparseIndex(Persistent):
     def build_params(self) -> dict:
         """Deprecated: ``info()["build"]`` (and ``info()["precision"]``)."""
         warn_renamed("SparseIndex.build_params", "info()['build']")
-        return self._core.build_params
+        params = self._core.build_params
+        params["value_dtype"] = _PRECISIONS[params.pop("precision")]
+        return params
 
     @property
     def stats(self) -> dict:

@@ -39,7 +39,7 @@ TEST(SparseIndex, LosslessSettingEqualsExactSearch) {
   BuildParams b;
   b.pruning = Pruning::kFixedSize;
   b.n_postings = 600;  // nothing pruned
-  b.value_type = ValueType::kFloat32;
+  b.precision = Precision::kFp32;
   const SparseIndex ix = SparseIndex::build(docs.view(), b);
   SearchParams p;
   p.k = 10;

@@ -20,7 +20,7 @@ def _core_build(docs, progress, knn=0):
     csr = as_csr(docs, "docs")
     return _core.SparseIndex.build(
         csr.indptr, csr.indices, csr.values, csr.n_cols, pruning="global", n_postings=200, max_fraction=1.5,
-        centroid_fraction=0.1, min_cluster_size=2, summary_energy=0.4, value_dtype="float16", knn=knn,
+        centroid_fraction=0.1, min_cluster_size=2, summary_energy=0.4, precision="fp16", knn=knn,
         num_threads=2, seed=0, progress=progress,
     )
 

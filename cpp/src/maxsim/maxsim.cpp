@@ -17,24 +17,6 @@
 
 namespace aftershock::maxsim {
 
-const char* precision_name(Precision p) {
-  switch (p) {
-    case Precision::kFp32: return "fp32";
-    case Precision::kFp16: return "fp16";
-    case Precision::kBf16: return "bf16";
-    case Precision::kInt8: return "int8";
-  }
-  return "unknown";
-}
-
-Precision parse_precision(const std::string& name) {
-  if (name == "fp32") return Precision::kFp32;
-  if (name == "fp16") return Precision::kFp16;
-  if (name == "bf16") return Precision::kBf16;
-  if (name == "int8") return Precision::kInt8;
-  throw InvalidArgument("precision: expected one of 'fp32', 'fp16', 'bf16', 'int8', got '" + name + "'");
-}
-
 PreparedQuery::PreparedQuery(const float* query, std::size_t m, std::size_t dim, Precision precision)
     : m_(m), dim_(dim), precision_(precision) {
   if (m == 0) throw InvalidArgument("query: expected at least one token, got 0");

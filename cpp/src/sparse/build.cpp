@@ -67,8 +67,9 @@ void check_params(const BuildParams& p) {
     throw InvalidArgument("max_fraction: expected a finite value >= 1, got " + std::to_string(p.max_fraction));
   if (p.pruning != Pruning::kGlobalThreshold && p.pruning != Pruning::kFixedSize)
     throw InvalidArgument("pruning: expected 'global' or 'fixed'");
-  if (p.value_type != ValueType::kFloat16 && p.value_type != ValueType::kFloat32)
-    throw InvalidArgument("value_dtype: expected float16 or float32");
+  if (p.precision != Precision::kFp16 && p.precision != Precision::kFp32)
+    throw InvalidArgument(std::string("precision: expected 'fp16' or 'fp32' for a sparse index, got '") +
+                          precision_name(p.precision) + "'");
 }
 
 // Smallest weight tau such that at least `target` positive postings have weight >= tau.
@@ -424,7 +425,7 @@ struct IndexBuilder {
     ix.n_docs_ = docs.n_rows;
     ix.dim_ = docs.dim;
     ix.summaries_ = BlockSummaries(docs.dim);
-    ix.fwd_ = ForwardIndex::build(docs, p.value_type, p.num_threads, row_order(docs));
+    ix.fwd_ = ForwardIndex::build(docs, p.precision, p.num_threads, row_order(docs));
     build_lists(docs, p, ix, progress);
     if (p.knn > 0) {
       SearchParams sp;

@@ -11,11 +11,11 @@
 
 namespace aftershock::sparse {
 
-ForwardIndex ForwardIndex::build(const SparseBatchView& docs, ValueType value_type, std::size_t num_threads,
+ForwardIndex ForwardIndex::build(const SparseBatchView& docs, Precision precision, std::size_t num_threads,
                                  const std::vector<DocId>& order) {
   ForwardIndex f;
   f.wide_terms_ = docs.dim > 65536;
-  f.value_type_ = value_type;
+  f.precision_ = precision;
   f.handles_.resize(docs.n_rows);
   std::uint64_t words = 0;
   auto too_large = [&] {
@@ -49,7 +49,7 @@ ForwardIndex ForwardIndex::build(const SparseBatchView& docs, ValueType value_ty
           std::memcpy(terms + 2 * i, &t16, 2);
         }
         const float v = docs.values[b + i];
-        if (value_type == ValueType::kFloat32) {
+        if (precision == Precision::kFp32) {
           std::memcpy(values + 4 * i, &v, 4);
         } else {
           const std::uint16_t h = float_to_fp16(std::min(v, 65504.0f));  // no overflow to inf
@@ -73,7 +73,7 @@ std::pair<TermId, float> ForwardIndex::entry(const Row& r, std::size_t i) const 
     t = t16;
   }
   float v;
-  if (value_type_ == ValueType::kFloat32) {
+  if (precision_ == Precision::kFp32) {
     std::memcpy(&v, values + 4 * i, 4);
   } else {
     std::uint16_t h;
@@ -83,11 +83,11 @@ std::pair<TermId, float> ForwardIndex::entry(const Row& r, std::size_t i) const 
   return {t, v};
 }
 
-ForwardIndex ForwardIndex::from_parts(bool wide_terms, ValueType value_type, std::vector<std::uint64_t> words,
+ForwardIndex ForwardIndex::from_parts(bool wide_terms, Precision precision, std::vector<std::uint64_t> words,
                                       std::vector<RowHandle> handles) {
   ForwardIndex f;
   f.wide_terms_ = wide_terms;
-  f.value_type_ = value_type;
+  f.precision_ = precision;
   f.words_ = std::move(words);
   f.handles_ = std::move(handles);
   return f;

@@ -41,7 +41,7 @@ void SparseIndex::write(io::FileWriter& w, std::string& conf_text) const {
   c.set("centroid_fraction", params_.centroid_fraction);
   c.set_uint("min_cluster_size", params_.min_cluster_size);
   c.set("summary_energy", params_.summary_energy);
-  c.set_uint("value_type", static_cast<std::uint64_t>(params_.value_type));
+  c.set_uint("precision", static_cast<std::uint64_t>(params_.precision));
   c.set_uint("seed", params_.seed);
   c.set_uint("layout", kLayout);
   conf_text = c.serialize();
@@ -99,12 +99,18 @@ SparseIndex SparseIndex::read(const io::FileReader& r) {
   ix.params_.centroid_fraction = c.get("centroid_fraction");
   ix.params_.min_cluster_size = count("min_cluster_size", 1000000000000000u);
   ix.params_.summary_energy = c.get("summary_energy");
-  ix.params_.value_type = static_cast<ValueType>(count("value_type", 1));
+  // "precision" holds an aftershock::Precision; files of 0.1 hold "value_type" (0 = fp16, 1 = fp32).
+  if (c.has("precision")) {
+    const std::uint64_t v = count("precision", static_cast<std::uint64_t>(Precision::kInt8));
+    ix.params_.precision = static_cast<Precision>(v);
+  } else {
+    ix.params_.precision = count("value_type", 1) == 0 ? Precision::kFp16 : Precision::kFp32;
+  }
   ix.params_.seed = c.get_uint("seed", std::numeric_limits<std::uint64_t>::max());
   ix.params_.knn = ix.knn_;
   if (!c.has("layout") || c.get("layout") != static_cast<double>(kLayout))
     corrupt("was written by another version of aftershock (an older layout); rebuild it");
-  ix.fwd_ = ForwardIndex::from_parts(wide_terms, ix.params_.value_type, r.read_vector<std::uint64_t>("FWDR"),
+  ix.fwd_ = ForwardIndex::from_parts(wide_terms, ix.params_.precision, r.read_vector<std::uint64_t>("FWDR"),
                                      r.read_vector<RowHandle>("FWDH"));
   ix.list_post_begin_ = r.read_vector<std::uint64_t>("LPST");
   ix.list_block_begin_ = r.read_vector<std::uint64_t>("LBLK");
@@ -119,8 +125,8 @@ SparseIndex SparseIndex::read(const io::FileReader& r) {
 }
 
 void SparseIndex::check_invariants() const {
-  if (params_.value_type != ValueType::kFloat16 && params_.value_type != ValueType::kFloat32)
-    corrupt("value type is invalid");
+  if (params_.precision != Precision::kFp16 && params_.precision != Precision::kFp32)
+    corrupt("the stored precision is neither fp16 nor fp32");
   if (const std::string why = fwd_.check(n_docs_, dim_); !why.empty()) corrupt(why);
   check_offsets(list_post_begin_, dim_, post_rows_.size(), "posting list");
   check_offsets(list_block_begin_, dim_, block_scale_.size(), "block");

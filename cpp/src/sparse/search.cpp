@@ -42,11 +42,11 @@ struct Searcher {
     using u32 = std::uint32_t;
     const ForwardIndex& f = ix.fwd_;
     if (f.wide_terms()) {
-      return f.value_type() == ValueType::kFloat32
+      return f.precision() == Precision::kFp32
                  ? kern.dot_u32_f32(static_cast<const u32*>(r.terms), static_cast<const float*>(r.values), r.n, q)
                  : kern.dot_u32_f16(static_cast<const u32*>(r.terms), static_cast<const u16*>(r.values), r.n, q);
     }
-    return f.value_type() == ValueType::kFloat32
+    return f.precision() == Precision::kFp32
                ? kern.dot_u16_f32(static_cast<const u16*>(r.terms), static_cast<const float*>(r.values), r.n, q)
                : kern.dot_u16_f16(static_cast<const u16*>(r.terms), static_cast<const u16*>(r.values), r.n, q);
   }

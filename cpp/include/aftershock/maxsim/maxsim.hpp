@@ -18,9 +18,11 @@
 #include <string>
 #include <vector>
 
+#include "aftershock/precision.hpp"
+
 namespace aftershock::maxsim {
 
-/// Storage precision of document token vectors.
+/// Storage precision of document token vectors (aftershock/precision.hpp), as MaxSim uses it:
 ///   kFp32: exact float32.
 ///   kFp16: IEEE binary16 (round to nearest even); values must satisfy |x| < 65520.
 ///   kBf16: bfloat16 (round to nearest even). The query is rounded to bf16 as well, on
@@ -29,12 +31,9 @@ namespace aftershock::maxsim {
 ///   kInt8: symmetric int8 with one float32 scale per token (s = max|x| / 127); the query
 ///          is quantized the same way per token; the integer dot products are exact, so
 ///          int8 scores are bit-identical across SIMD levels.
-enum class Precision : std::uint8_t { kFp32 = 0, kFp16 = 1, kBf16 = 2, kInt8 = 3 };
-
-/// "fp32" | "fp16" | "bf16" | "int8".
-const char* precision_name(Precision p);
-/// Parses a precision name; throws InvalidArgument naming the choices.
-Precision parse_precision(const std::string& name);
+using aftershock::Precision;
+using aftershock::parse_precision;
+using aftershock::precision_name;
 
 /// Document tokens are stored in panels of kPanelTokens tokens (see store.hpp).
 constexpr std::size_t kPanelTokens = 16;

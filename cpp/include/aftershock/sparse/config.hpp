@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "aftershock/precision.hpp"
+
 namespace aftershock::sparse {
 
 enum class Pruning : std::uint8_t {
@@ -12,10 +14,6 @@ enum class Pruning : std::uint8_t {
   kFixedSize = 1,        // the n_postings largest postings of every list
 };
 
-enum class ValueType : std::uint8_t {
-  kFloat16 = 0,  // forward-index weights as IEEE half: half the memory, ~1e-3 relative error
-  kFloat32 = 1,  // exact weights (the lossless setting)
-};
 
 struct BuildParams {
   Pruning pruning = Pruning::kGlobalThreshold;
@@ -24,7 +22,9 @@ struct BuildParams {
   double centroid_fraction = 0.1;    // clusters per list = ceil(centroid_fraction * list length); larger-than-mean clusters are split into blocks
   std::size_t min_cluster_size = 2;  // smaller clusters are dissolved into the others
   double summary_energy = 0.4;       // fraction of a summary's L1 mass kept after pruning
-  ValueType value_type = ValueType::kFloat16;
+  // Forward-index weights: kFp16 (half the memory, ~1e-3 relative error) or kFp32 (exact,
+  // the lossless setting); the other precisions are refused.
+  Precision precision = Precision::kFp16;
   std::size_t knn = 0;  // neighbours per document in the kNN graph (0 = no graph)
   std::size_t num_threads = 0;
   std::uint64_t seed = 0;

@@ -42,11 +42,11 @@ class ForwardIndex {
   /// The rows of validated CSR docs, weights above the half range saturating to 65504 in
   /// float16. Throws InvalidArgument when the rows exceed kMaxWords. Parallel.
   /// Rows are laid out in `order` (a permutation of the documents), or by id when it is empty.
-  static ForwardIndex build(const SparseBatchView& docs, ValueType value_type, std::size_t num_threads,
+  static ForwardIndex build(const SparseBatchView& docs, Precision precision, std::size_t num_threads,
                             const std::vector<DocId>& order = {});
 
   /// Reassembles a loaded index; check() must pass before any other use.
-  static ForwardIndex from_parts(bool wide_terms, ValueType value_type, std::vector<std::uint64_t> words,
+  static ForwardIndex from_parts(bool wide_terms, Precision precision, std::vector<std::uint64_t> words,
                                  std::vector<RowHandle> handles);
   /// Verifies the layout against n_docs and dim (every row in place, ids and weights valid);
   /// returns an error message, or an empty string when the rows are sound.
@@ -76,9 +76,9 @@ class ForwardIndex {
   std::size_t row_bytes(std::size_t n) const { return (kHeaderBytes + values_at(n) + n * value_bytes() + 7) / 8 * 8; }
 
   bool wide_terms() const { return wide_terms_; }
-  ValueType value_type() const { return value_type_; }
+  Precision precision() const { return precision_; }
   std::size_t term_bytes() const { return wide_terms_ ? 4 : 2; }
-  std::size_t value_bytes() const { return value_type_ == ValueType::kFloat16 ? 2 : 4; }
+  std::size_t value_bytes() const { return precision_ == Precision::kFp16 ? 2 : 4; }
   const std::vector<std::uint64_t>& words() const { return words_; }
   const std::vector<RowHandle>& handles() const { return handles_; }
   std::size_t memory_bytes() const { return words_.size() * 8 + handles_.size() * sizeof(RowHandle); }
@@ -98,7 +98,7 @@ class ForwardIndex {
   }
 
   bool wide_terms_ = false;
-  ValueType value_type_ = ValueType::kFloat16;
+  Precision precision_ = Precision::kFp16;
   std::vector<std::uint64_t> words_;  // the rows
   std::vector<RowHandle> handles_;    // doc id -> its row
 };
