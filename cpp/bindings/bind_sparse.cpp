@@ -146,7 +146,17 @@ void bind_sparse(py::module_& m) {
       .def_property_readonly("n_postings_total", &SparseIndex::n_postings_total)
       .def_property_readonly("n_blocks_total", &SparseIndex::n_blocks_total)
       .def_property_readonly("n_summary_entries", &SparseIndex::n_summary_entries)
-      .def_property_readonly("memory_bytes", &SparseIndex::memory_bytes)
+      .def_property_readonly("size_bytes", &SparseIndex::size_bytes)
+      .def_property_readonly("component_bytes", [](const SparseIndex& ix) {
+            const SparseIndex::ComponentBytes c = ix.component_bytes();
+            py::dict d;
+            d["forward_index_bytes"] = c.forward_index;
+            d["postings_bytes"] = c.postings;
+            d["blocks_bytes"] = c.blocks;
+            d["summaries_bytes"] = c.summaries;
+            d["knn_graph_bytes"] = c.knn_graph;
+            return d;
+          })
       .def_property_readonly("build_params", [](const SparseIndex& ix) {
             const BuildParams& p = ix.build_params();
             py::dict d;

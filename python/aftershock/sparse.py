@@ -274,7 +274,7 @@ class SparseIndex(Persistent):
     @property
     def size_bytes(self) -> int:
         """Bytes held by the index arrays."""
-        return self._core.memory_bytes
+        return self._core.size_bytes
 
     def info(self) -> dict:
         """Configuration and sizes, in the layout every aftershock class shares.
@@ -287,7 +287,9 @@ class SparseIndex(Persistent):
             ``centroid_fraction``, ``min_cluster_size``, ``summary_energy``, ``knn``,
             ``seed``); ``search``: the default search parameters (``query_cut``,
             ``heap_factor``, ``n_knn``); ``stats``: ``n_postings`` (kept in all lists),
-            ``n_blocks``, ``n_summary_entries``.
+            ``n_blocks``, ``n_summary_entries``, and the bytes of each component
+            (``forward_index_bytes``, ``postings_bytes``, ``blocks_bytes``,
+            ``summaries_bytes``, ``knn_graph_bytes``; they add up to ``size_bytes``).
         """
         build = {key: value for key, value in self._core.build_params.items() if key != "precision"}
         return make_info(
@@ -302,6 +304,7 @@ class SparseIndex(Persistent):
                 "n_postings": self._core.n_postings_total,
                 "n_blocks": self._core.n_blocks_total,
                 "n_summary_entries": self._core.n_summary_entries,
+                **self._core.component_bytes,
             },
         )
 

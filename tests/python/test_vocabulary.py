@@ -29,6 +29,7 @@ def test_sparse_info_layout(sparse_index):
     assert info["build"]["n_postings"] == 200
     assert set(info["search"]) == {"query_cut", "heap_factor", "n_knn"}
     assert info["stats"]["n_postings"] > 0
+    assert sum(v for k, v in info["stats"].items() if k.endswith("_bytes")) == info["size_bytes"]
 
 
 def test_sparse_precision_choices():

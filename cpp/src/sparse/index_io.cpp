@@ -152,10 +152,20 @@ void SparseIndex::check_invariants() const {
     if (d >= n_docs_) corrupt("kNN graph holds a document id out of range");
 }
 
-std::size_t SparseIndex::memory_bytes() const {
+SparseIndex::ComponentBytes SparseIndex::component_bytes() const {
   auto bytes = [](const auto& v) { return v.size() * sizeof(v[0]); };
-  return fwd_.memory_bytes() + bytes(list_post_begin_) + bytes(list_block_begin_) + bytes(post_rows_) +
-         bytes(block_post_begin_) + bytes(block_scale_) + summaries_.memory_bytes() + bytes(knn_graph_);
+  ComponentBytes c;
+  c.forward_index = fwd_.size_bytes();
+  c.postings = bytes(list_post_begin_) + bytes(post_rows_);
+  c.blocks = bytes(list_block_begin_) + bytes(block_post_begin_) + bytes(block_scale_);
+  c.summaries = summaries_.size_bytes();
+  c.knn_graph = bytes(knn_graph_);
+  return c;
+}
+
+std::size_t SparseIndex::size_bytes() const {
+  const ComponentBytes c = component_bytes();
+  return c.forward_index + c.postings + c.blocks + c.summaries + c.knn_graph;
 }
 
 std::vector<std::vector<DocId>> SparseIndex::blocks_of(TermId t) const {

@@ -222,7 +222,7 @@ std::vector<std::pair<TermId, std::uint8_t>> BlockSummaries::block(TermId t, std
   return out;
 }
 
-std::size_t BlockSummaries::memory_bytes() const {
+std::size_t BlockSummaries::size_bytes() const {
   auto bytes = [](const auto& v) { return v.size() * sizeof(v[0]); };
   return bytes(page_run_begin_) + bytes(bitmaps_) + bytes(terms16_) + bytes(terms32_) + bytes(run_starts_) +
          bytes(entry_block_) + bytes(entry_code_) + bytes(list_page_begin_) + bytes(page_dir_) +

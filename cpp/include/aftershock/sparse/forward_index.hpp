@@ -81,7 +81,7 @@ class ForwardIndex {
   std::size_t value_bytes() const { return precision_ == Precision::kFp16 ? 2 : 4; }
   const std::vector<std::uint64_t>& words() const { return words_; }
   const std::vector<RowHandle>& handles() const { return handles_; }
-  std::size_t memory_bytes() const { return words_.size() * 8 + handles_.size() * sizeof(RowHandle); }
+  std::size_t size_bytes() const { return words_.size() * 8 + handles_.size() * sizeof(RowHandle); }
 
  private:
   static constexpr std::size_t kHeaderBytes = 8;

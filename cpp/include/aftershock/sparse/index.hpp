@@ -63,7 +63,16 @@ class SparseIndex {
   std::size_t n_postings_total() const { return post_rows_.size(); }
   std::size_t n_blocks_total() const { return block_scale_.size(); }
   std::size_t n_summary_entries() const { return summaries_.n_entries(); }
-  std::size_t memory_bytes() const;
+  /// Bytes held in memory by each component, and in all.
+  struct ComponentBytes {
+    std::size_t forward_index = 0;  // document rows (terms and weights)
+    std::size_t postings = 0;       // pruned lists: row handles and list offsets
+    std::size_t blocks = 0;         // block offsets and summary scales
+    std::size_t summaries = 0;      // quantized block summaries
+    std::size_t knn_graph = 0;
+  };
+  ComponentBytes component_bytes() const;
+  std::size_t size_bytes() const;
   const BuildParams& build_params() const { return params_; }
 
   /// The documents of each block of term t's list, after pruning and blocking, in stored

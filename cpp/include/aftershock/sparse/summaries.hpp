@@ -81,7 +81,7 @@ class BlockSummaries {
 
   std::size_t n_entries() const { return entry_block_.size(); }
   std::size_t n_runs() const { return page_run_begin_.empty() ? 0 : page_run_begin_.back(); }
-  std::size_t memory_bytes() const;
+  std::size_t size_bytes() const;
 
   void write(io::FileWriter& w) const;
   /// Reads the sections of a file and verifies them against the lists' block offsets
