@@ -8,12 +8,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <functional>
+#include <sstream>
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "aftershock/error.hpp"
+#include "aftershock/io/format.hpp"
 #include "aftershock/multivector/index.hpp"
 #include "test_util.hpp"
 
@@ -113,9 +117,58 @@ void expect_same_info(const IndexInfo& a, const IndexInfo& b) {
   EXPECT_EQ(a.size_bytes, b.size_bytes);
 }
 
-class PerMethod : public ::testing::TestWithParam<Method> {};
 
-TEST_P(PerMethod, LosslessSettingEqualsExactSearch) {
+// The file `bytes` with its CONF section's text replaced by edit(text), every checksum
+// and the size fixed, so that only the loader's own checks of the values can refuse it
+// (the layout is in aftershock/io/format.hpp). The old CONF payload is zeroed (padding)
+// and the new one appended.
+std::string with_conf(std::string bytes, const std::function<std::string(std::string)>& edit) {
+  auto u32 = [&](std::size_t at) { std::uint32_t v; std::memcpy(&v, bytes.data() + at, 4); return v; };
+  auto u64 = [&](std::size_t at) { std::uint64_t v; std::memcpy(&v, bytes.data() + at, 8); return v; };
+  auto put32 = [&](std::size_t at, std::uint32_t v) { std::memcpy(&bytes[at], &v, 4); };
+  auto put64 = [&](std::size_t at, std::uint64_t v) { std::memcpy(&bytes[at], &v, 8); };
+  const std::uint32_t count = u32(20);
+  const std::size_t table = u64(24);
+  std::size_t entry = 0;
+  for (std::uint32_t i = 0; i < count; ++i)
+    if (std::memcmp(bytes.data() + table + i * io::kSectionEntryBytes, "CONF", 4) == 0)
+      entry = table + i * io::kSectionEntryBytes;
+  EXPECT_NE(entry, 0u);
+  const std::size_t offset = u64(entry + 8), length = u64(entry + 16);
+  const std::string text = edit(bytes.substr(offset, length));
+  std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(offset),
+            bytes.begin() + static_cast<std::ptrdiff_t>(offset + length), '\0');
+  bytes.resize((bytes.size() + io::kAlignment - 1) / io::kAlignment * io::kAlignment, '\0');
+  put64(entry + 8, bytes.size());
+  put64(entry + 16, text.size());
+  put32(entry + 24, io::crc32c(text.data(), text.size()));
+  bytes += text;
+  put64(32, bytes.size());
+  put32(40, io::crc32c(bytes.data() + table, count * io::kSectionEntryBytes));
+  put32(60, io::crc32c(bytes.data(), 60));
+  return bytes;
+}
+
+// `text` with the line "key=..." replaced by `lines` (empty: removed).
+std::string replace_line(const std::string& text, const std::string& key, const std::string& lines) {
+  std::istringstream in(text);
+  std::string out, line;
+  bool found = false;
+  while (std::getline(in, line)) {
+    if (line.compare(0, key.size() + 1, key + "=") == 0) {
+      out += lines;
+      found = true;
+    } else {
+      out += line + "\n";
+    }
+  }
+  EXPECT_TRUE(found) << key;
+  return out;
+}
+
+class MultiVectorIndexPerMethod : public ::testing::TestWithParam<Method> {};
+
+TEST_P(MultiVectorIndexPerMethod, LosslessSettingEqualsExactSearch) {
   const Ragged docs = random_sets(300, 16, 2, 10, 1), queries = random_sets(25, 16, 3, 8, 2);
   const MultiVectorIndex ix = build(docs, params_for(GetParam()));
   SearchParams p;
@@ -135,7 +188,7 @@ TEST_P(PerMethod, LosslessSettingEqualsExactSearch) {
   }
 }
 
-TEST_P(PerMethod, ResultsAndBytesDoNotDependOnThreads) {
+TEST_P(MultiVectorIndexPerMethod, ResultsAndBytesDoNotDependOnThreads) {
   const Ragged docs = random_sets(400, 12, 2, 9, 3), queries = random_sets(30, 12, 2, 6, 4);
   BuildParams b = params_for(GetParam());
   b.num_threads = 1;
@@ -153,7 +206,7 @@ TEST_P(PerMethod, ResultsAndBytesDoNotDependOnThreads) {
   EXPECT_EQ(r1.scores, r3.scores);
 }
 
-TEST_P(PerMethod, SerializationRoundTrips) {
+TEST_P(MultiVectorIndexPerMethod, SerializationRoundTrips) {
   const Ragged docs = random_sets(200, 8, 1, 7, 5), queries = random_sets(20, 8, 2, 5, 6);
   BuildParams b = params_for(GetParam());
   b.pool_factor = 1.5;
@@ -194,7 +247,7 @@ TEST_P(PerMethod, SerializationRoundTrips) {
   }
 }
 
-TEST_P(PerMethod, SameSeedSameBytes) {
+TEST_P(MultiVectorIndexPerMethod, SameSeedSameBytes) {
   const Ragged docs = random_sets(150, 8, 1, 6, 7);
   BuildParams b = params_for(GetParam());
   const std::string a = build(docs, b).to_bytes();
@@ -203,7 +256,7 @@ TEST_P(PerMethod, SameSeedSameBytes) {
   EXPECT_NE(build(docs, b).to_bytes(), a);
 }
 
-TEST_P(PerMethod, DamagedBytesAreAFormatError) {
+TEST_P(MultiVectorIndexPerMethod, DamagedBytesAreAFormatError) {
   const Ragged docs = random_sets(60, 8, 1, 5, 8);
   const std::string good = build(docs, params_for(GetParam())).to_bytes();
   const std::size_t step = std::max<std::size_t>(1, good.size() / 300);
@@ -223,7 +276,54 @@ TEST_P(PerMethod, DamagedBytesAreAFormatError) {
   EXPECT_THROW(MultiVectorIndex::from_bytes(good.substr(0, 64)), FormatError);
 }
 
-INSTANTIATE_TEST_SUITE_P(Methods, PerMethod, ::testing::Values(Method::kCentroid, Method::kMuvera),
+
+TEST_P(MultiVectorIndexPerMethod, FilesOfEarlierVersionsStillLoad) {
+  // Before integers were stored as integers, CONF held doubles (the same text for
+  // integers), the seed as two 32-bit halves and the FDE precision as a 0/1 "fde.int8".
+  const Ragged docs = random_sets(80, 8, 1, 5, 12), queries = random_sets(6, 8, 2, 4, 13);
+  BuildParams b = params_for(GetParam());
+  b.seed = (std::uint64_t{5} << 32) | 7;
+  const MultiVectorIndex ix = build(docs, b);
+  const std::string old = with_conf(ix.to_bytes(), [&](std::string text) {
+    text = replace_line(text, "index.seed", "index.seed_hi=5\nindex.seed_lo=7\n");
+    if (GetParam() == Method::kMuvera) text = replace_line(text, "fde.precision", "fde.int8=1\n");
+    return text;
+  });
+  const MultiVectorIndex loaded = MultiVectorIndex::from_bytes(old);
+  expect_same_info(loaded.info(), ix.info());
+  SearchParams p;
+  p.n_candidates = 20;
+  const Results a = search(ix, queries, 5, p), c = search(loaded, queries, 5, p);
+  EXPECT_EQ(a.ids, c.ids);
+  EXPECT_EQ(a.scores, c.scores);
+  EXPECT_EQ(loaded.to_bytes(), ix.to_bytes());
+}
+
+TEST_P(MultiVectorIndexPerMethod, ConfigValuesOutOfRangeAreAFormatError) {
+  const Ragged docs = random_sets(60, 8, 1, 5, 14);
+  const std::string good = build(docs, params_for(GetParam())).to_bytes();
+  EXPECT_NO_THROW(MultiVectorIndex::from_bytes(with_conf(good, [](std::string t) { return t; })));
+  std::vector<std::pair<std::string, std::string>> edits = {
+      {"index.layout_version", "2"}, {"index.method", "2"},         {"index.method", "0.5"},
+      {"index.pool_factor", "0.5"},  {"index.pool_iters", "1001"},  {"index.seed", "-1"},
+  };
+  if (GetParam() == Method::kMuvera) {
+    edits.insert(edits.end(), {{"fde.precision", "1"}, {"fde.precision", "9"}, {"fde.k_sim", "13"},
+                               {"fde.fill_empty", "2"}, {"fde.r_reps", "0"}});
+  } else {
+    edits.insert(edits.end(), {{"centroid.n_centroids", "65537"}, {"centroid.n_centroids", "0"},
+                               {"centroid.kmeans_iters", "1001"}});
+  }
+  for (const auto& [key, value] : edits) {
+    const std::string bad = with_conf(good, [&](const std::string& t) { return replace_line(t, key, key + "=" + value + "\n"); });
+    EXPECT_THROW(MultiVectorIndex::from_bytes(bad), FormatError) << key << "=" << value;
+  }
+  // A missing key, too.
+  const std::string missing = with_conf(good, [](const std::string& t) { return replace_line(t, "index.method", ""); });
+  EXPECT_THROW(MultiVectorIndex::from_bytes(missing), FormatError);
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, MultiVectorIndexPerMethod, ::testing::Values(Method::kCentroid, Method::kMuvera),
                          [](const ::testing::TestParamInfo<Method>& p) { return std::string(method_name(p.param)); });
 
 // The call throws InvalidArgument and its message names `name`.
