@@ -311,7 +311,9 @@ class MultiVectorIndex(Persistent):
             "n_candidates": _count(n_candidates, "n_candidates", 1),
             "n_probe": _count(n_probe, "n_probe", 1),
             "n_interaction": _count(n_interaction, "n_interaction", 0),
-            "bitvector_threshold": None if bitvector_threshold is None else real(bitvector_threshold, "bitvector_threshold"),
+            "bitvector_threshold": (
+                None if bitvector_threshold is None else real(bitvector_threshold, "bitvector_threshold")
+            ),
             "n_bitvector": _count(n_bitvector, "n_bitvector", 0),
         }
         num_threads = _threads(num_threads)

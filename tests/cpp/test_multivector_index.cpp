@@ -315,7 +315,8 @@ TEST_P(MultiVectorIndexPerMethod, ConfigValuesOutOfRangeAreAFormatError) {
                                {"centroid.kmeans_iters", "1001"}});
   }
   for (const auto& [key, value] : edits) {
-    const std::string bad = with_conf(good, [&](const std::string& t) { return replace_line(t, key, key + "=" + value + "\n"); });
+    const std::string bad =
+        with_conf(good, [&](const std::string& t) { return replace_line(t, key, key + "=" + value + "\n"); });
     EXPECT_THROW(MultiVectorIndex::from_bytes(bad), FormatError) << key << "=" << value;
   }
   // A missing key, too.

@@ -15,7 +15,9 @@ from aftershock import MultiVectorIndex
 INFO_KEYS = {"kind", "n_docs", "dim", "precision", "size_bytes", "build", "search", "stats"}
 
 CENTROID_BUILD = {"n_centroids": 16, "kmeans_iters": 3, "kmeans_points_per_centroid": 8}
-MUVERA_BUILD = {"k_sim": 3, "r_reps": 2, "d_proj": 8, "fill_empty": False, "final_dim": 64, "fde_precision": "fp32"}
+MUVERA_BUILD = {
+    "k_sim": 3, "r_reps": 2, "d_proj": 8, "fill_empty": False, "final_dim": 64, "fde_precision": "fp32",
+}
 CENTROID_SEARCH = {"n_probe": 2, "n_interaction": 0, "bitvector_threshold": 0.5, "n_bitvector": 100}
 
 
@@ -102,7 +104,11 @@ def test_info_layout(data, method):
     search = info["search"]
     if method == "centroid":
         assert search == {
-            "n_candidates": 256, "n_probe": 4, "n_interaction": 2048, "bitvector_threshold": None, "n_bitvector": 0,
+            "n_candidates": 256,
+            "n_probe": 4,
+            "n_interaction": 2048,
+            "bitvector_threshold": None,
+            "n_bitvector": 0,
         }
         assert stats["n_centroids"] == 16 and stats["n_postings"] > 0
     else:

@@ -127,5 +127,7 @@ def test_core_is_strict(data, centroid_index):
         _core.MultiVectorIndex.build(vectors, offsets, n_centroids=-1)
     with pytest.raises(ValueError, match="query_offsets"):
         centroid_index._core.search(queries[0], np.array([0, 99], np.int64), 10, num_threads=1)
+    two = np.concatenate(queries[:2])
+    two_offsets = np.array([0, len(queries[0]), len(two)], np.int64)
     with pytest.raises(ValueError, match="n_probe"):
-        centroid_index._core.search(np.concatenate(queries[:2]), np.array([0, len(queries[0]), len(queries[0]) + len(queries[1])], np.int64), 10, n_probe=0)
+        centroid_index._core.search(two, two_offsets, 10, n_probe=0)

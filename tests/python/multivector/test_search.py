@@ -74,7 +74,8 @@ def test_final_projection_and_fp32_fde(data):
         index = MultiVectorIndex.build(vectors, offsets, method="muvera", seed=2, **params)
         exact = index.search_exact(queries, k=10)
         assert recall_at(index.search(queries, k=10, n_candidates=200), exact) >= 0.8, params
-    assert MultiVectorIndex.build(vectors, offsets, method="muvera", final_dim=512).info()["stats"]["fde_dim"] == 512
+    projected = MultiVectorIndex.build(vectors, offsets, method="muvera", final_dim=512)
+    assert projected.info()["stats"]["fde_dim"] == 512
 
 
 # ----------------------------------------------------------------------------- threads, io
