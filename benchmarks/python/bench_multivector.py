@@ -261,6 +261,7 @@ def run_ours(ds: Dataset, gt: np.ndarray, exact_ms: float, args, meta, emit) -> 
             )
             build_s = time.perf_counter() - t
             info = index.info()
+            stats = info["stats"]
             for sp in searches:
                 res, ms, cpu_ms = timed_search(ds.n_queries, index.search, queries, k=K, num_threads=1, **sp)
                 row = {
@@ -274,8 +275,8 @@ def run_ours(ds: Dataset, gt: np.ndarray, exact_ms: float, args, meta, emit) -> 
                     "cpu_ms_per_query": cpu_ms,
                     "speedup_vs_exact": exact_ms / ms,
                     "build_s": build_s,
-                    "bytes_per_token": info["size_bytes"] / info["original_tokens"],
-                    "index_bytes_per_token": info["index_size_bytes"] / info["original_tokens"],
+                    "bytes_per_token": info["size_bytes"] / stats["original_tokens"],
+                    "index_bytes_per_token": stats["index_size_bytes"] / stats["original_tokens"],
                     "n_docs": ds.n_docs,
                     "n_queries": ds.n_queries,
                     "dim": ds.dim,

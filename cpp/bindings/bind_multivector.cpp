@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <optional>
 #include <string>
 
 #include "aftershock/multivector/index.hpp"
@@ -14,42 +15,131 @@
 namespace aftershock::bindings {
 namespace {
 
+using multivector::BuildParams;
+using multivector::IndexInfo;
 using multivector::MultiVectorIndex;
-using multivector::ParamMap;
+using multivector::SearchParams;
 
+// A count argument: None keeps `fallback` (the C++ default), a negative value is refused
+// naming it; the core checks the range.
+std::size_t count_arg(const std::optional<long long>& v, std::size_t fallback, const char* name) {
+  if (!v) return fallback;
+  if (*v < 0) throw InvalidArgument(std::string(name) + ": expected an integer >= 0, got " + std::to_string(*v));
+  return static_cast<std::size_t>(*v);
+}
+
+// Shapes checked with the GIL held; then the GIL is released for the core, which checks
+// the parameters (first) and the values. `params == nullptr`: exact search.
 py::tuple run_search(const MultiVectorIndex& self, const CArray<float>& queries, const CArray<std::int64_t>& offsets,
-                     std::size_t k, const ParamMap* params, std::size_t num_threads) {
+                     long long k, const SearchParams* params, std::size_t num_threads) {
   require_ndim(queries, 2, "queries");
   if (static_cast<std::size_t>(queries.shape(1)) != self.dim())
     throw InvalidArgument("queries: expected (n, " + std::to_string(self.dim()) + ") float32, got " +
                           shape_string(queries));
-  if (k == 0) throw InvalidArgument("k: expected >= 1, got 0");
+  if (k < 1) throw InvalidArgument("k: expected >= 1, got " + std::to_string(k));
   const std::size_t n_queries = ragged_rows(offsets, "query_offsets", queries.shape(0));
-  CArray<float> scores({static_cast<py::ssize_t>(n_queries), static_cast<py::ssize_t>(k)});
-  CArray<std::int64_t> ids({static_cast<py::ssize_t>(n_queries), static_cast<py::ssize_t>(k)});
-  TopKOut out{scores.mutable_data(), ids.mutable_data(), k};
+  const auto kk = static_cast<std::size_t>(k);
+  CArray<float> scores({static_cast<py::ssize_t>(n_queries), static_cast<py::ssize_t>(kk)});
+  CArray<std::int64_t> ids({static_cast<py::ssize_t>(n_queries), static_cast<py::ssize_t>(kk)});
+  TopKOut out{scores.mutable_data(), ids.mutable_data(), kk};
   const float* q = queries.data();
   const std::int64_t* o = offsets.data();
   {
     py::gil_scoped_release release;
     if (params)
-      self.search(q, o, n_queries, *params, num_threads, out);
+      self.search(q, o, n_queries, *params, out);
     else
       self.search_exact(q, o, n_queries, num_threads, out);
   }
   return py::make_tuple(scores, ids);
 }
 
+// The typed info as nested dicts (the Python layer assembles the shared layout). Only the
+// parameters of the index's method are listed.
+py::dict info_dict(const IndexInfo& i) {
+  const bool muvera = i.build.method == multivector::Method::kMuvera;
+  py::dict build;
+  build["method"] = multivector::method_name(i.build.method);
+  build["pool_factor"] = i.build.pool_factor;
+  build["pool_iters"] = i.build.pool_iters;
+  if (muvera) {
+    const multivector::FdeParams& f = i.build.muvera.fde;
+    build["k_sim"] = f.k_sim;
+    build["r_reps"] = f.r_reps;
+    build["d_proj"] = f.d_proj;
+    build["fill_empty"] = f.fill_empty;
+    build["final_dim"] = f.final_dim;
+    build["fde_precision"] = precision_name(i.build.muvera.fde_precision);
+  } else {
+    build["n_centroids"] = i.build.centroid.n_centroids;
+    build["kmeans_iters"] = i.build.centroid.kmeans_iters;
+    build["kmeans_points_per_centroid"] = i.build.centroid.kmeans_points_per_centroid;
+  }
+  build["seed"] = i.build.seed;
+  py::dict search;
+  search["n_candidates"] = i.search.n_candidates;
+  if (!muvera) {
+    const multivector::CentroidSearchParams& c = i.search.centroid;
+    search["n_probe"] = c.n_probe;
+    search["n_interaction"] = c.n_interaction.value_or(0);
+    search["bitvector_threshold"] = c.bitvector_threshold ? py::object(py::float_(*c.bitvector_threshold)) : py::none();
+    search["n_bitvector"] = c.n_bitvector;
+  }
+  py::dict stats;
+  stats["total_tokens"] = i.total_tokens;
+  stats["original_tokens"] = i.original_tokens;
+  if (muvera) {
+    stats["fde_dim"] = i.fde_dim;
+  } else {
+    stats["n_centroids"] = i.n_centroids;
+    stats["n_postings"] = i.n_postings;
+  }
+  stats["index_size_bytes"] = i.index_size_bytes;
+  stats["store_size_bytes"] = i.store_size_bytes;
+  py::dict d;
+  d["build"] = build;
+  d["search"] = search;
+  d["stats"] = stats;
+  return d;
+}
+
 }  // namespace
 
 void bind_multivector(py::module_& m) {
+  const auto nc = [](const char* name) { return py::arg(name).noconvert(); };
+  const auto opt = [](const char* name) { return py::arg(name) = py::none(); };
+
   def_persistence<MultiVectorIndex>(py::class_<MultiVectorIndex>(
       m, "MultiVectorIndex", "Multi-vector retrieval index (private; use aftershock.MultiVectorIndex)"))
       .def_static(
           "build",
           [](const CArray<float>& vectors, const CArray<std::int64_t>& offsets, const std::string& method,
-             const std::string& precision, const ParamMap& params, std::uint64_t seed, std::size_t num_threads,
-             py::object progress) {
+             const std::string& precision, std::optional<double> pool_factor, std::optional<long long> pool_iters,
+             std::optional<long long> n_centroids, std::optional<long long> kmeans_iters,
+             std::optional<long long> kmeans_points_per_centroid, std::optional<long long> k_sim,
+             std::optional<long long> r_reps, std::optional<long long> d_proj, std::optional<bool> fill_empty,
+             std::optional<long long> final_dim, std::optional<std::string> fde_precision, std::uint64_t seed,
+             long long num_threads, py::object progress) {
+            // None keeps the C++ default (config.hpp); parameters of the other method are ignored.
+            BuildParams p;
+            p.method = multivector::parse_method(method);
+            p.precision = parse_precision(precision);
+            if (pool_factor) p.pool_factor = *pool_factor;
+            p.pool_iters = count_arg(pool_iters, p.pool_iters, "pool_iters");
+            p.centroid.n_centroids = count_arg(n_centroids, p.centroid.n_centroids, "n_centroids");
+            p.centroid.kmeans_iters = count_arg(kmeans_iters, p.centroid.kmeans_iters, "kmeans_iters");
+            p.centroid.kmeans_points_per_centroid =
+                count_arg(kmeans_points_per_centroid, p.centroid.kmeans_points_per_centroid,
+                          "kmeans_points_per_centroid");
+            multivector::FdeParams& f = p.muvera.fde;
+            f.k_sim = count_arg(k_sim, f.k_sim, "k_sim");
+            f.r_reps = count_arg(r_reps, f.r_reps, "r_reps");
+            f.d_proj = count_arg(d_proj, f.d_proj, "d_proj");
+            if (fill_empty) f.fill_empty = *fill_empty;
+            f.final_dim = count_arg(final_dim, f.final_dim, "final_dim");
+            if (fde_precision) p.muvera.fde_precision = parse_precision(*fde_precision, "fde_precision");
+            p.seed = seed;
+            p.num_threads = count_arg(num_threads, 0, "num_threads");
             require_ndim(vectors, 2, "vectors");
             const std::size_t n_docs = ragged_rows(offsets, "offsets");
             const float* v = vectors.data();
@@ -58,34 +148,46 @@ void bind_multivector(py::module_& m) {
             const std::size_t dim = static_cast<std::size_t>(vectors.shape(1));
             multivector::ProgressFn fn = make_progress(std::move(progress));
             py::gil_scoped_release release;
-            return MultiVectorIndex::build(v, total, dim, o, n_docs, method, precision, params, seed, num_threads,
-                                           fn);
+            return MultiVectorIndex::build(v, total, dim, o, n_docs, p, fn);
           },
-          py::arg("vectors").noconvert(), py::arg("offsets").noconvert(), py::arg("method"), py::arg("precision"),
-          py::arg("params"), py::arg("seed"), py::arg("num_threads"), py::arg("progress") = py::none())
+          nc("vectors"), nc("offsets"), py::kw_only(), py::arg("method") = "centroid",
+          py::arg("precision") = "fp32", opt("pool_factor"), opt("pool_iters"), opt("n_centroids"),
+          opt("kmeans_iters"), opt("kmeans_points_per_centroid"), opt("k_sim"), opt("r_reps"), opt("d_proj"),
+          opt("fill_empty"), opt("final_dim"), opt("fde_precision"), py::arg("seed") = 0,
+          py::arg("num_threads") = 0, py::arg("progress") = py::none())
       .def(
           "search",
           [](const MultiVectorIndex& self, const CArray<float>& queries, const CArray<std::int64_t>& offsets,
-             std::size_t k, const ParamMap& params, std::size_t num_threads) {
-            return run_search(self, queries, offsets, k, &params, num_threads);
+             long long k, std::optional<long long> n_candidates, std::optional<long long> n_probe,
+             std::optional<long long> n_interaction, std::optional<double> bitvector_threshold,
+             std::optional<long long> n_bitvector, long long num_threads) {
+            // None keeps the default; the centroid parameters are ignored by a muvera index.
+            SearchParams p;
+            p.n_candidates = count_arg(n_candidates, 0, "n_candidates");
+            p.centroid.n_probe = count_arg(n_probe, p.centroid.n_probe, "n_probe");
+            if (n_interaction) p.centroid.n_interaction = count_arg(n_interaction, 0, "n_interaction");
+            if (bitvector_threshold) p.centroid.bitvector_threshold = static_cast<float>(*bitvector_threshold);
+            p.centroid.n_bitvector = count_arg(n_bitvector, 0, "n_bitvector");
+            p.num_threads = count_arg(num_threads, 0, "num_threads");
+            return run_search(self, queries, offsets, k, &p, p.num_threads);
           },
-          py::arg("queries").noconvert(), py::arg("query_offsets").noconvert(), py::arg("k"), py::arg("params"),
-          py::arg("num_threads"))
+          nc("queries"), nc("query_offsets"), py::arg("k"), py::kw_only(), opt("n_candidates"), opt("n_probe"),
+          opt("n_interaction"), opt("bitvector_threshold"), opt("n_bitvector"), py::arg("num_threads") = 0)
       .def(
           "search_exact",
           [](const MultiVectorIndex& self, const CArray<float>& queries, const CArray<std::int64_t>& offsets,
-             std::size_t k, std::size_t num_threads) {
-            return run_search(self, queries, offsets, k, nullptr, num_threads);
+             long long k, long long num_threads) {
+            return run_search(self, queries, offsets, k, nullptr, count_arg(num_threads, 0, "num_threads"));
           },
-          py::arg("queries").noconvert(), py::arg("query_offsets").noconvert(), py::arg("k"), py::arg("num_threads"))
+          nc("queries"), nc("query_offsets"), py::arg("k"), py::kw_only(), py::arg("num_threads") = 0)
       .def_property_readonly("method",
                              [](const MultiVectorIndex& self) { return multivector::method_name(self.method()); })
-      .def_property_readonly(
-          "precision", [](const MultiVectorIndex& self) { return maxsim::precision_name(self.store().precision()); })
+      .def_property_readonly("precision",
+                             [](const MultiVectorIndex& self) { return precision_name(self.store().precision()); })
       .def_property_readonly("n_docs", &MultiVectorIndex::n_docs)
       .def_property_readonly("dim", &MultiVectorIndex::dim)
       .def_property_readonly("size_bytes", &MultiVectorIndex::size_bytes)
-      .def("info", &MultiVectorIndex::info);
+      .def("info", [](const MultiVectorIndex& self) { return info_dict(self.info()); });
 
   // Kernel access for the tests (every SIMD level against the scalar oracle).
   m.def(

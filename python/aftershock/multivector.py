@@ -16,36 +16,59 @@ The algorithms and every parameter are described in ``cpp/src/multivector/README
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from . import _core
+from ._info import make_info
 from ._persist import Persistent
 from ._progress import Progress
 from ._results import SearchResult
-from ._validate import as_ragged, positive_int, real, seed_value
+from ._validate import as_ragged, choice, positive_int, real, seed_value
+
+__all__ = ["MultiVectorIndex"]
 
 _METHODS = ("centroid", "muvera")
 _PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-_FDE_PRECISIONS = {"fp32": 0.0, "int8": 1.0}
+_FDE_PRECISIONS = ("fp32", "int8")
+# The parameters that belong to one method (build, then search): given to an index of the
+# other method they raise TypeError naming them.
+_METHOD_OF_BUILD = {
+    "n_centroids": "centroid",
+    "kmeans_iters": "centroid",
+    "kmeans_points_per_centroid": "centroid",
+    "k_sim": "muvera",
+    "r_reps": "muvera",
+    "d_proj": "muvera",
+    "fill_empty": "muvera",
+    "final_dim": "muvera",
+    "fde_precision": "muvera",
+}
+_METHOD_OF_SEARCH = {
+    "n_probe": "centroid",
+    "n_interaction": "centroid",
+    "bitvector_threshold": "centroid",
+    "n_bitvector": "centroid",
+}
 
 
-def _params(params: dict[str, Any]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for key, value in params.items():
-        if key == "fde_precision":
-            if value not in _FDE_PRECISIONS:
-                raise ValueError(f"fde_precision: expected 'fp32' or 'int8', got {value!r}")
-            out[key] = _FDE_PRECISIONS[value]
-        elif key == "bitvector_threshold" and value is None:
-            out[key] = math.nan
-        elif isinstance(value, (bool, np.bool_)):
-            out[key] = 1.0 if value else 0.0
-        else:
-            out[key] = real(value, key)
-    return out
+def _check_method_params(method: str, owners: dict[str, str], given: dict[str, Any]) -> None:
+    for name, value in given.items():
+        if value is not None and owners[name] != method:
+            raise TypeError(
+                f"{name}: a parameter of method={owners[name]!r}, not of method={method!r} "
+                f"(leave it unset, or build with method={owners[name]!r})"
+            )
+
+
+def _count(value, name: str, minimum: int) -> int | None:
+    """None (the method's default) or an int >= minimum."""
+    return None if value is None else positive_int(value, name, minimum=minimum)
+
+
+def _threads(num_threads) -> int:
+    return positive_int(num_threads, "num_threads", minimum=0)
 
 
 class MultiVectorIndex(Persistent):
@@ -70,12 +93,25 @@ class MultiVectorIndex(Persistent):
         *,
         method: str = "centroid",
         precision: str = "fp32",
+        pool_factor: float = 1.0,
+        pool_iters: int = 4,
+        n_centroids: int | None = None,
+        kmeans_iters: int | None = None,
+        kmeans_points_per_centroid: int | None = None,
+        k_sim: int | None = None,
+        r_reps: int | None = None,
+        d_proj: int | None = None,
+        fill_empty: bool | None = None,
+        final_dim: int | None = None,
+        fde_precision: str | None = None,
         num_threads: int = 0,
         seed: int = 0,
         verbose: bool = False,
-        **params: Any,
     ) -> MultiVectorIndex:
         """Build an index over ColBERT-style documents.
+
+        The parameters of one method default to ``None``, meaning that method's default
+        (given below); giving one to the other method raises ``TypeError``.
 
         Parameters
         ----------
@@ -88,23 +124,45 @@ class MultiVectorIndex(Persistent):
             ``[n_docs + 1]``: document ``d`` is rows ``offsets[d]:offsets[d+1]``; starts at
             0, strictly increasing, ends at ``total_tokens``.
         method : {"centroid", "muvera"}
-            Candidate generator.
+            Candidate generator: token centroids with inverted lists (PLAID / EMVB style),
+            or MUVERA fixed dimensional encodings scanned flat.
         precision : {"fp32", "fp16", "bf16", "int8"}
             Storage precision of the document tokens used for the exact rerank.
+        pool_factor : float in [1, 1e6]
+            CRISP-style token pooling: each document is clustered into
+            ``ceil(n / pool_factor)`` token means before indexing; 1 = off.
+        pool_iters : int in [0, 1000]
+            k-means iterations per pooled document.
+        n_centroids : int in [1, 65536], optional
+            ``method="centroid"``: number of token centroids, at most the number of
+            (pooled) tokens. Default: ``2^floor(log2(2 sqrt(total_tokens)))``, at least 16.
+        kmeans_iters : int in [0, 1000], optional
+            ``method="centroid"``: Lloyd iterations of the centroid k-means (default 8).
+        kmeans_points_per_centroid : int >= 1, optional
+            ``method="centroid"``: k-means training sample per centroid (default 64).
+        k_sim : int in [0, 12], optional
+            ``method="muvera"``: SimHash bits per repetition, ``2^k_sim`` partitions (default 4).
+        r_reps : int >= 1, optional
+            ``method="muvera"``: independent repetitions (default 8).
+        d_proj : int in [0, 4096], optional
+            ``method="muvera"``: values per partition block (random projection); 0 = no
+            projection, ``dim`` values (default 16). ``r_reps * 2^k_sim * d_proj`` is at
+            most ``2^26``.
+        fill_empty : bool, optional
+            ``method="muvera"``: fill a document's empty partitions from its nearest token
+            (default True).
+        final_dim : int in [0, 2^26], optional
+            ``method="muvera"``: count-sketch the encoding to this many values; 0 = none
+            (default).
+        fde_precision : {"int8", "fp32"}, optional
+            ``method="muvera"``: storage of the document encodings (default ``"int8"``,
+            a quarter of the memory).
         num_threads : int
             Threads for the build (0 = all cores). The index does not depend on it.
         seed : int
             Seed of every random choice (k-means sample and init, SimHash, projections).
         verbose : bool
             Print progress of the long build stages to stderr.
-        **params
-            Build parameters. Common: ``pool_factor`` (>= 1, CRISP-style token reduction:
-            each document is clustered into ``ceil(n / pool_factor)`` token means; 1 = off),
-            ``pool_iters`` (4). ``method="centroid"``: ``n_centroids`` (0 = auto,
-            ``2^floor(log2(2 sqrt(total_tokens)))``), ``kmeans_iters`` (8),
-            ``kmeans_points_per_centroid`` (64). ``method="muvera"``: ``k_sim`` (4),
-            ``r_reps`` (8), ``d_proj`` (16; 0 = no projection), ``fill_empty`` (True),
-            ``final_dim`` (0 = none), ``fde_precision`` ("int8" or "fp32").
 
         Returns
         -------
@@ -113,32 +171,84 @@ class MultiVectorIndex(Persistent):
         Raises
         ------
         TypeError
-            If an array has a bool, complex or object dtype, or a parameter is not a number.
+            If an array has a bool, complex or object dtype; a parameter has the wrong type
+            (e.g. a float count); an unknown keyword; or a parameter of the other method
+            (the message names it and its method).
         ValueError
             For bad shapes, offsets, NaN/inf values, an unknown method, precision or
-            parameter, or a parameter out of range; the message names it.
+            ``fde_precision``, or a parameter out of range; the message names it.
         KeyboardInterrupt
             If interrupted during a long build stage.
         """
-        if method not in _METHODS:
-            raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
-        if precision not in _PRECISIONS:
-            raise ValueError(f"precision: expected one of {_PRECISIONS}, got {precision!r}")
-        num_threads = positive_int(num_threads, "num_threads", minimum=0)
+        method = choice(method, "method", _METHODS)
+        _check_method_params(
+            method,
+            _METHOD_OF_BUILD,
+            {
+                "n_centroids": n_centroids,
+                "kmeans_iters": kmeans_iters,
+                "kmeans_points_per_centroid": kmeans_points_per_centroid,
+                "k_sim": k_sim,
+                "r_reps": r_reps,
+                "d_proj": d_proj,
+                "fill_empty": fill_empty,
+                "final_dim": final_dim,
+                "fde_precision": fde_precision,
+            },
+        )
+        precision = choice(precision, "precision", _PRECISIONS)
+        if fde_precision is not None:
+            fde_precision = choice(fde_precision, "fde_precision", _FDE_PRECISIONS)
+        if fill_empty is not None and not isinstance(fill_empty, (bool, np.bool_)):
+            raise TypeError(f"fill_empty: expected a bool, got {type(fill_empty).__name__}")
+        params = {
+            "pool_factor": real(pool_factor, "pool_factor"),
+            "pool_iters": positive_int(pool_iters, "pool_iters", minimum=0),
+            "n_centroids": _count(n_centroids, "n_centroids", 1),
+            "kmeans_iters": _count(kmeans_iters, "kmeans_iters", 0),
+            "kmeans_points_per_centroid": _count(kmeans_points_per_centroid, "kmeans_points_per_centroid", 1),
+            "k_sim": _count(k_sim, "k_sim", 0),
+            "r_reps": _count(r_reps, "r_reps", 1),
+            "d_proj": _count(d_proj, "d_proj", 0),
+            "fill_empty": None if fill_empty is None else bool(fill_empty),
+            "final_dim": _count(final_dim, "final_dim", 0),
+            "fde_precision": fde_precision,
+        }
+        num_threads = _threads(num_threads)
         seed = seed_value(seed)
         if offsets is None and not isinstance(vectors, (list, tuple)) and np.ndim(vectors) == 2:
             raise ValueError("offsets: required when vectors is a 2-d [total_tokens, dim] array")
         flat, offs = as_ragged(vectors, offsets, "vectors", "offsets")
         progress = Progress() if verbose else None
         core = _core.MultiVectorIndex.build(
-            flat, offs, method, precision, _params(params), seed, num_threads, progress
+            flat,
+            offs,
+            method=method,
+            precision=precision,
+            seed=seed,
+            num_threads=num_threads,
+            progress=progress,
+            **params,
         )
         return cls(core)
 
     def search(
-        self, queries, k: int = 10, *, query_offsets=None, num_threads: int = 0, **params: Any
+        self,
+        queries,
+        k: int = 10,
+        *,
+        query_offsets=None,
+        n_candidates: int | None = None,
+        n_probe: int | None = None,
+        n_interaction: int | None = None,
+        bitvector_threshold: float | None = None,
+        n_bitvector: int | None = None,
+        num_threads: int = 0,
     ) -> SearchResult:
         """Approximate top-k documents by MaxSim; returned scores are exact.
+
+        The centroid-only parameters default to ``None`` (the default given below); giving
+        one to a ``method="muvera"`` index raises ``TypeError``.
 
         Parameters
         ----------
@@ -152,15 +262,24 @@ class MultiVectorIndex(Persistent):
             ``-inf`` / ``-1``.
         query_offsets : array_like of int, optional
             ``[n_queries + 1]`` offsets into a 2-d ``queries`` buffer.
+        n_candidates : int >= 1, optional
+            Documents reranked exactly per query (default: centroid 256, muvera 1024);
+            ``>= n_docs`` reranks everything, i.e. exact search.
+        n_probe : int >= 1, optional
+            ``method="centroid"``: centroids probed per query token (default 4);
+            ``>= n_centroids`` visits every document.
+        n_interaction : int >= 0, optional
+            ``method="centroid"``: documents kept by the probe score for the centroid
+            interaction; 0 = every probed document; otherwise ``>= n_candidates``
+            (default ``8 * n_candidates``).
+        bitvector_threshold : float, optional
+            ``method="centroid"``: EMVB-style prefilter: a query token "matches" a
+            document when one of its centroids scores ``>=`` this; ``None`` = off (default).
+        n_bitvector : int >= 0, optional
+            ``method="centroid"``: documents the prefilter keeps (the ones matching the most
+            query tokens); 0 = off (default), otherwise ``>= n_candidates``.
         num_threads : int
             Threads (0 = all cores); parallel over queries. Results do not depend on it.
-        **params
-            ``n_candidates``: documents reranked exactly per query (centroid: 256,
-            muvera: 1024; ``>= n_docs`` reranks everything, i.e. exact search).
-            ``method="centroid"`` only: ``n_probe`` (4) centroids probed per query token;
-            ``bitvector_threshold`` (None = off) and ``n_bitvector`` (>= n_candidates):
-            EMVB-style prefilter keeping the ``n_bitvector`` documents that match the
-            most query tokens with a centroid score >= the threshold.
 
         Returns
         -------
@@ -171,15 +290,35 @@ class MultiVectorIndex(Persistent):
         Raises
         ------
         TypeError
-            For a non-numeric dtype or parameter.
+            For a non-numeric dtype or parameter, an unknown keyword, or a centroid-only
+            parameter given to a muvera index (the message names it).
         ValueError
-            For a wrong dim, empty query, NaN/inf, ``k < 1``, or an unknown or
-            out-of-range parameter (the message names it).
+            For a wrong dim, empty query, NaN/inf, ``k < 1``, or an out-of-range
+            parameter (the message names it).
         """
-        flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets")
+        _check_method_params(
+            self.method,
+            _METHOD_OF_SEARCH,
+            {
+                "n_probe": n_probe,
+                "n_interaction": n_interaction,
+                "bitvector_threshold": bitvector_threshold,
+                "n_bitvector": n_bitvector,
+            },
+        )
         k = positive_int(k, "k", minimum=1)
-        num_threads = positive_int(num_threads, "num_threads", minimum=0)
-        scores, ids = self._core.search(flat, offs, k, _params(params), num_threads)
+        params = {
+            "n_candidates": _count(n_candidates, "n_candidates", 1),
+            "n_probe": _count(n_probe, "n_probe", 1),
+            "n_interaction": _count(n_interaction, "n_interaction", 0),
+            "bitvector_threshold": (
+                None if bitvector_threshold is None else real(bitvector_threshold, "bitvector_threshold")
+            ),
+            "n_bitvector": _count(n_bitvector, "n_bitvector", 0),
+        }
+        num_threads = _threads(num_threads)
+        flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets")
+        scores, ids = self._core.search(flat, offs, k, num_threads=num_threads, **params)
         return SearchResult(scores, ids)
 
     def search_exact(self, queries, k: int = 10, *, query_offsets=None, num_threads: int = 0) -> SearchResult:
@@ -187,10 +326,10 @@ class MultiVectorIndex(Persistent):
 
         Same arguments, result and errors as :meth:`search`, without search parameters.
         """
-        flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets")
         k = positive_int(k, "k", minimum=1)
-        num_threads = positive_int(num_threads, "num_threads", minimum=0)
-        scores, ids = self._core.search_exact(flat, offs, k, num_threads)
+        num_threads = _threads(num_threads)
+        flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets")
+        scores, ids = self._core.search_exact(flat, offs, k, num_threads=num_threads)
         return SearchResult(scores, ids)
 
     @property
@@ -217,29 +356,39 @@ class MultiVectorIndex(Persistent):
         return self._core.size_bytes
 
     def info(self) -> dict:
-        """Resolved build configuration, default search parameters and sizes.
+        """Configuration and sizes, in the layout every aftershock class shares.
 
-        Keys include ``n_docs``, ``dim``, ``total_tokens`` (after pooling),
-        ``original_tokens``, ``size_bytes``, ``index_size_bytes`` and the method's
-        parameters (e.g. the actual ``n_centroids``, ``fde_dim``).
+        Returns
+        -------
+        dict
+            ``kind`` ("MultiVectorIndex"), ``n_docs``, ``dim``, ``precision``,
+            ``size_bytes``; ``build``: the resolved build parameters (``method``,
+            ``pool_factor``, ``pool_iters``, ``seed`` and the method's own: ``n_centroids``
+            (the actual count), ``kmeans_iters``, ``kmeans_points_per_centroid``; or
+            ``k_sim``, ``r_reps``, ``d_proj``, ``fill_empty``, ``final_dim``,
+            ``fde_precision``); ``search``: the default search parameters
+            (``n_candidates``; centroid also ``n_probe``, ``n_interaction``,
+            ``bitvector_threshold``, ``n_bitvector``); ``stats``: ``total_tokens`` (after
+            pooling), ``original_tokens``, ``n_centroids`` and ``n_postings`` or
+            ``fde_dim``, ``index_size_bytes``, ``store_size_bytes``.
         """
-        d: dict[str, Any] = {"method": self.method, "precision": self.precision}
-        for key, value in self._core.info().items():
-            if key == "fde_precision":
-                d[key] = "int8" if value else "fp32"
-            elif key == "fill_empty":
-                d[key] = bool(value)
-            elif key == "pool_factor":
-                d[key] = value
-            else:
-                d[key] = int(value)
-        return d
+        parts = self._core.info()
+        return make_info(
+            "MultiVectorIndex",
+            n_docs=self.n_docs,
+            dim=self.dim,
+            precision=self.precision,
+            size_bytes=self.size_bytes,
+            build=parts["build"],
+            search=parts["search"],
+            stats=parts["stats"],
+        )
 
     def __len__(self) -> int:
         return self.n_docs
 
     def __repr__(self) -> str:
         return (
-            f"MultiVectorIndex(method={self.method!r}, precision={self.precision!r}, n_docs={self.n_docs}, "
-            f"dim={self.dim})"
+            f"MultiVectorIndex(method={self.method!r}, n_docs={self.n_docs}, dim={self.dim}, "
+            f"precision={self.precision!r}, size_bytes={self.size_bytes})"
         )

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "aftershock/error.hpp"
+#include "aftershock/multivector/config.hpp"
 #include "aftershock/parallel.hpp"
 #include "aftershock/util/topk.hpp"
 #include "kernels.hpp"
@@ -12,8 +13,6 @@
 
 namespace aftershock::multivector {
 namespace {
-
-constexpr std::size_t kMaxCentroids = 65536;  // codes are u16
 
 std::size_t auto_centroids(std::size_t total_tokens) {
   const double target = 2.0 * std::sqrt(static_cast<double>(total_tokens));
@@ -89,6 +88,7 @@ std::size_t CentroidIndex::size_bytes() const {
 }
 
 void CentroidIndex::candidates(const float* query, std::size_t m, const CentroidSearchParams& params,
+                               std::size_t n_candidates,
                                Scratch& s, std::vector<DocId>& out) const {
   constexpr std::size_t P = kernels::kPanelCols;
   const kernels::Kernels& kt = kernels::active();
@@ -155,8 +155,9 @@ void CentroidIndex::candidates(const float* query, std::size_t m, const Centroid
         }
       }
     }
-    if (params.n_interaction > 0 && params.n_interaction < cand.size()) {
-      top.reset(params.n_interaction);
+    const std::size_t n_interaction = params.n_interaction.value_or(0);
+    if (n_interaction > 0 && n_interaction < cand.size()) {
+      top.reset(n_interaction);
       for (DocId d : cand)
         if (top.admits(score[d])) top.push(score[d], d);
       cand.clear();
@@ -165,8 +166,8 @@ void CentroidIndex::candidates(const float* query, std::size_t m, const Centroid
   }
 
   // 3. Optional bit-vector prefilter on the first 64 query tokens.
-  if (params.n_bitvector > 0 && !std::isnan(params.bitvector_threshold) && params.n_bitvector < cand.size()) {
-    const float th = static_cast<float>(params.bitvector_threshold);
+  if (params.n_bitvector > 0 && params.bitvector_threshold.has_value() && params.n_bitvector < cand.size()) {
+    const float th = *params.bitvector_threshold;
     const std::size_t mb = std::min<std::size_t>(m, 64);
     s.masks.assign(C, 0);
     for (std::size_t c = 0; c < C; ++c) {
@@ -186,11 +187,11 @@ void CentroidIndex::candidates(const float* query, std::size_t m, const Centroid
 
   // 4. Centroid interaction; keep the n_candidates best.
   out.clear();
-  if (params.n_candidates >= cand.size()) {
+  if (n_candidates >= cand.size()) {
     out.assign(cand.begin(), cand.end());
     return;
   }
-  top.reset(params.n_candidates);
+  top.reset(n_candidates);
   for (DocId d : cand) {
     const std::uint64_t b = doc_offsets_[d];
     const float score = kt.interaction_u16(doc_codes_.data() + b, doc_offsets_[d + 1] - b, table, lanes);
@@ -200,9 +201,9 @@ void CentroidIndex::candidates(const float* query, std::size_t m, const Centroid
 }
 
 void CentroidIndex::save(io::FileWriter& writer, io::Config& config) const {
-  config.set("centroid.n_centroids", static_cast<double>(n_centroids_));
-  config.set("centroid.kmeans_iters", static_cast<double>(params_.kmeans_iters));
-  config.set("centroid.kmeans_points_per_centroid", static_cast<double>(params_.kmeans_points_per_centroid));
+  config.set_uint("centroid.n_centroids", n_centroids_);
+  config.set_uint("centroid.kmeans_iters", params_.kmeans_iters);
+  config.set_uint("centroid.kmeans_points_per_centroid", params_.kmeans_points_per_centroid);
   writer.add_vector("CENT", centroids_);
   writer.add_vector("CDOF", doc_offsets_);
   writer.add_vector("CDCO", doc_codes_);
@@ -211,19 +212,16 @@ void CentroidIndex::save(io::FileWriter& writer, io::Config& config) const {
 CentroidIndex CentroidIndex::load(const io::FileReader& reader, const io::Config& config, std::size_t dim,
                                   std::size_t n_docs) {
   auto bad = [](const std::string& why) { throw FormatError("aftershock file: centroid index: " + why); };
-  auto count = [&](const char* key, double hi) {
-    const double v = config.get(key);
-    if (!(v >= 0 && v <= hi) || v != std::floor(v)) bad(std::string("config value ") + key + " out of range");
-    return static_cast<std::size_t>(v);
-  };
+  // get_uint also reads the integers earlier files wrote as doubles.
+  auto count = [&](const char* key, std::uint64_t hi) { return static_cast<std::size_t>(config.get_uint(key, hi)); };
   CentroidIndex ix;
   ix.dim_ = dim;
   ix.n_docs_ = n_docs;
   ix.n_centroids_ = count("centroid.n_centroids", kMaxCentroids);
   if (ix.n_centroids_ == 0) bad("no centroids");
   ix.params_.n_centroids = ix.n_centroids_;
-  ix.params_.kmeans_iters = count("centroid.kmeans_iters", 1e9);
-  ix.params_.kmeans_points_per_centroid = count("centroid.kmeans_points_per_centroid", 1e12);
+  ix.params_.kmeans_iters = count("centroid.kmeans_iters", kMaxKMeansIters);
+  ix.params_.kmeans_points_per_centroid = count("centroid.kmeans_points_per_centroid", kMaxPointsPerCentroid);
   ix.centroids_ = reader.read_vector<float>("CENT", static_cast<long long>(ix.n_centroids_ * dim));
   for (float v : ix.centroids_)
     if (!std::isfinite(v)) bad("non-finite centroid");

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "aftershock/error.hpp"
+#include "aftershock/multivector/config.hpp"
 #include "kernels.hpp"
 #include "aftershock/util/random.hpp"
 #include "util.hpp"
@@ -12,8 +13,6 @@
 namespace aftershock::multivector {
 namespace {
 
-constexpr std::size_t kMaxKSim = 12;
-constexpr std::size_t kMaxFdeValues = std::size_t{1} << 26;
 
 }  // namespace
 
@@ -22,7 +21,7 @@ FdeEncoder::FdeEncoder(std::size_t dim, const FdeParams& params, std::uint64_t s
   if (params.k_sim > kMaxKSim)
     throw InvalidArgument("k_sim: expected 0.." + std::to_string(kMaxKSim) + ", got " + std::to_string(params.k_sim));
   if (params.r_reps == 0) throw InvalidArgument("r_reps: expected >= 1, got 0");
-  if (params.d_proj > 4096) throw InvalidArgument("d_proj: expected 0..4096, got " + std::to_string(params.d_proj));
+  if (params.d_proj > kMaxDProj) throw InvalidArgument("d_proj: expected 0.." + std::to_string(kMaxDProj) + ", got " + std::to_string(params.d_proj));
   const std::size_t bd = block_dim();
   const std::size_t raw = params.r_reps * (std::size_t{1} << params.k_sim);
   if (raw > kMaxFdeValues / bd || params.final_dim > kMaxFdeValues)
@@ -121,27 +120,23 @@ void FdeEncoder::encode(const float* tokens, std::size_t n, float* out, float* s
 }
 
 void FdeEncoder::save(io::FileWriter& writer, io::Config& config) const {
-  config.set("fde.k_sim", static_cast<double>(params_.k_sim));
-  config.set("fde.r_reps", static_cast<double>(params_.r_reps));
-  config.set("fde.d_proj", static_cast<double>(params_.d_proj));
-  config.set("fde.fill_empty", params_.fill_empty ? 1.0 : 0.0);
-  config.set("fde.final_dim", static_cast<double>(params_.final_dim));
+  config.set_uint("fde.k_sim", params_.k_sim);
+  config.set_uint("fde.r_reps", params_.r_reps);
+  config.set_uint("fde.d_proj", params_.d_proj);
+  config.set_uint("fde.fill_empty", params_.fill_empty ? 1 : 0);
+  config.set_uint("fde.final_dim", params_.final_dim);
   writer.add_vector("FDEW", weights_);
   writer.add_vector("FDEH", sketch_bucket_);
   writer.add_vector("FDES", sketch_sign_);
 }
 
 FdeEncoder FdeEncoder::load(const io::FileReader& reader, const io::Config& config, std::size_t dim) {
-  auto count = [&](const char* key, double hi) {
-    const double v = config.get(key);
-    if (!(v >= 0 && v <= hi) || v != std::floor(v))
-      throw FormatError(std::string("aftershock file: config value ") + key + " out of range");
-    return static_cast<std::size_t>(v);
-  };
+  // get_uint also reads the integers earlier files wrote as doubles.
+  auto count = [&](const char* key, std::uint64_t hi) { return static_cast<std::size_t>(config.get_uint(key, hi)); };
   FdeParams p;
   p.k_sim = count("fde.k_sim", kMaxKSim);
-  p.r_reps = count("fde.r_reps", 1e9);
-  p.d_proj = count("fde.d_proj", 4096);
+  p.r_reps = count("fde.r_reps", kMaxFdeValues);
+  p.d_proj = count("fde.d_proj", kMaxDProj);
   p.fill_empty = count("fde.fill_empty", 1) != 0;
   p.final_dim = count("fde.final_dim", kMaxFdeValues);
   if (p.r_reps == 0 || dim == 0) throw FormatError("aftershock file: bad FDE configuration");

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <set>
+#include <sstream>
 #include <string>
 
 #include "aftershock/error.hpp"
@@ -17,43 +17,58 @@ namespace aftershock::multivector {
 namespace {
 
 constexpr std::uint32_t kLayoutVersion = 1;
-constexpr std::size_t kDefaultCandidatesMuvera = 1024;
-constexpr std::size_t kDefaultCandidatesCentroid = 256;
-constexpr std::size_t kDefaultProbe = 4;
-constexpr std::size_t kDefaultInteractionFactor = 8;  // n_interaction = 8 * n_candidates
 
-const std::set<std::string> kCommonBuild = {"pool_factor", "pool_iters"};
-const std::set<std::string> kMuveraBuild = {"k_sim", "r_reps", "d_proj", "fill_empty", "final_dim", "fde_precision"};
-const std::set<std::string> kCentroidBuild = {"n_centroids", "kmeans_iters", "kmeans_points_per_centroid"};
-const std::set<std::string> kMuveraSearch = {"n_candidates"};
-const std::set<std::string> kCentroidSearch = {"n_candidates", "n_probe", "n_interaction", "bitvector_threshold",
-                                               "n_bitvector"};
-
-std::string join(const std::set<std::string>& a, const std::set<std::string>& b = {}) {
-  std::set<std::string> all(a);
-  all.insert(b.begin(), b.end());
-  std::string s;
-  for (const auto& k : all) s += (s.empty() ? "" : ", ") + k;
-  return s;
-}
-
-void check_known(const ParamMap& params, const std::set<std::string>& a, const std::set<std::string>& b,
-                 const char* what, Method method) {
-  for (const auto& kv : params)
-    if (!a.count(kv.first) && !b.count(kv.first))
-      throw InvalidArgument(std::string("unknown ") + what + " parameter '" + kv.first + "' for method '" +
-                            method_name(method) + "'; expected one of: " + join(a, b));
+std::string num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
 }
 
 // An integer parameter in [lo, hi].
-std::size_t get_count(const ParamMap& params, const char* name, std::size_t fallback, double lo, double hi) {
-  auto it = params.find(name);
-  if (it == params.end()) return fallback;
-  const double v = it->second;
-  if (!(v >= lo && v <= hi) || v != std::floor(v))
-    throw InvalidArgument(std::string(name) + ": expected an integer in [" + std::to_string(static_cast<long long>(lo)) +
-                          ", " + std::to_string(static_cast<long long>(hi)) + "], got " + std::to_string(v));
-  return static_cast<std::size_t>(v);
+void check_range(const char* name, std::size_t value, std::size_t lo, std::size_t hi) {
+  if (value < lo || value > hi)
+    throw InvalidArgument(std::string(name) + ": expected an integer in [" + std::to_string(lo) + ", " +
+                          std::to_string(hi) + "], got " + std::to_string(value));
+}
+
+void check_method(Method method) {
+  if (method != Method::kMuvera && method != Method::kCentroid)
+    throw InvalidArgument("method: expected kMuvera (0) or kCentroid (1), got " +
+                          std::to_string(static_cast<int>(method)));
+}
+
+// The values of `p` that do not depend on the data (ranges), for `dim`-dimensional tokens.
+void validate_build(const BuildParams& p, std::size_t dim) {
+  check_method(p.method);
+  if (!is_precision(static_cast<std::uint64_t>(p.precision)))
+    throw InvalidArgument("precision: expected fp32, fp16, bf16 or int8, got " +
+                          std::to_string(static_cast<int>(p.precision)));
+  if (!(p.pool_factor >= 1.0 && p.pool_factor <= kMaxPoolFactor))
+    throw InvalidArgument("pool_factor: expected a number in [1, " + num(kMaxPoolFactor) + "], got " +
+                          num(p.pool_factor));
+  check_range("pool_iters", p.pool_iters, 0, kMaxPoolIters);
+  if (p.method == Method::kMuvera) {
+    const FdeParams& f = p.muvera.fde;
+    check_range("k_sim", f.k_sim, 0, kMaxKSim);
+    check_range("r_reps", f.r_reps, 1, kMaxFdeValues);
+    check_range("d_proj", f.d_proj, 0, kMaxDProj);
+    check_range("final_dim", f.final_dim, 0, kMaxFdeValues);
+    const std::size_t block = f.d_proj ? f.d_proj : std::max<std::size_t>(dim, 1);
+    const std::size_t parts = std::size_t{1} << f.k_sim;
+    if (f.r_reps > kMaxFdeValues / parts / block)
+      throw InvalidArgument("r_reps: r_reps * 2^k_sim * " + std::string(f.d_proj ? "d_proj" : "dim") +
+                            " expected at most 2^26 values, got " + std::to_string(f.r_reps) + " * " +
+                            std::to_string(parts) + " * " + std::to_string(block));
+    if (p.muvera.fde_precision != Precision::kFp32 && p.muvera.fde_precision != Precision::kInt8)
+      throw InvalidArgument("fde_precision: expected fp32 or int8, got " +
+                            std::string(is_precision(static_cast<std::uint64_t>(p.muvera.fde_precision))
+                                            ? precision_name(p.muvera.fde_precision)
+                                            : std::to_string(static_cast<int>(p.muvera.fde_precision))));
+  } else {
+    check_range("n_centroids", p.centroid.n_centroids, 0, kMaxCentroids);
+    check_range("kmeans_iters", p.centroid.kmeans_iters, 0, kMaxKMeansIters);
+    check_range("kmeans_points_per_centroid", p.centroid.kmeans_points_per_centroid, 1, kMaxPointsPerCentroid);
+  }
 }
 
 }  // namespace
@@ -66,52 +81,29 @@ Method parse_method(const std::string& name) {
 
 const char* method_name(Method method) { return method == Method::kMuvera ? "muvera" : "centroid"; }
 
-struct MultiVectorIndex::SearchConfig {
-  std::size_t n_candidates = 0;
-  CentroidSearchParams centroid;
-};
-
 MultiVectorIndex MultiVectorIndex::build(const float* vectors, std::size_t total_tokens, std::size_t dim,
-                                         const std::int64_t* offsets, std::size_t n_docs, const std::string& method,
-                                         const std::string& precision, const ParamMap& params, std::uint64_t seed,
-                                         std::size_t num_threads, const ProgressFn& progress) {
-  MultiVectorIndex ix;
-  ix.method_ = parse_method(method);
-  const Precision prec = maxsim::parse_precision(precision);
-  check_known(params, kCommonBuild, ix.method_ == Method::kMuvera ? kMuveraBuild : kCentroidBuild, "build",
-              ix.method_);
+                                         const std::int64_t* offsets, std::size_t n_docs, const BuildParams& params,
+                                         const ProgressFn& progress) {
+  // Parameters first, then shapes and offsets (cheap), all before any heavy work. The token
+  // values are checked once: by the store when it receives the caller's vectors, here only
+  // when pooling reads them first (the store then sees pooled rows).
+  validate_build(params, dim);
   if (dim == 0) throw InvalidArgument("vectors: expected dim >= 1, got 0");
   if (n_docs == 0) throw InvalidArgument("offsets: expected at least one document, got 0");
-  // Offsets are checked here (cheap) since pooling reads them. The values are checked once:
-  // by the store when it receives the caller's vectors, here only when pooling reads them
-  // first (the store then sees pooled rows, whose indices are not the caller's).
   check_ragged_offsets(offsets, n_docs, total_tokens, "offsets", "document", EmptyRows::kRejected);
-  ix.seed_ = seed;
-  ix.original_tokens_ = total_tokens;
+  // Pooling can only lower the token count; CentroidIndex::build checks the pooled count.
+  if (params.method == Method::kCentroid && params.centroid.n_centroids > total_tokens)
+    throw InvalidArgument("n_centroids: expected at most the number of tokens (" + std::to_string(total_tokens) +
+                          "), got " + std::to_string(params.centroid.n_centroids));
+  const std::size_t num_threads = params.num_threads;
 
-  // Parameters, validated before any heavy work.
-  {
-    auto it = params.find("pool_factor");
-    ix.pool_factor_ = it == params.end() ? 1.0 : it->second;
-    if (!(ix.pool_factor_ >= 1.0 && ix.pool_factor_ <= 1e6))
-      throw InvalidArgument("pool_factor: expected a number in [1, 1e6], got " + std::to_string(ix.pool_factor_));
-    ix.pool_iters_ = get_count(params, "pool_iters", 4, 0, 1000);
-  }
-  FdeParams fp;
-  CentroidParams cp;
-  if (ix.method_ == Method::kMuvera) {
-    fp.k_sim = get_count(params, "k_sim", fp.k_sim, 0, 12);
-    fp.r_reps = get_count(params, "r_reps", fp.r_reps, 1, 4096);
-    fp.d_proj = get_count(params, "d_proj", fp.d_proj, 0, 4096);
-    fp.fill_empty = get_count(params, "fill_empty", 1, 0, 1) != 0;
-    fp.final_dim = get_count(params, "final_dim", 0, 0, double(1 << 26));
-    ix.fde_int8_ = get_count(params, "fde_precision", 1, 0, 1) == 1;
-  } else {
-    cp.n_centroids = get_count(params, "n_centroids", 0, 0, 65536);
-    cp.kmeans_iters = get_count(params, "kmeans_iters", cp.kmeans_iters, 0, 1000);
-    cp.kmeans_points_per_centroid =
-        get_count(params, "kmeans_points_per_centroid", cp.kmeans_points_per_centroid, 1, 1e9);
-  }
+  MultiVectorIndex ix;
+  ix.method_ = params.method;
+  ix.seed_ = params.seed;
+  ix.pool_factor_ = params.pool_factor;
+  ix.pool_iters_ = params.pool_iters;
+  ix.original_tokens_ = total_tokens;
+  ix.fde_int8_ = params.method == Method::kMuvera && params.muvera.fde_precision == Precision::kInt8;
 
   // Optional token pooling: from here on the pooled tokens are the documents.
   std::vector<float> pooled;
@@ -129,14 +121,15 @@ MultiVectorIndex MultiVectorIndex::build(const float* vectors, std::size_t total
   }
 
   if (progress) progress("store", 0, 1);
-  ix.store_ = MultiVectorStore(docs, n_tokens, dim, doc_offsets, n_docs, prec, num_threads);
+  ix.store_ = MultiVectorStore(docs, n_tokens, dim, doc_offsets, n_docs, params.precision, num_threads);
   if (progress) progress("store", 1, 1);
 
   if (ix.method_ == Method::kMuvera) {
-    ix.fde_ = FdeEncoder(dim, fp, seed);
+    ix.fde_ = FdeEncoder(dim, params.muvera.fde, params.seed);
     ix.encode_documents(docs, doc_offsets, num_threads, progress);
   } else {
-    ix.centroids_ = CentroidIndex::build(docs, n_tokens, dim, doc_offsets, n_docs, cp, seed, num_threads, progress);
+    ix.centroids_ = CentroidIndex::build(docs, n_tokens, dim, doc_offsets, n_docs, params.centroid, params.seed,
+                                         num_threads, progress);
   }
   return ix;
 }
@@ -190,37 +183,38 @@ void MultiVectorIndex::encode_documents(const float* vectors, const std::int64_t
   }
 }
 
-MultiVectorIndex::SearchConfig MultiVectorIndex::resolve_search(const ParamMap& params) const {
-  SearchConfig c;
-  const double big = 4294967295.0;
+SearchParams MultiVectorIndex::resolve_search(const SearchParams& params) const {
+  SearchParams c = params;
+  const std::size_t big = std::numeric_limits<std::uint32_t>::max();
+  if (c.n_candidates == 0)
+    c.n_candidates = method_ == Method::kMuvera ? kDefaultCandidatesMuvera : kDefaultCandidatesCentroid;
+  check_range("n_candidates", c.n_candidates, 1, big);
   if (method_ == Method::kMuvera) {
-    check_known(params, kMuveraSearch, {}, "search", method_);
-    c.n_candidates = get_count(params, "n_candidates", kDefaultCandidatesMuvera, 1, big);
-  } else {
-    check_known(params, kCentroidSearch, {}, "search", method_);
-    c.n_candidates = get_count(params, "n_candidates", kDefaultCandidatesCentroid, 1, big);
-    c.centroid.n_candidates = c.n_candidates;
-    c.centroid.n_probe = get_count(params, "n_probe", kDefaultProbe, 1, big);
-    c.centroid.n_interaction = get_count(params, "n_interaction", kDefaultInteractionFactor * c.n_candidates, 0, big);
-    if (c.centroid.n_interaction > 0 && c.centroid.n_interaction < c.n_candidates)
-      throw InvalidArgument("n_interaction: expected 0 (off) or >= n_candidates (" + std::to_string(c.n_candidates) +
-                            "), got " + std::to_string(c.centroid.n_interaction));
-    auto it = params.find("bitvector_threshold");
-    c.centroid.bitvector_threshold = it == params.end() ? std::numeric_limits<double>::quiet_NaN() : it->second;
-    if (std::isinf(c.centroid.bitvector_threshold))
-      throw InvalidArgument("bitvector_threshold: expected a finite number or NaN (off), got infinity");
-    c.centroid.n_bitvector = get_count(params, "n_bitvector", 0, 0, big);
-    if (c.centroid.n_bitvector > 0 && c.centroid.n_bitvector < c.n_candidates)
-      throw InvalidArgument("n_bitvector: expected 0 (off) or >= n_candidates (" + std::to_string(c.n_candidates) +
-                            "), got " + std::to_string(c.centroid.n_bitvector));
+    c.centroid = CentroidSearchParams();  // not used
+    return c;
   }
+  CentroidSearchParams& p = c.centroid;
+  check_range("n_probe", p.n_probe, 1, big);
+  if (!p.n_interaction) p.n_interaction = std::min(big, kDefaultInteractionFactor * c.n_candidates);
+  if (*p.n_interaction > big || (*p.n_interaction > 0 && *p.n_interaction < c.n_candidates))
+    throw InvalidArgument("n_interaction: expected 0 (off) or an integer in [n_candidates (" +
+                          std::to_string(c.n_candidates) + "), " + std::to_string(big) + "], got " +
+                          std::to_string(*p.n_interaction));
+  if (p.bitvector_threshold && !std::isfinite(*p.bitvector_threshold))
+    throw InvalidArgument("bitvector_threshold: expected a finite number (or unset: off), got " +
+                          num(*p.bitvector_threshold));
+  if (p.n_bitvector > big || (p.n_bitvector > 0 && p.n_bitvector < c.n_candidates))
+    throw InvalidArgument("n_bitvector: expected 0 (off) or an integer in [n_candidates (" +
+                          std::to_string(c.n_candidates) + "), " + std::to_string(big) + "], got " +
+                          std::to_string(p.n_bitvector));
   return c;
 }
 
 void MultiVectorIndex::search(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
-                              const ParamMap& params, std::size_t num_threads, TopKOut out) const {
+                              const SearchParams& params, TopKOut out) const {
   if (out.k == 0) throw InvalidArgument("k: expected >= 1, got 0");
-  const SearchConfig cfg = resolve_search(params);
+  const SearchParams cfg = resolve_search(params);
+  const std::size_t num_threads = cfg.num_threads;
   if (n_queries == 0) return;
   // The binding checked query_offsets[n_queries] against the rows of `queries` (a shape).
   const std::int64_t total = query_offsets[n_queries];
@@ -264,7 +258,7 @@ void MultiVectorIndex::search(const float* queries, const std::int64_t* query_of
         if (s.top.admits(s.scores[d])) s.top.push(s.scores[d], static_cast<std::uint32_t>(d));
       for (const auto& item : s.top.entries()) s.cand.push_back(item.second);
     } else {
-      centroids_.candidates(qv, m, cfg.centroid, s.centroid, s.cand);
+      centroids_.candidates(qv, m, cfg.centroid, cfg.n_candidates, s.centroid, s.cand);
     }
     store_.rerank(prepared, s.cand.data(), s.cand.size(), out.k, out.scores + q * out.k, out.ids + q * out.k);
   });
@@ -278,38 +272,34 @@ void MultiVectorIndex::search_exact(const float* queries, const std::int64_t* qu
   store_.search_exact(queries, query_offsets, n_queries, num_threads, out);
 }
 
-ParamMap MultiVectorIndex::info() const {
-  ParamMap m;
-  m["n_docs"] = static_cast<double>(n_docs());
-  m["dim"] = static_cast<double>(dim());
-  m["total_tokens"] = static_cast<double>(store_.total_tokens());
-  m["original_tokens"] = static_cast<double>(original_tokens_);
-  m["pool_factor"] = pool_factor_;
-  m["pool_iters"] = static_cast<double>(pool_iters_);
-  m["seed"] = static_cast<double>(seed_);
-  m["size_bytes"] = static_cast<double>(size_bytes());
-  m["index_size_bytes"] = static_cast<double>(index_size_bytes());
+IndexInfo MultiVectorIndex::info() const {
+  IndexInfo i;
+  BuildParams& b = i.build;
+  b.method = method_;
+  b.precision = store_.precision();
+  b.pool_factor = pool_factor_;
+  b.pool_iters = pool_iters_;
+  b.seed = seed_;
+  b.num_threads = 0;
+  i.n_docs = n_docs();
+  i.dim = dim();
+  i.total_tokens = store_.total_tokens();
+  i.original_tokens = original_tokens_;
   if (method_ == Method::kMuvera) {
-    const FdeParams& p = fde_.params();
-    m["k_sim"] = static_cast<double>(p.k_sim);
-    m["r_reps"] = static_cast<double>(p.r_reps);
-    m["d_proj"] = static_cast<double>(p.d_proj);
-    m["fill_empty"] = p.fill_empty ? 1.0 : 0.0;
-    m["final_dim"] = static_cast<double>(p.final_dim);
-    m["fde_precision"] = fde_int8_ ? 1.0 : 0.0;
-    m["fde_dim"] = static_cast<double>(fde_.fde_dim());
-    m["n_candidates"] = static_cast<double>(kDefaultCandidatesMuvera);
+    b.muvera.fde = fde_.params();
+    b.muvera.fde_precision = fde_int8_ ? Precision::kInt8 : Precision::kFp32;
+    i.fde_dim = fde_.fde_dim();
   } else {
-    const CentroidParams& p = centroids_.params();
-    m["n_centroids"] = static_cast<double>(centroids_.n_centroids());
-    m["kmeans_iters"] = static_cast<double>(p.kmeans_iters);
-    m["kmeans_points_per_centroid"] = static_cast<double>(p.kmeans_points_per_centroid);
-    m["n_postings"] = static_cast<double>(centroids_.n_postings());
-    m["n_candidates"] = static_cast<double>(kDefaultCandidatesCentroid);
-    m["n_probe"] = static_cast<double>(kDefaultProbe);
-    m["n_interaction"] = static_cast<double>(kDefaultInteractionFactor * kDefaultCandidatesCentroid);
+    b.centroid = centroids_.params();
+    b.centroid.n_centroids = centroids_.n_centroids();
+    i.n_centroids = centroids_.n_centroids();
+    i.n_postings = centroids_.n_postings();
   }
-  return m;
+  i.search = resolve_search(SearchParams());
+  i.index_size_bytes = index_size_bytes();
+  i.store_size_bytes = store_.size_bytes();
+  i.size_bytes = size_bytes();
+  return i;
 }
 
 std::size_t MultiVectorIndex::index_size_bytes() const {
@@ -322,17 +312,16 @@ std::size_t MultiVectorIndex::size_bytes() const { return store_.size_bytes() + 
 
 void MultiVectorIndex::fill_writer(io::FileWriter& w, std::string& conf_text) const {
   io::Config conf;
-  conf.set("index.layout_version", kLayoutVersion);
-  conf.set("index.method", static_cast<double>(method_));
-  conf.set("index.seed_lo", static_cast<double>(seed_ & 0xffffffffu));
-  conf.set("index.seed_hi", static_cast<double>(seed_ >> 32));
+  conf.set_uint("index.layout_version", kLayoutVersion);
+  conf.set_uint("index.method", static_cast<std::uint64_t>(method_));
+  conf.set_uint("index.seed", seed_);
   conf.set("index.pool_factor", pool_factor_);
-  conf.set("index.pool_iters", static_cast<double>(pool_iters_));
-  conf.set("index.original_tokens", static_cast<double>(original_tokens_));
+  conf.set_uint("index.pool_iters", pool_iters_);
+  conf.set_uint("index.original_tokens", original_tokens_);
   store_.save_sections(w);
   if (method_ == Method::kMuvera) {
     fde_.save(w, conf);
-    conf.set("fde.int8", fde_int8_ ? 1.0 : 0.0);
+    conf.set_uint("fde.precision", static_cast<std::uint64_t>(fde_int8_ ? Precision::kInt8 : Precision::kFp32));
     if (fde_int8_) {
       w.add_vector("FDEQ", fde_i8_);
       w.add_vector("FDSC", fde_scale_);
@@ -372,25 +361,35 @@ MultiVectorIndex MultiVectorIndex::from_reader(const io::FileReader& r) {
   auto bad = [](const std::string& why) { throw FormatError("aftershock file: multi-vector index: " + why); };
   const std::vector<char> text = r.read_vector<char>("CONF");
   const io::Config conf = io::Config::parse(std::string(text.begin(), text.end()));
-  auto count = [&](const char* key, double hi) {
-    const double v = conf.get(key);
-    if (!(v >= 0 && v <= hi) || v != std::floor(v)) bad(std::string("config value ") + key + " out of range");
-    return static_cast<std::uint64_t>(v);
-  };
-  if (count("index.layout_version", 1e9) != kLayoutVersion) bad("unknown layout version");
+  // Integers and enums are range-checked (get_uint: FormatError naming the key). Files
+  // written before integers were stored as integers (doubles; the seed split in two
+  // 32-bit halves, the FDE precision as a 0/1 "fde.int8") read the same way.
+  auto count = [&](const char* key, std::uint64_t hi) { return conf.get_uint(key, hi); };
+  if (count("index.layout_version", std::numeric_limits<std::uint32_t>::max()) != kLayoutVersion)
+    bad("unknown layout version");
   MultiVectorIndex ix;
-  ix.method_ = static_cast<Method>(count("index.method", 1));
-  ix.seed_ = count("index.seed_lo", 4294967295.0) | (count("index.seed_hi", 4294967295.0) << 32);
+  ix.method_ = static_cast<Method>(count("index.method", static_cast<std::uint64_t>(Method::kCentroid)));
+  if (conf.has("index.seed"))
+    ix.seed_ = count("index.seed", std::numeric_limits<std::uint64_t>::max());
+  else
+    ix.seed_ = count("index.seed_lo", 0xffffffffu) | (count("index.seed_hi", 0xffffffffu) << 32);
   ix.pool_factor_ = conf.get("index.pool_factor");
-  if (!(ix.pool_factor_ >= 1.0 && ix.pool_factor_ <= 1e6)) bad("pool_factor out of range");
-  ix.pool_iters_ = count("index.pool_iters", 1000);
-  ix.original_tokens_ = count("index.original_tokens", 1e15);
+  if (!(ix.pool_factor_ >= 1.0 && ix.pool_factor_ <= kMaxPoolFactor)) bad("pool_factor out of range");
+  ix.pool_iters_ = count("index.pool_iters", kMaxPoolIters);
+  ix.original_tokens_ = count("index.original_tokens", std::uint64_t{1} << 50);
   ix.store_ = MultiVectorStore::load_sections(r);
   const std::size_t n_docs = ix.store_.n_docs();
   if (n_docs == 0) bad("no documents");
   if (ix.method_ == Method::kMuvera) {
     ix.fde_ = FdeEncoder::load(r, conf, ix.store_.dim());
-    ix.fde_int8_ = count("fde.int8", 1) == 1;
+    if (conf.has("fde.precision")) {
+      const std::uint64_t p = count("fde.precision", static_cast<std::uint64_t>(Precision::kInt8));
+      if (p != static_cast<std::uint64_t>(Precision::kFp32) && p != static_cast<std::uint64_t>(Precision::kInt8))
+        bad("config value fde.precision out of range");
+      ix.fde_int8_ = p == static_cast<std::uint64_t>(Precision::kInt8);
+    } else {
+      ix.fde_int8_ = count("fde.int8", 1) == 1;
+    }
     const long long n = static_cast<long long>(n_docs * ix.fde_.fde_dim());
     if (ix.fde_int8_) {
       ix.fde_i8_ = r.read_vector<std::int8_t>("FDEQ", n);

@@ -65,15 +65,15 @@ def test_bad_input_raises(data, centroid_index, muvera_index):
         build(small, small_off, method="plaid")
     with pytest.raises(ValueError, match="precision"):
         build(small, small_off, precision="fp8")
-    with pytest.raises(ValueError, match="n_centroidz"):
+    with pytest.raises(TypeError, match="n_centroidz"):  # a misspelt keyword: Python's own TypeError
         build(small, small_off, n_centroidz=4)
-    with pytest.raises(ValueError, match="k_sim"):
-        build(small, small_off, k_sim=3)  # a muvera parameter given to the centroid method
+    with pytest.raises(TypeError, match="k_sim.*muvera"):  # a muvera parameter given to the centroid method
+        build(small, small_off, k_sim=3)
     with pytest.raises(ValueError, match="k_sim"):
         build(small, small_off, method="muvera", k_sim=13)
     with pytest.raises(ValueError, match="n_centroids"):
         build(small, small_off, n_centroids=201)
-    with pytest.raises(ValueError, match="n_centroids"):
+    with pytest.raises(TypeError, match="n_centroids"):  # a count is an int
         build(small, small_off, n_centroids=2.5)
     with pytest.raises(ValueError, match="pool_factor"):
         build(small, small_off, pool_factor=0.5)
@@ -97,7 +97,7 @@ def test_bad_input_raises(data, centroid_index, muvera_index):
             index.search(queries[:2], k=0)
         with pytest.raises(ValueError, match="n_candidates"):
             index.search(queries[:2], n_candidates=0)
-        with pytest.raises(ValueError, match="n_candidatez"):
+        with pytest.raises(TypeError, match="n_candidatez"):
             index.search(queries[:2], n_candidatez=5)
         with pytest.raises(ValueError, match="query_offsets"):
             index.search(np.concatenate(queries[:2]), query_offsets=[0, 5, 3])
@@ -111,15 +111,23 @@ def test_bad_input_raises(data, centroid_index, muvera_index):
         centroid_index.search(queries[:2], bitvector_threshold=float("inf"), n_bitvector=500)
     with pytest.raises(ValueError, match="n_bitvector"):
         centroid_index.search(queries[:2], bitvector_threshold=0.5, n_bitvector=10, n_candidates=100)
-    with pytest.raises(ValueError, match="n_probe"):
+    with pytest.raises(TypeError, match="n_probe.*centroid"):
         muvera_index.search(queries[:2], n_probe=4)
 
 
 def test_core_is_strict(data, centroid_index):
     vectors, offsets, queries = data
     with pytest.raises(TypeError):  # float64 is not silently cast by the private core
-        _core.MultiVectorIndex.build(vectors.astype(np.float64), offsets, "centroid", "fp32", {}, 0, 1)
+        _core.MultiVectorIndex.build(vectors.astype(np.float64), offsets, method="centroid", num_threads=1)
     with pytest.raises(ValueError, match="offsets"):
-        _core.MultiVectorIndex.build(vectors, offsets[:1], "centroid", "fp32", {}, 0, 1)
+        _core.MultiVectorIndex.build(vectors, offsets[:1], method="centroid", num_threads=1)
+    with pytest.raises(TypeError):  # a float count is not silently truncated
+        _core.MultiVectorIndex.build(vectors, offsets, n_centroids=2.5)
+    with pytest.raises(ValueError, match="n_centroids"):
+        _core.MultiVectorIndex.build(vectors, offsets, n_centroids=-1)
     with pytest.raises(ValueError, match="query_offsets"):
-        centroid_index._core.search(queries[0], np.array([0, 99], np.int64), 10, {}, 1)
+        centroid_index._core.search(queries[0], np.array([0, 99], np.int64), 10, num_threads=1)
+    two = np.concatenate(queries[:2])
+    two_offsets = np.array([0, len(queries[0]), len(two)], np.int64)
+    with pytest.raises(ValueError, match="n_probe"):
+        centroid_index._core.search(two, two_offsets, 10, n_probe=0)

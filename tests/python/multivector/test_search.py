@@ -51,10 +51,10 @@ def test_bitvector_prefilter(data, centroid_index):
 def test_pooling_reduces_tokens(data):
     vectors, offsets, queries = data
     index = MultiVectorIndex.build(vectors, offsets, method="centroid", pool_factor=2, seed=1)
-    info = index.info()
-    assert info["original_tokens"] == len(vectors)
-    assert info["total_tokens"] <= (len(vectors) + len(offsets)) // 2 + len(offsets)
-    assert info["total_tokens"] < len(vectors)
+    stats = index.info()["stats"]
+    assert stats["original_tokens"] == len(vectors)
+    assert stats["total_tokens"] <= (len(vectors) + len(offsets)) // 2 + len(offsets)
+    assert stats["total_tokens"] < len(vectors)
     full = MultiVectorIndex.build(vectors, offsets, method="centroid", seed=1)
     assert index.size_bytes < full.size_bytes
     # Still exact over the pooled documents, and close to the unpooled ranking.
@@ -74,7 +74,8 @@ def test_final_projection_and_fp32_fde(data):
         index = MultiVectorIndex.build(vectors, offsets, method="muvera", seed=2, **params)
         exact = index.search_exact(queries, k=10)
         assert recall_at(index.search(queries, k=10, n_candidates=200), exact) >= 0.8, params
-    assert MultiVectorIndex.build(vectors, offsets, method="muvera", final_dim=512).info()["fde_dim"] == 512
+    projected = MultiVectorIndex.build(vectors, offsets, method="muvera", final_dim=512)
+    assert projected.info()["stats"]["fde_dim"] == 512
 
 
 # ----------------------------------------------------------------------------- threads, io

@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "aftershock/io/format.hpp"
@@ -41,11 +42,14 @@ struct CentroidParams {
 };
 
 struct CentroidSearchParams {
-  std::size_t n_probe = 4;      // centroids probed per query token; >= n_centroids: every document
-  std::size_t n_interaction = 0;  // documents kept by the probe score (0: every probed document)
-  double bitvector_threshold = std::numeric_limits<double>::quiet_NaN();  // NaN: no prefilter
-  std::size_t n_bitvector = 0;  // documents the prefilter keeps (0: no prefilter)
-  std::size_t n_candidates = 256;  // documents handed to exact rerank
+  std::size_t n_probe = 4;  // centroids probed per query token (>= 1); >= n_centroids: every document
+  /// Documents kept by the probe score: unset = kDefaultInteractionFactor * n_candidates
+  /// (config.hpp); 0 = every probed document; otherwise >= n_candidates.
+  std::optional<std::size_t> n_interaction;
+  /// EMVB bit-vector prefilter: bit i of centroid c is S[c, i] >= threshold (finite).
+  /// Unset: no prefilter.
+  std::optional<float> bitvector_threshold;
+  std::size_t n_bitvector = 0;  // documents the prefilter keeps: 0 = no prefilter, otherwise >= n_candidates
 };
 
 class CentroidIndex {
@@ -79,11 +83,12 @@ class CentroidIndex {
     std::vector<std::uint64_t> masks;
   };
 
-  /// Up to params.n_candidates document ids for query float32 [m, dim] (m >= 1, finite:
-  /// PRECONDITION, checked by the caller), in no particular order. Deterministic.
+  /// Up to n_candidates (>= 1) document ids for query float32 [m, dim] (m >= 1, finite:
+  /// PRECONDITION, checked by the caller), in no particular order. `params` validated by
+  /// the caller, n_interaction resolved (unset counts as 0). Deterministic.
   /// Thread-safe (const) with one Scratch per thread.
-  void candidates(const float* query, std::size_t m, const CentroidSearchParams& params, Scratch& scratch,
-                  std::vector<DocId>& out) const;
+  void candidates(const float* query, std::size_t m, const CentroidSearchParams& params, std::size_t n_candidates,
+                  Scratch& scratch, std::vector<DocId>& out) const;
 
   /// Sections "CENT" (f32 centroids), "CDOF" (u64 code offsets), "CDCO" (u16 codes);
   /// parameters in CONF. Inverted lists are rebuilt on load.

@@ -10,12 +10,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "aftershock/multivector/centroid_index.hpp"
+#include "aftershock/multivector/config.hpp"
 #include "aftershock/multivector/fde.hpp"
 #include "aftershock/multivector/kmeans.hpp"
 #include "aftershock/multivector/store.hpp"
@@ -23,15 +23,28 @@
 
 namespace aftershock::multivector {
 
-enum class Method : std::uint8_t { kMuvera = 0, kCentroid = 1 };
-
 /// "muvera" | "centroid"; InvalidArgument naming `method` otherwise.
 Method parse_method(const std::string& name);
 const char* method_name(Method method);
 
-/// Named numeric parameters (the Python keyword arguments). Unknown names raise
-/// InvalidArgument listing the accepted ones.
-using ParamMap = std::map<std::string, double>;
+/// What MultiVectorIndex::info() reports: the resolved configuration and the sizes.
+struct IndexInfo {
+  /// Build parameters as resolved (e.g. the actual centroid.n_centroids); num_threads is 0
+  /// (not recorded). Only the struct of `build.method` is meaningful.
+  BuildParams build;
+  /// The default search parameters, resolved (n_candidates and centroid.n_interaction set).
+  SearchParams search;
+  std::size_t n_docs = 0;
+  std::size_t dim = 0;
+  std::size_t total_tokens = 0;     // stored tokens (after pooling)
+  std::size_t original_tokens = 0;  // tokens given to build (before pooling)
+  std::size_t fde_dim = 0;          // muvera: values per document encoding
+  std::size_t n_centroids = 0;      // centroid
+  std::size_t n_postings = 0;       // centroid: total length of the inverted lists
+  std::size_t index_size_bytes = 0; // candidate-generation structures
+  std::size_t store_size_bytes = 0; // stored tokens
+  std::size_t size_bytes = 0;       // index_size_bytes + store_size_bytes
+};
 
 class MultiVectorIndex {
  public:
@@ -39,30 +52,29 @@ class MultiVectorIndex {
 
   /// Builds the index over documents given as vectors float32 [total_tokens, dim] and
   /// offsets int64 [n_docs + 1] (document d = rows offsets[d]:offsets[d+1]; n_docs >= 1,
-  /// every document >= 1 token). Build parameters (all optional):
-  ///   common:   pool_factor (>= 1; CRISP-style token reduction, 1 = off),
-  ///             pool_iters (k-means iterations per document, default 4)
-  ///   muvera:   k_sim, r_reps, d_proj, fill_empty (0/1), final_dim,
-  ///             fde_precision (0 = fp32, 1 = int8)
-  ///   centroid: n_centroids (0 = auto), kmeans_iters, kmeans_points_per_centroid
-  /// Throws InvalidArgument naming the argument (vectors, offsets, method, precision or
-  /// the parameter); everything after validation is deterministic for `seed` whatever
-  /// `num_threads` (0 = all cores). `progress` is called from this thread only.
+  /// every document >= 1 token). `params` (config.hpp) are validated first, before any
+  /// heavy work: InvalidArgument naming the parameter (e.g. "n_centroids: expected at
+  /// most the number of tokens (200), got 201"); then the offsets and the values
+  /// (InvalidArgument naming vectors / offsets). Everything after validation is
+  /// deterministic for params.seed whatever params.num_threads. `progress` is called
+  /// from this thread only; an exception it throws stops the build.
+  /// Cost: O(store + pooling + method build), see README.md.
   static MultiVectorIndex build(const float* vectors, std::size_t total_tokens, std::size_t dim,
-                                const std::int64_t* offsets, std::size_t n_docs, const std::string& method,
-                                const std::string& precision, const ParamMap& params, std::uint64_t seed,
-                                std::size_t num_threads, const ProgressFn& progress = ProgressFn());
+                                const std::int64_t* offsets, std::size_t n_docs, const BuildParams& params,
+                                const ProgressFn& progress = ProgressFn());
 
   /// Top-k for each query: queries float32 [total_query_tokens, dim], query_offsets int64
   /// [n_queries + 1] (every query >= 1 token). out.scores / out.ids: [n_queries, out.k],
   /// best first, padded with -inf / -1, ties to the smaller id; scores are exact MaxSim
-  /// over the stored documents. Search parameters:
-  ///   both:     n_candidates (documents scored exactly per query)
-  ///   centroid: n_probe, bitvector_threshold (NaN = off), n_bitvector
+  /// over the stored documents. `params.centroid` is read only by a centroid index.
   /// Parallel over queries; results do not depend on num_threads. Throws InvalidArgument
-  /// (queries, query_offsets, k, or the parameter name).
+  /// naming k, a parameter out of range (checked first), query_offsets or queries.
   void search(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
-              const ParamMap& params, std::size_t num_threads, TopKOut out) const;
+              const SearchParams& params, TopKOut out) const;
+
+  /// `params` with the defaults filled in (n_candidates, centroid.n_interaction) and
+  /// validated for this index: InvalidArgument naming the parameter.
+  SearchParams resolve_search(const SearchParams& params) const;
 
   /// Brute force over every document with the store (the reference for recall).
   void search_exact(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
@@ -72,14 +84,15 @@ class MultiVectorIndex {
   std::size_t n_docs() const { return store_.n_docs(); }
   std::size_t dim() const { return store_.dim(); }
   const MultiVectorStore& store() const { return store_; }
-  /// Build configuration and default search parameters (resolved values, e.g. the actual
-  /// n_centroids), plus sizes: n_docs, dim, total_tokens, fde_dim, n_postings.
-  ParamMap info() const;
+  /// Resolved build configuration, default search parameters and sizes. O(1).
+  IndexInfo info() const;
   /// Bytes held: store + candidate structures.
   std::size_t size_bytes() const;
   std::size_t index_size_bytes() const;  // candidate structures only
 
-  // Serialization: aftershock format v1, kind "MVIX". CONF holds the configuration;
+  // Serialization: aftershock format v1, kind "MVIX". CONF holds the configuration
+  // (integers as integers, enums as their numbers, range-checked on load; files that
+  // wrote them as doubles still load);
   // the store's own sections are embedded (store.hpp); "FDEV"/"FDEQ"/"FDSC" hold document
   // encodings (f32 or i8 + scales); the centroid sections are in centroid_index.hpp.
   static constexpr char kKind[4] = {'M', 'V', 'I', 'X'};
@@ -89,8 +102,6 @@ class MultiVectorIndex {
   static MultiVectorIndex from_bytes(std::string bytes);
 
  private:
-  struct SearchConfig;
-  SearchConfig resolve_search(const ParamMap& params) const;
   void fill_writer(io::FileWriter& writer, std::string& conf_text) const;
   static MultiVectorIndex from_reader(const io::FileReader& reader);
   void encode_documents(const float* vectors, const std::int64_t* offsets, std::size_t num_threads,
