@@ -22,7 +22,7 @@ import numpy as np
 
 from . import _core
 from ._info import make_info
-from ._persist import Persistent
+from ._base import CoreBacked
 from ._progress import Progress
 from ._results import SearchResult
 from ._validate import as_ragged, choice, positive_int, real, seed_value
@@ -71,7 +71,7 @@ def _threads(num_threads) -> int:
     return positive_int(num_threads, "num_threads", minimum=0)
 
 
-class MultiVectorIndex(Persistent):
+class MultiVectorIndex(CoreBacked):
     """Approximate top-k MaxSim retrieval: candidate generation plus exact rerank.
 
     Create one with :meth:`build` or :meth:`load`. ``const`` operations (search, save) may
@@ -342,19 +342,6 @@ class MultiVectorIndex(Persistent):
         """Storage precision of the document tokens."""
         return self._core.precision
 
-    @property
-    def n_docs(self) -> int:
-        return self._core.n_docs
-
-    @property
-    def dim(self) -> int:
-        return self._core.dim
-
-    @property
-    def size_bytes(self) -> int:
-        """Bytes held in memory: stored tokens plus candidate-generation structures."""
-        return self._core.size_bytes
-
     def info(self) -> dict:
         """Configuration and sizes, in the layout every aftershock class shares.
 
@@ -384,11 +371,5 @@ class MultiVectorIndex(Persistent):
             stats=parts["stats"],
         )
 
-    def __len__(self) -> int:
-        return self.n_docs
-
-    def __repr__(self) -> str:
-        return (
-            f"MultiVectorIndex(method={self.method!r}, n_docs={self.n_docs}, dim={self.dim}, "
-            f"precision={self.precision!r}, size_bytes={self.size_bytes})"
-        )
+    def _repr_fields(self) -> dict:
+        return {"method": self.method}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._persist import Persistent
+from ._base import CoreBacked
 from ._progress import Progress
 from ._results import SearchResult
 from ._compat import warn_renamed
@@ -25,7 +25,7 @@ def _threads(num_threads) -> int:
     return positive_int(num_threads, "num_threads", minimum=0)
 
 
-class SparseIndex(Persistent):
+class SparseIndex(CoreBacked):
     """An approximate top-k index over sparse non-negative vectors (SPLADE-like).
 
     Each term keeps an inverted list, statically pruned to its largest postings and split
@@ -252,16 +252,6 @@ class SparseIndex(Persistent):
 
     # ------------------------------------------------------------- inspection
     @property
-    def n_docs(self) -> int:
-        """Number of documents (rows) indexed."""
-        return self._core.n_docs
-
-    @property
-    def dim(self) -> int:
-        """Vocabulary size (number of columns)."""
-        return self._core.dim
-
-    @property
     def knn(self) -> int:
         """Neighbours per document in the kNN graph (0 if none)."""
         return self._core.knn
@@ -270,11 +260,6 @@ class SparseIndex(Persistent):
     def precision(self) -> str:
         """Stored precision of the forward-index weights: ``"fp16"`` or ``"fp32"``."""
         return self._core.build_params["precision"]
-
-    @property
-    def size_bytes(self) -> int:
-        """Bytes held by the index arrays."""
-        return self._core.size_bytes
 
     def info(self) -> dict:
         """Configuration and sizes, in the layout every aftershock class shares.
@@ -329,9 +314,6 @@ class SparseIndex(Persistent):
         info = self.info()
         return {"n_docs": self.n_docs, **info["stats"], "memory_bytes": self.size_bytes}
 
-    def __len__(self) -> int:
-        return self.n_docs
-
     def blocks_of(self, term: int) -> list:
         """The blocks of ``term``'s pruned list, each a list of doc ids (for inspection)."""
         return self._core.blocks_of(positive_int(term, "term", minimum=0))
@@ -340,11 +322,8 @@ class SparseIndex(Persistent):
         """Dequantized summary of one block as ``(term, value)`` pairs (for inspection)."""
         return self._core.summary_of(positive_int(term, "term", minimum=0), positive_int(block, "block", minimum=0))
 
-    def __repr__(self) -> str:
-        return (
-            f"SparseIndex(n_docs={self.n_docs}, dim={self.dim}, precision={self.precision!r}, knn={self.knn}, "
-            f"size_bytes={self.size_bytes})"
-        )
+    def _repr_fields(self) -> dict:
+        return {"knn": self.knn}
 
 
 def exact_search(docs, queries, k: int = 10, *, num_threads: int = 0) -> SearchResult:
