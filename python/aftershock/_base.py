@@ -12,7 +12,17 @@ from ._persist import Persistent
 
 
 class CoreBacked(Persistent):
-    """A public class over one ``_core`` object (``self._core``)."""
+    """A public class over one ``_core`` object (``self._core``).
+
+    Objects are made by the class's ``build`` or ``load``; the constructor only wraps a core
+    object and refuses anything else.
+    """
+
+    def __init__(self, core: Any) -> None:
+        name = type(self).__name__
+        if not isinstance(core, self._core_class):
+            raise TypeError(f"{name} is created with {name}.build(...) or {name}.load(...)")
+        self._core = core
 
     def _repr_fields(self) -> dict[str, Any]:
         """Class-specific fields shown by ``repr`` before ``n_docs`` (e.g. the method)."""

@@ -80,11 +80,6 @@ class MultiVectorIndex(CoreBacked):
 
     _core_class = _core.MultiVectorIndex
 
-    def __init__(self, core: _core.MultiVectorIndex) -> None:
-        if not isinstance(core, _core.MultiVectorIndex):
-            raise TypeError("use MultiVectorIndex.build(...) or MultiVectorIndex.load(...)")
-        self._core = core
-
     @classmethod
     def build(
         cls,

@@ -42,11 +42,6 @@ class SparseIndex(CoreBacked):
 
     _core_class = _core.SparseIndex
 
-    def __init__(self, core: _core.SparseIndex):
-        if not isinstance(core, _core.SparseIndex):
-            raise TypeError("SparseIndex is created with SparseIndex.build(...) or SparseIndex.load(...)")
-        self._core = core
-
     # ------------------------------------------------------------------ build
     @classmethod
     def build(
