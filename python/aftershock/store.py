@@ -342,7 +342,12 @@ class MultiVectorStore(Persistent):
             A candidate id outside ``[0, n_docs)`` other than ``-1`` (the message names
             ``candidate_ids``, the query and the position).
         """
-        cand = np.asarray(candidate_ids)
+        try:
+            cand = np.asarray(candidate_ids)
+        except ValueError:
+            raise ValueError(
+                "candidate_ids: expected a rectangular [n_queries, n_candidates] array (pad short rows with -1)"
+            ) from None
         if cand.size == 0 and cand.dtype.kind == "f":
             cand = cand.astype(np.int64)
         if cand.dtype == np.bool_ or cand.dtype.kind not in "iu":

@@ -98,6 +98,8 @@ def test_bad_query_inputs(corpus):
         store.rerank([q], [1], k=1)  # a batch takes 2-d candidates
     with pytest.raises(ValueError, match="candidate_ids"):
         store.rerank([q, q], [[1]], k=1)  # one row per query
+    with pytest.raises(ValueError, match=r"candidate_ids: .*pad short rows with -1"):
+        store.rerank([q, q], [[1, 2], [3]], k=1)
     with pytest.raises(ValueError, match="k"):
         store.rerank(q, [1], k=0)
     with pytest.raises(ValueError, match="k"):

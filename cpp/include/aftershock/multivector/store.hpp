@@ -17,7 +17,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,8 +42,11 @@ class MultiVectorStore {
   /// n_docs may be 0 (then total_tokens must be 0). dim >= 1.
   /// Throws InvalidArgument (naming `vectors`/`offsets`) for dim == 0, bad offsets,
   /// NaN/inf, fp16 values with |x| >= 65520, bf16 values that round to infinity, or
-  /// int8 with dim > maxsim::kMaxInt8Dim. Copies and converts: O(total_tokens * dim),
-  /// split over `num_threads` threads (0 = all cores).
+  /// int8 with dim > maxsim::kMaxInt8Dim; a bad value is reported as the first one (row,
+  /// column), whatever num_threads. Copies and converts: O(total_tokens * dim), split
+  /// over `num_threads` threads (0 = all cores). Every value is read once: it is checked
+  /// inside the conversion, so a caller's array changed concurrently cannot put an
+  /// unchecked value into the store; the offsets are copied before they are checked.
   MultiVectorStore(const float* vectors, std::size_t total_tokens, std::size_t dim, const std::int64_t* offsets,
                    std::size_t n_docs, Precision precision, std::size_t num_threads = 0);
 
