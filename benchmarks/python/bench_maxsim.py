@@ -186,14 +186,14 @@ def run_dataset(name: str, vectors, offsets, queries, peaks: dict, reps: int, sk
     fp32_seconds = None
     for precision in PRECISIONS:
         t0 = time.perf_counter()
-        store = aftershock.MultiVectorStore(vectors, offsets, precision=precision, num_threads=1)
+        store = aftershock.MultiVectorStore.build(vectors, offsets, precision=precision, num_threads=1)
         build = time.perf_counter() - t0
         secs, scores = [], []
         for q in queries:
             s, out = common.time_best(lambda q=q, store=store: store.maxsim(q, num_threads=1), reps)
             secs.append(s)
             scores.append(out)
-        res = store.search_exact(queries, k=10, num_threads=1)
+        res = store.search(queries, k=10, num_threads=1)
         tops[precision] = res.ids
         r = rate(secs)
         if precision == "fp32":

@@ -296,13 +296,13 @@ def exact_reference(ds: Dataset, args, meta, emit) -> tuple[np.ndarray, float]:
     import aftershock
 
     t = time.perf_counter()
-    store = aftershock.MultiVectorStore(
+    store = aftershock.MultiVectorStore.build(
         ds.vectors, ds.offsets, precision=ds.precision, num_threads=args.build_threads
     )
     store_s = time.perf_counter() - t
     queries = ds.query_list()
     n_time = min(args.exact_timing_queries, ds.n_queries)
-    res, exact_ms, exact_cpu = timed_search(n_time, store.search_exact, queries[:n_time], k=K, num_threads=1)
+    res, exact_ms, exact_cpu = timed_search(n_time, store.search, queries[:n_time], k=K, num_threads=1)
     if ds.gt_ids is not None:
         agree = recall(res.ids, ds.gt_ids[:n_time])
         print(
@@ -313,7 +313,7 @@ def exact_reference(ds: Dataset, args, meta, emit) -> tuple[np.ndarray, float]:
         gt = ds.gt_ids
     else:
         t = time.perf_counter()
-        gt = store.search_exact(queries, k=K, num_threads=args.build_threads).ids
+        gt = store.search(queries, k=K, num_threads=args.build_threads).ids
         print(f"[{ds.name}] exact ground truth in {time.perf_counter() - t:.1f} s", file=sys.stderr)
     row = {
         "dataset": ds.name,

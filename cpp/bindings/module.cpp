@@ -12,6 +12,7 @@ namespace py = pybind11;
 namespace aftershock::bindings {
 void bind_sparse(py::module_& m);
 void bind_maxsim(py::module_& m);
+void bind_store(py::module_& m);
 void bind_multivector(py::module_& m);
 }  // namespace aftershock::bindings
 
@@ -65,5 +66,6 @@ PYBIND11_MODULE(_core, m) {
 
   bindings::bind_sparse(m);
   bindings::bind_maxsim(m);
+  bindings::bind_store(m);
   bindings::bind_multivector(m);
 }

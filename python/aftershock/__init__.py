@@ -11,7 +11,7 @@ from __future__ import annotations
 from . import _core
 from ._core import FormatError
 from ._results import SearchResult
-from .maxsim import MultiVectorStore
+from .store import MultiVectorStore
 from .multivector import MultiVectorIndex
 from .sparse import SparseIndex, exact_search
 

@@ -44,10 +44,10 @@ def _demo_maxsim(n_docs: int, num_threads: int) -> None:
     vectors = rng.standard_normal((int(offsets[-1]), 128)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     queries = [rng.standard_normal((32, 128)).astype(np.float32) for _ in range(8)]
-    store = MultiVectorStore(vectors, offsets)
-    store.search_exact(queries[:1], 10, num_threads=1)
+    store = MultiVectorStore.build(vectors, offsets)
+    store.search(queries[:1], 10, num_threads=1)
     t = time.perf_counter()
-    result = store.search_exact(queries, 10, num_threads=1)
+    result = store.search(queries, 10, num_threads=1)
     dt = time.perf_counter() - t
     print(f"[maxsim] exact MaxSim over {n_docs:,} documents ({int(offsets[-1]):,} tokens, dim 128): "
           f"{n_docs * len(queries) / dt:,.0f} documents/s on one thread; first query's best id {int(result.ids[0, 0])}")

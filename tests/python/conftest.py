@@ -1,7 +1,7 @@
 """Shared pytest configuration: hypothesis profiles and the per-SIMD-level fixture.
 
 Tests live in one folder per engine, mirroring `python/aftershock/` and `cpp/src/`
-(`sparse/`, `maxsim/`, `multivector/`); cross-cutting concerns (file checksum, SIMD
+(`sparse/`, `maxsim/` (kernels), `store/`, `multivector/`); cross-cutting concerns (file checksum, SIMD
 dispatch, huge pages, progress and Ctrl-C) are files at this level. The shared helpers
 (`aftfile`, `strategies`, `levels`) sit here and are importable from every folder
 (`pythonpath` in pyproject.toml)."""

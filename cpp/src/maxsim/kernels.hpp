@@ -2,13 +2,9 @@
 // units, so it holds only plain structs and function declarations (no inline code and no
 // templates that baseline code also instantiates: see STYLE.md section 3).
 //
-// Operand layouts (P = kPanelTokens = 16 tokens per panel, lanes = tokens):
-//   fp32 panel: float [dim][P]            element (token t, dim k) at k*P + t
-//   fp16 panel: uint16 [dim][P]           same order
-//   bf16 panel: uint32 [dim2][P]          dim2 = ceil(dim/2); word = bf16(x[2k]) | bf16(x[2k+1]) << 16
-//   int8 panel: uint32 [dim4][P]          dim4 = ceil(dim/4); byte b of the word = code(x[4k+b])
-//   int8 also: float scale[P] and int32 bias[P] = -128 * sum of the token's codes, per panel.
-// Padding dimensions are zero; padding tokens repeat the document's last token.
+// Document operands: panels of P = kPanelTokens = 16 tokens in the layout defined (and
+// encoded / decoded) by panel_codec.hpp: fp32 float [dim][P], fp16 uint16 [dim][P], bf16
+// uint32 [dim2][P], int8 uint32 [dim4][P] plus float scale[P] and int32 bias[P] per panel.
 // Query operands (from PreparedQuery, built by baseline code so that every level sees
 // bit-identical query values):
 //   fp32/fp16: f32 [m][dim]

@@ -5,15 +5,15 @@
 
 #include <atomic>
 #include <cmath>
-#include <cstdlib>
-#include <memory>
 #include <vector>
 
 #include "aftershock/error.hpp"
 #include "aftershock/simd/level.hpp"
 #include "aftershock/util/half.hpp"
 #include "aftershock/util/ragged.hpp"
+#include "aftershock/util/aligned_buffer.hpp"
 #include "kernels.hpp"
+#include "panel_codec.hpp"
 
 namespace aftershock::maxsim {
 
@@ -24,6 +24,9 @@ PreparedQuery::PreparedQuery(const float* query, std::size_t m, std::size_t dim,
   if (precision == Precision::kInt8 && dim > kMaxInt8Dim)
     throw InvalidArgument("query: int8 storage supports dim <= " + std::to_string(kMaxInt8Dim) + ", got " +
                           std::to_string(dim));
+  // Checked and converted from one copy: each caller value is read once (STYLE 2.3).
+  const std::vector<float> copy(query, query + m * dim);
+  query = copy.data();
   for (std::size_t i = 0; i < m * dim; ++i) {
     if (!std::isfinite(query[i]))
       throw InvalidArgument("query: value at token " + std::to_string(i / dim) + ", dim " + std::to_string(i % dim) +
@@ -112,32 +115,26 @@ float quantize_int8(const float* row, std::size_t dim, std::int8_t* codes) {
 
 float maxsim_f32(const float* query, std::size_t m, const float* doc, std::size_t n, std::size_t dim) {
   if (n == 0) throw InvalidArgument("doc: expected at least one token, got 0");
-  for (std::size_t i = 0; i < n * dim; ++i)
-    if (!std::isfinite(doc[i])) throw InvalidArgument("doc: value at token " + std::to_string(i / dim) + " is not finite");
   PreparedQuery q(query, m, dim, Precision::kFp32);
-  const std::size_t n_panels = (n + kPanelTokens - 1) / kPanelTokens;
-  const std::size_t floats = n_panels * kPanelTokens * dim;
-  const std::size_t scratch_floats = m * kPanelTokens + m;
-  auto free_fn = [](float* p) { std::free(p); };
-  const std::size_t bytes = ((floats + scratch_floats) * sizeof(float) + 63) / 64 * 64;
-  std::unique_ptr<float, decltype(free_fn)> buffer(static_cast<float*>(std::aligned_alloc(64, bytes)), free_fn);
-  if (!buffer) throw std::bad_alloc();
-  float* panels = buffer.get();
-  float* scratch = panels + floats;  // floats is a multiple of 16: 64-byte aligned
-  for (std::size_t p = 0; p < n_panels; ++p)
-    for (std::size_t k = 0; k < dim; ++k)
-      for (std::size_t t = 0; t < kPanelTokens; ++t) {
-        std::size_t j = p * kPanelTokens + t;
-        if (j >= n) j = n - 1;
-        panels[(p * dim + k) * kPanelTokens + t] = doc[j * dim + k];
-      }
+  const PanelLayout layout = PanelLayout::of(Precision::kFp32, dim);
+  const std::size_t n_panels = panels_for(n);
+  AlignedBuffer panels(n_panels * layout.panel_bytes);
+  std::vector<float> row;
+  float bad_value = 0.0f;
+  const std::size_t bad = encode_panels(layout, doc, n, panels.data(), nullptr, nullptr, row, &bad_value);
+  if (bad != kNoBadValue) {
+    FirstBadValue first;
+    first.offer(bad, bad_value);
+    first.throw_if_found("doc", dim);
+  }
+  AlignedBuffer scratch((m * kPanelTokens + m) * sizeof(float));
   kernels::QueryOps qo{q.f32(), q.words(), m, dim};
   kernels::DocOps d;
-  d.panels = panels;
+  d.panels = panels.data();
   d.n_panels = n_panels;
-  d.panel_bytes = dim * kPanelTokens * sizeof(float);
-  float* row_max = scratch + m * kPanelTokens;
-  kernels::select(static_cast<int>(Precision::kFp32))(qo, d, scratch, row_max);
+  d.panel_bytes = layout.panel_bytes;
+  float* row_max = scratch.as<float>() + m * kPanelTokens;
+  kernels::select(static_cast<int>(Precision::kFp32))(qo, d, scratch.as<float>(), row_max);
   float score = 0.0f;
   for (std::size_t i = 0; i < m; ++i) score += row_max[i];
   return score;

@@ -39,31 +39,30 @@ void check_ragged_offsets(const std::int64_t* offsets, std::size_t n_rows, std::
 
 void check_finite_rows(const float* x, std::size_t n_rows, std::size_t dim, const char* what,
                        std::size_t num_threads, std::uint32_t limit_bits, const char* limit_name) {
-  // |x| >= limit as one integer compare on the encoding; NaN and inf encode above any
-  // finite limit, so the default limit (inf) is exactly the finiteness check.
-  const std::uint32_t limit = std::min<std::uint32_t>(limit_bits, 0x7F800000u);
   constexpr std::size_t kBlock = 4096;  // rows per work item
-  constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
-  // The smallest flat index of a non-finite value found so far. A block starting past it
-  // cannot hold a smaller one and is skipped; every block before it is scanned in full,
-  // so the final value is the first bad value whatever the scheduling.
-  std::atomic<std::size_t> first{kNone};
+  // A block starting past the first bad value found so far cannot hold a smaller one and
+  // is skipped; every block before it is scanned in full, so the report is the first bad
+  // value whatever the scheduling.
+  FirstBadValue bad;
   const std::size_t n = n_rows * dim;
   parallel_for((n_rows + kBlock - 1) / kBlock, num_threads, [&](std::size_t item, std::size_t) {
     const std::size_t begin = item * kBlock * dim, end = std::min(n, begin + kBlock * dim);
-    if (begin >= first.load(std::memory_order_relaxed)) return;
+    if (begin >= bad.first()) return;
     for (std::size_t i = begin; i < end; ++i) {
-      if ((bits_of(x[i]) & 0x7FFFFFFFu) >= limit) {
-        std::size_t cur = first.load(std::memory_order_relaxed);
-        while (i < cur && !first.compare_exchange_weak(cur, i, std::memory_order_relaxed)) {
-        }
+      const float v = x[i];
+      if (!is_within_limit(v, limit_bits)) {
+        bad.offer(i, v);
         return;
       }
     }
   });
-  const std::size_t i = first.load();
+  bad.throw_if_found(what, dim, limit_name);
+}
+
+void FirstBadValue::throw_if_found(const char* what, std::size_t dim, const char* limit_name) const {
+  const std::size_t i = first();
   if (i == kNone) return;
-  const float v = x[i];
+  const float v = value_;
   const std::string where =
       std::string(what) + ": value at row " + std::to_string(i / dim) + ", column " + std::to_string(i % dim);
   if (std::isfinite(v)) throw InvalidArgument(where + " overflows " + (limit_name ? limit_name : "the limit"));

@@ -1,1 +1,1 @@
-"""MultiVectorStore and the exact MaxSim kernels (python/aftershock/maxsim.py, cpp/src/maxsim/)."""
+"""The exact MaxSim kernels (cpp/src/maxsim/), exercised through MultiVectorStore, against float64."""

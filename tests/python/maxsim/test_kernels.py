@@ -32,7 +32,7 @@ from .reference import (
 @given(shape=shapes)
 def test_fp32_matches_float64_reference(simd_level, shape):
     _, docs, q = make_case(shape)
-    store = MultiVectorStore(docs, precision="fp32")
+    store = MultiVectorStore.build(docs, precision="fp32")
     got = store.maxsim(q).astype(np.float64)
     ref = ref_maxsim(q, docs)
     tol = fp32_tol(q, docs)
@@ -72,7 +72,7 @@ def test_rounded_precision_within_bound(simd_level, precision, shape):
     (+ flush-to-zero slack); 2. against the original data, within the storage bound."""
     round_doc, round_query, storage_bound, slack = ROUNDED_PRECISIONS[precision]
     _, docs, q = make_case(shape)
-    store = MultiVectorStore(docs, precision=precision)
+    store = MultiVectorStore.build(docs, precision=precision)
     got = store.maxsim(q).astype(np.float64)
     stored = [store.doc(i) for i in range(len(docs))]
     for d, s in zip(docs, stored):
@@ -94,7 +94,7 @@ def _int8_scores_and_scalar_oracle(store, q):
 @given(shape=shapes)
 def test_int8_within_bound_and_bit_identical_across_levels(simd_level, shape):
     _, docs, q = make_case(shape)
-    got, oracle = _int8_scores_and_scalar_oracle(MultiVectorStore(docs, precision="int8"), q)
+    got, oracle = _int8_scores_and_scalar_oracle(MultiVectorStore.build(docs, precision="int8"), q)
     assert np.all(np.abs(got.astype(np.float64) - ref_maxsim(q, docs)) <= int8_bound(q, docs))
     # Integer dot products are exact: every level gives the scalar oracle's bits.
     np.testing.assert_array_equal(got, oracle)
@@ -106,7 +106,7 @@ def test_int8_large_dim_chunks_exact(simd_level):
     dim = 1100
     docs = make_docs(rng, 3, dim, [1, 17, 40])
     q = make_query(rng, 9, dim)
-    got, oracle = _int8_scores_and_scalar_oracle(MultiVectorStore(docs, precision="int8"), q)
+    got, oracle = _int8_scores_and_scalar_oracle(MultiVectorStore.build(docs, precision="int8"), q)
     np.testing.assert_array_equal(got, oracle)
     assert np.all(np.abs(got.astype(np.float64) - ref_maxsim(q, docs)) <= int8_bound(q, docs))
 
@@ -118,8 +118,8 @@ def test_token_permutation_invariance(simd_level, shape, precision):
     # token's position, and max is exact: the score is bit-identical.
     rng, docs, q = make_case(shape)
     permuted = [d[rng.permutation(d.shape[0])] for d in docs]
-    a = MultiVectorStore(docs, precision=precision).maxsim(q)
-    b = MultiVectorStore(permuted, precision=precision).maxsim(q)
+    a = MultiVectorStore.build(docs, precision=precision).maxsim(q)
+    b = MultiVectorStore.build(permuted, precision=precision).maxsim(q)
     np.testing.assert_array_equal(a, b)
 
 
@@ -133,5 +133,5 @@ def test_special_values(simd_level):
     q = np.vstack([np.ones((1, dim), np.float32), -np.ones((1, dim), np.float32), np.zeros((1, dim), np.float32)])
     ref = ref_maxsim(q, docs)
     for precision in ["fp32", "bf16", "int8"]:
-        got = MultiVectorStore(docs, precision=precision).maxsim(q).astype(np.float64)
+        got = MultiVectorStore.build(docs, precision=precision).maxsim(q).astype(np.float64)
         assert np.all(np.abs(got - ref) <= 0.02 * np.abs(ref) + 1e-20), (precision, got, ref)

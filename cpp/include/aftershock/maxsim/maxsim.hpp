@@ -35,7 +35,8 @@ using aftershock::Precision;
 using aftershock::parse_precision;
 using aftershock::precision_name;
 
-/// Document tokens are stored in panels of kPanelTokens tokens (see store.hpp).
+/// Document tokens are stored in panels of kPanelTokens tokens (the layout and its codec:
+/// cpp/src/maxsim/panel_codec.hpp).
 constexpr std::size_t kPanelTokens = 16;
 /// Largest dim accepted for int8 storage (keeps every int32 dot product exact).
 constexpr std::size_t kMaxInt8Dim = 65536;

@@ -5,7 +5,10 @@
 // Internally each document is cut into panels of maxsim::kPanelTokens tokens laid out
 // dimension-major so one SIMD register holds one dimension of 16 tokens; the last panel
 // is filled by repeating the document's last token, which leaves every max unchanged.
-// The layout is an implementation detail: read tokens back with decode_doc().
+// The layout is defined by the panel codec (cpp/src/maxsim/panel_codec.hpp), an
+// implementation detail: read tokens back with decode_doc(). This file's members are
+// implemented in store.cpp (construction, scoring, rerank, search) and store_io.cpp
+// (sections, files, bytes).
 //
 // Thread safety: every const method may run concurrently from many threads; construction,
 // assignment and load need exclusive access. Scores are deterministic: the same query and
@@ -14,44 +17,18 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "aftershock/io/format.hpp"
 #include "aftershock/maxsim/maxsim.hpp"
 #include "aftershock/types.hpp"
+#include "aftershock/util/aligned_buffer.hpp"
 
 namespace aftershock::multivector {
 
 using maxsim::Precision;
 using maxsim::PreparedQuery;
-
-/// 64-byte aligned, zero-initialised, copyable byte buffer (kernel loads never split lines).
-class AlignedBuffer {
- public:
-  AlignedBuffer() = default;
-  explicit AlignedBuffer(std::size_t size_bytes);
-  AlignedBuffer(const AlignedBuffer& other);
-  AlignedBuffer& operator=(const AlignedBuffer& other);
-  AlignedBuffer(AlignedBuffer&&) noexcept = default;
-  AlignedBuffer& operator=(AlignedBuffer&&) noexcept = default;
-
-  unsigned char* data() { return data_.get(); }
-  const unsigned char* data() const { return data_.get(); }
-  std::size_t size() const { return size_; }
-  template <class T>
-  T* as() { return reinterpret_cast<T*>(data_.get()); }
-  template <class T>
-  const T* as() const { return reinterpret_cast<const T*>(data_.get()); }
-
- private:
-  struct Free {
-    void operator()(unsigned char* p) const;
-  };
-  std::unique_ptr<unsigned char[], Free> data_;
-  std::size_t size_ = 0;
-};
 
 class MultiVectorStore {
  public:
@@ -65,8 +42,11 @@ class MultiVectorStore {
   /// n_docs may be 0 (then total_tokens must be 0). dim >= 1.
   /// Throws InvalidArgument (naming `vectors`/`offsets`) for dim == 0, bad offsets,
   /// NaN/inf, fp16 values with |x| >= 65520, bf16 values that round to infinity, or
-  /// int8 with dim > maxsim::kMaxInt8Dim. Copies and converts: O(total_tokens * dim),
-  /// split over `num_threads` threads (0 = all cores).
+  /// int8 with dim > maxsim::kMaxInt8Dim; a bad value is reported as the first one (row,
+  /// column), whatever num_threads. Copies and converts: O(total_tokens * dim), split
+  /// over `num_threads` threads (0 = all cores). Every value is read once: it is checked
+  /// inside the conversion, so a caller's array changed concurrently cannot put an
+  /// unchecked value into the store; the offsets are copied before they are checked.
   MultiVectorStore(const float* vectors, std::size_t total_tokens, std::size_t dim, const std::int64_t* offsets,
                    std::size_t n_docs, Precision precision, std::size_t num_threads = 0);
 
@@ -78,8 +58,17 @@ class MultiVectorStore {
   std::size_t n_tokens(DocId doc) const;
   /// int64 [n_docs + 1] token offsets, as given at construction.
   const std::vector<std::int64_t>& offsets() const { return offsets_; }
-  /// Bytes held (token data incl. panel padding, scales, offsets).
+  /// Bytes held (token data incl. panel padding, scales, offsets) = the sum of the four
+  /// component sizes below.
   std::size_t size_bytes() const;
+  /// Panels of kPanelTokens tokens over all documents (each document rounds up).
+  std::size_t n_panels() const { return n_docs_ == 0 ? 0 : static_cast<std::size_t>(panel_start_[n_docs_]); }
+  /// Bytes of the token panels, of the int8 scales, of the int8 bias terms (0 unless
+  /// int8), and of the offsets and per-document panel starts.
+  std::size_t data_bytes() const { return data_.size(); }
+  std::size_t scales_bytes() const { return scales_.size(); }
+  std::size_t bias_bytes() const { return bias_.size(); }
+  std::size_t offsets_bytes() const;
 
   /// Writes document `doc` as float32 [n_tokens(doc), dim] row-major into `out`: the
   /// exact values the kernels use (fp16/bf16 widened; int8 code * scale in float32).
@@ -95,6 +84,11 @@ class MultiVectorStore {
   /// std::out_of_range (naming `ids`) if an id >= n_docs. O(n * m * mean_tokens * dim).
   void score(const float* query, std::size_t m, const DocId* ids, std::size_t n, float* out) const;
   void score(const PreparedQuery& query, const DocId* ids, std::size_t n, float* out) const;
+  /// score() for internal callers that know their ids valid (an index scoring its own
+  /// candidates). No checks.
+  /// PRECONDITION: `query` prepared by this store (or for its dim and precision), every
+  /// ids[t] < n_docs. Debug builds assert both (AFTERSHOCK_DCHECK).
+  void score_unchecked(const PreparedQuery& query, const DocId* ids, std::size_t n, float* out) const;
 
   /// out[d] = score(query, d) for every document: float32 [n_docs]. Parallel over
   /// document blocks on `num_threads` threads (0 = all cores); results do not depend on it.
@@ -116,13 +110,36 @@ class MultiVectorStore {
                      float* out_scores, std::int64_t* out_ids) const;
   std::size_t rerank(const PreparedQuery& query, const DocId* candidates, std::size_t n, std::size_t k,
                      float* out_scores, std::int64_t* out_ids) const;
+  /// rerank() for internal callers (an index reranking its own candidates): no checks.
+  /// PRECONDITION: `query` prepared for this store's dim and precision, k >= 1, every
+  /// candidates[t] < n_docs. Debug builds assert them (AFTERSHOCK_DCHECK).
+  std::size_t rerank_unchecked(const PreparedQuery& query, const DocId* candidates, std::size_t n, std::size_t k,
+                               float* out_scores, std::int64_t* out_ids) const;
+
+  /// Reranks a batch: query q (queries / query_offsets as in score_batch) keeps the best
+  /// out.k of row q of candidate_ids, int64 row-major [n_queries, n_candidates], by exact
+  /// MaxSim. A -1 entry is padding and skipped (so a first stage's padded ids feed it
+  /// directly); duplicates are scored twice. out.scores / out.ids are [n_queries, out.k],
+  /// best first, ties to the smaller id, padded with -inf / -1. Each id is read once, then
+  /// checked and used. Throws InvalidArgument (bad queries, out.k == 0),
+  /// std::out_of_range naming `candidate_ids` and the first bad (query, position) for an
+  /// id outside [0, n_docs) other than -1. Parallel over queries on num_threads threads
+  /// (0 = all cores); results do not depend on it. O(sum of candidates * m * tokens * dim).
+  void rerank_batch(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
+                    const std::int64_t* candidate_ids, std::size_t n_candidates, std::size_t num_threads,
+                    TopKOut out) const;
 
   /// Brute-force top-k over all documents for each query (queries/query_offsets as in
   /// score_batch). out.scores / out.ids are [n_queries, out.k] row-major, padded with
   /// -inf / -1 when n_docs < k, ties to the smaller id. out.k >= 1. Parallel over
   /// queries and document blocks; results do not depend on num_threads.
+  void search(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
+              std::size_t num_threads, TopKOut out) const;
+  /// The former name of search() (the multi-vector index calls it); the same call.
   void search_exact(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
-                    std::size_t num_threads, TopKOut out) const;
+                    std::size_t num_threads, TopKOut out) const {
+    search(queries, query_offsets, n_queries, num_threads, out);
+  }
 
   // Serialization (aftershock format v1, object kind "MVST" when standalone).
   // Sections: "MVCF" u64[6] {layout_version, precision, dim, n_docs, total_tokens,
@@ -151,7 +168,9 @@ class MultiVectorStore {
 
  private:
   void score_range(const PreparedQuery& q, const DocId* ids, std::size_t n, float* out, float* scratch) const;
-  void finish_layout();  // panel_start_, bias_, meta_ from offsets_ and data_
+  void finish_layout();  // panel_start_, panel_bytes_, meta_ from offsets_ and the configuration
+
+  static constexpr std::uint64_t kLayoutVersion = 1;  // meta_[0]
 
   Precision precision_ = Precision::kFp32;
   std::size_t dim_ = 0;

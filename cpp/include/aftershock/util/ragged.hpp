@@ -6,9 +6,14 @@
 // is the same on every run and machine.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
+#include <mutex>
 #include <string>
+
+#include "aftershock/util/bits.hpp"
 
 namespace aftershock {
 
@@ -40,5 +45,43 @@ void check_ragged_offsets(const std::int64_t* offsets, std::size_t n_rows, std::
 void check_finite_rows(const float* x, std::size_t n_rows, std::size_t dim, const char* what,
                        std::size_t num_threads, std::uint32_t limit_bits = 0x7F800000u,
                        const char* limit_name = nullptr);
+
+/// Whether |x| stays below the value whose binary32 encoding is limit_bits (default:
+/// infinity, i.e. x is finite). One integer compare: NaN and inf encode above any finite
+/// limit.
+inline bool is_within_limit(float x, std::uint32_t limit_bits = 0x7F800000u) {
+  return (bits_of(x) & 0x7FFFFFFFu) < (limit_bits < 0x7F800000u ? limit_bits : 0x7F800000u);
+}
+
+/// The first bad value of a value check that runs inside a parallel conversion (so each
+/// value is read once, checked and used: STYLE 2.3). Workers offer(flat index, value it
+/// read); the smallest index wins whatever the scheduling, so a worker may skip work that
+/// starts at or after first(). Thread-safe.
+class FirstBadValue {
+ public:
+  static constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
+
+  void offer(std::size_t index, float value) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (index < first_.load(std::memory_order_relaxed)) {
+      value_ = value;
+      first_.store(index, std::memory_order_relaxed);
+    }
+  }
+  std::size_t first() const { return first_.load(std::memory_order_relaxed); }
+  bool found() const { return first() != kNone; }
+
+  /// If a value was offered, throws InvalidArgument naming `what` and the first bad value
+  /// as check_finite_rows words it (row = index / dim, column = index % dim):
+  ///   "vectors: value at row 17, column 3 is not finite (nan)"
+  ///   "vectors: value at row 2, column 0 overflows float16 (|x| >= 65520)"
+  /// Call after the workers joined.
+  void throw_if_found(const char* what, std::size_t dim, const char* limit_name = nullptr) const;
+
+ private:
+  std::mutex mutex_;
+  std::atomic<std::size_t> first_{kNone};
+  float value_ = 0.0f;
+};
 
 }  // namespace aftershock

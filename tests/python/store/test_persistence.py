@@ -11,13 +11,13 @@ import pytest
 import aftershock
 from aftershock import MultiVectorStore
 
-from .reference import PRECISIONS
+from maxsim.reference import PRECISIONS
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_save_load_pickle_identical(tmp_path, corpus, precision):
     docs, queries = corpus
-    store = MultiVectorStore(docs, precision=precision)
+    store = MultiVectorStore.build(docs, precision=precision)
     path = tmp_path / f"store-{precision}.aft"
     store.save(path)
     loaded = MultiVectorStore.load(path)
@@ -32,7 +32,7 @@ def test_save_load_pickle_identical(tmp_path, corpus, precision):
 
 def test_damaged_files_raise_format_error(tmp_path, corpus):
     docs, _ = corpus
-    store = MultiVectorStore(docs[:20], precision="int8")
+    store = MultiVectorStore.build(docs[:20], precision="int8")
     data = bytearray(store.to_bytes())
     # Header bytes, section-table bytes, and the first / middle / last byte of every
     # section's payload (the zero padding between sections is not part of any checksum).

@@ -1,0 +1,172 @@
+// aftershock._core.MultiVectorStore. Strict: exact dtypes (float32 token vectors, int64
+// offsets and candidate ids, uint32 doc ids), C-contiguous, no silent casts; the public
+// class in python/aftershock/store.py converts. Shapes are checked here with the GIL held;
+// value checks (finiteness, offsets, id ranges) run in the core with it released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "aftershock/maxsim/maxsim.hpp"
+#include "aftershock/multivector/store.hpp"
+#include "arrays.hpp"
+
+namespace aftershock::bindings {
+
+namespace {
+
+using multivector::MultiVectorStore;
+
+void require_dim(const CArray<float>& a, std::size_t dim, const char* what) {
+  if (a.ndim() != 2 || static_cast<std::size_t>(a.shape(1)) != dim)
+    throw InvalidArgument(std::string(what) + ": expected (n, " + std::to_string(dim) + ") float32, got " +
+                          shape_string(a));
+}
+
+std::size_t require_k(std::size_t k) {
+  if (k == 0) throw InvalidArgument("k: must be >= 1, got 0");
+  return k;
+}
+
+}  // namespace
+
+void bind_store(py::module_& m) {
+  def_persistence<MultiVectorStore>(py::class_<MultiVectorStore>(
+      m, "MultiVectorStore", "Ragged token vectors with exact MaxSim scoring (strict; use aftershock.MultiVectorStore)"))
+      .def(py::init([](const CArray<float>& vectors, const CArray<std::int64_t>& offsets, const std::string& precision,
+                       std::size_t num_threads) {
+             const Precision p = parse_precision(precision);
+             require_ndim(vectors, 2, "vectors");
+             const std::size_t n_docs = ragged_rows(offsets, "offsets");
+             const auto total = static_cast<std::size_t>(vectors.shape(0));
+             const auto dim = static_cast<std::size_t>(vectors.shape(1));
+             py::gil_scoped_release release;
+             return MultiVectorStore(vectors.data(), total, dim, offsets.data(), n_docs, p, num_threads);
+           }),
+           py::arg("vectors").noconvert(), py::arg("offsets").noconvert(), py::arg("precision") = "fp32",
+           py::arg("num_threads") = 0)
+      .def_property_readonly("n_docs", &MultiVectorStore::n_docs)
+      .def_property_readonly("dim", &MultiVectorStore::dim)
+      .def_property_readonly("total_tokens", &MultiVectorStore::total_tokens)
+      .def_property_readonly("size_bytes", &MultiVectorStore::size_bytes)
+      .def_property_readonly("precision",
+                             [](const MultiVectorStore& s) { return std::string(precision_name(s.precision())); })
+      .def_property_readonly(
+          "kernel", [](const MultiVectorStore& s) { return std::string(maxsim::active_kernel_name(s.precision())); })
+      .def_property_readonly("stats",
+                             [](const MultiVectorStore& s) {
+                               py::dict d;
+                               d["total_tokens"] = s.total_tokens();
+                               d["n_panels"] = s.n_panels();
+                               d["panel_tokens"] = maxsim::kPanelTokens;
+                               d["data_bytes"] = s.data_bytes();
+                               d["scales_bytes"] = s.scales_bytes();
+                               d["bias_bytes"] = s.bias_bytes();
+                               d["offsets_bytes"] = s.offsets_bytes();
+                               return d;
+                             })
+      .def_property_readonly("offsets",
+                             [](const MultiVectorStore& s) {
+                               const auto& o = s.offsets();
+                               CArray<std::int64_t> out(static_cast<py::ssize_t>(o.size()));
+                               std::copy(o.begin(), o.end(), out.mutable_data());
+                               return out;
+                             })
+      .def("n_tokens", &MultiVectorStore::n_tokens, py::arg("doc"))
+      .def(
+          "decode_doc",
+          [](const MultiVectorStore& s, DocId doc) {
+            const std::size_t n = s.n_tokens(doc);
+            CArray<float> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(s.dim())});
+            float* dst = out.mutable_data();
+            py::gil_scoped_release release;
+            s.decode_doc(doc, dst);
+            return out;
+          },
+          py::arg("doc"))
+      .def(
+          "maxsim",
+          [](const MultiVectorStore& s, const CArray<float>& query, std::size_t num_threads) {
+            require_dim(query, s.dim(), "query");
+            CArray<float> out(static_cast<py::ssize_t>(s.n_docs()));
+            float* dst = out.mutable_data();
+            const auto m = static_cast<std::size_t>(query.shape(0));
+            {
+              py::gil_scoped_release release;
+              s.score_all(query.data(), m, dst, num_threads);
+            }
+            return out;
+          },
+          py::arg("query").noconvert(), py::arg("num_threads") = 0)
+      .def(
+          "maxsim_batch",
+          [](const MultiVectorStore& s, const CArray<float>& queries, const CArray<std::int64_t>& query_offsets,
+             std::optional<CArray<std::uint32_t>> doc_ids, std::size_t num_threads) {
+            require_dim(queries, s.dim(), "queries");
+            const std::size_t nq = ragged_rows(query_offsets, "query_offsets", queries.shape(0));
+            const DocId* ids = nullptr;
+            std::size_t n = s.n_docs();
+            if (doc_ids) {
+              require_ndim(*doc_ids, 1, "doc_ids");
+              ids = doc_ids->data();
+              n = static_cast<std::size_t>(doc_ids->shape(0));
+            }
+            CArray<float> out({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(n)});
+            float* dst = out.mutable_data();
+            {
+              py::gil_scoped_release release;
+              s.score_batch(queries.data(), query_offsets.data(), nq, ids, n, dst, num_threads);
+            }
+            return out;
+          },
+          py::arg("queries").noconvert(), py::arg("query_offsets").noconvert(),
+          py::arg("doc_ids").noconvert() = py::none(), py::arg("num_threads") = 0)
+      .def(
+          "rerank",
+          [](const MultiVectorStore& s, const CArray<float>& queries, const CArray<std::int64_t>& query_offsets,
+             const CArray<std::int64_t>& candidate_ids, std::size_t k, std::size_t num_threads) {
+            require_dim(queries, s.dim(), "queries");
+            const std::size_t nq = ragged_rows(query_offsets, "query_offsets", queries.shape(0));
+            require_ndim(candidate_ids, 2, "candidate_ids");
+            if (static_cast<std::size_t>(candidate_ids.shape(0)) != nq)
+              throw InvalidArgument("candidate_ids: expected (" + std::to_string(nq) +
+                                    ", n_candidates) int64 (one row per query), got " + shape_string(candidate_ids));
+            require_k(k);
+            CArray<float> scores({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
+            CArray<std::int64_t> ids({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
+            TopKOut out{scores.mutable_data(), ids.mutable_data(), k};
+            const auto n_candidates = static_cast<std::size_t>(candidate_ids.shape(1));
+            {
+              py::gil_scoped_release release;
+              s.rerank_batch(queries.data(), query_offsets.data(), nq, candidate_ids.data(), n_candidates,
+                             num_threads, out);
+            }
+            return py::make_tuple(scores, ids);
+          },
+          py::arg("queries").noconvert(), py::arg("query_offsets").noconvert(),
+          py::arg("candidate_ids").noconvert(), py::arg("k"), py::arg("num_threads") = 0)
+      .def(
+          "search",
+          [](const MultiVectorStore& s, const CArray<float>& queries, const CArray<std::int64_t>& query_offsets,
+             std::size_t k, std::size_t num_threads) {
+            require_dim(queries, s.dim(), "queries");
+            const std::size_t nq = ragged_rows(query_offsets, "query_offsets", queries.shape(0));
+            require_k(k);
+            CArray<float> scores({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
+            CArray<std::int64_t> ids({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
+            TopKOut out{scores.mutable_data(), ids.mutable_data(), k};
+            {
+              py::gil_scoped_release release;
+              s.search(queries.data(), query_offsets.data(), nq, num_threads, out);
+            }
+            return py::make_tuple(scores, ids);
+          },
+          py::arg("queries").noconvert(), py::arg("query_offsets").noconvert(), py::arg("k"),
+          py::arg("num_threads") = 0);
+}
+
+}  // namespace aftershock::bindings

@@ -1,0 +1,1 @@
+"""MultiVectorStore (python/aftershock/store.py, cpp/src/multivector/store*.cpp): build, scoring, search, rerank, persistence."""
