@@ -17,7 +17,7 @@ import numpy as np
 from . import _core
 from ._compat import warn_renamed
 from ._info import make_info
-from ._persist import Persistent
+from ._base import CoreBacked
 from ._results import SearchResult
 from ._validate import as_ragged, choice, float_matrix, int_vector, positive_int
 
@@ -30,7 +30,7 @@ def _threads(num_threads) -> int:
     return positive_int(num_threads, "num_threads", minimum=0)
 
 
-class MultiVectorStore(Persistent):
+class MultiVectorStore(CoreBacked):
     """Documents as ragged sets of token vectors, scored exactly by MaxSim.
 
     Build with :meth:`build`. Document ids are row numbers ``0 .. n_docs - 1``.
@@ -97,19 +97,6 @@ class MultiVectorStore(Persistent):
 
     # ------------------------------------------------------------ inspection
     @property
-    def n_docs(self) -> int:
-        """Number of documents."""
-        return self._core.n_docs
-
-    def __len__(self) -> int:
-        return self._core.n_docs
-
-    @property
-    def dim(self) -> int:
-        """Dimension of every token vector."""
-        return self._core.dim
-
-    @property
     def precision(self) -> str:
         """Storage precision: ``"fp32"``, ``"fp16"``, ``"bf16"`` or ``"int8"``."""
         return self._core.precision
@@ -128,11 +115,6 @@ class MultiVectorStore(Persistent):
     def doc_lengths(self) -> np.ndarray:
         """int64 ``[n_docs]`` tokens per document."""
         return np.diff(self._core.offsets)
-
-    @property
-    def size_bytes(self) -> int:
-        """Bytes held (token panels including padding, int8 scales and bias, offsets)."""
-        return self._core.size_bytes
 
     @property
     def kernel(self) -> str:
@@ -181,12 +163,6 @@ class MultiVectorStore(Persistent):
         if i < 0 or i >= self.n_docs:
             raise IndexError(f"doc_id: {doc_id} out of range for {self.n_docs} documents")
         return self._core.decode_doc(i)
-
-    def __repr__(self) -> str:
-        return (
-            f"MultiVectorStore(n_docs={self.n_docs}, dim={self.dim}, precision={self.precision!r}, "
-            f"size_bytes={self.size_bytes})"
-        )
 
     # --------------------------------------------------------------- helpers
     def _query(self, query, name: str = "query") -> np.ndarray:

@@ -55,6 +55,6 @@ def test_other_kind_of_file_is_refused(tmp_path, data):
         pytest.skip("aftershock.MultiVectorStore is not available in this build")
     vectors, offsets, _ = data
     path = tmp_path / "store.mvst"
-    aftershock.MultiVectorStore(vectors, offsets).save(path)
+    aftershock.MultiVectorStore.build(vectors, offsets).save(path)
     with pytest.raises(FormatError):
         MultiVectorIndex.load(path)

@@ -1,5 +1,5 @@
 """MultiVectorIndex with every document reranked (lossless settings) equals exact search
-(its own search_exact, MultiVectorStore.search_exact, and the float64 MaxSim top k), and the
+(its own search_exact, MultiVectorStore.search, and the float64 MaxSim top k), and the
 scores returned are the exact MaxSim of the ids returned."""
 
 from __future__ import annotations
@@ -42,12 +42,10 @@ def test_lossless_equals_exact(data, method, precision):
 
 
 def test_lossless_equals_store_search_exact(data):
-    if not hasattr(aftershock, "MultiVectorStore"):
-        pytest.skip("aftershock.MultiVectorStore is not available in this build")
     vectors, offsets, queries = data
-    store = aftershock.MultiVectorStore(vectors, offsets, precision="bf16")
+    store = aftershock.MultiVectorStore.build(vectors, offsets, precision="bf16")
     index = MultiVectorIndex.build(vectors, offsets, method="muvera", precision="bf16", seed=3)
-    expected = store.search_exact(queries, 10)
+    expected = store.search(queries, 10)
     got = index.search(queries, k=10, n_candidates=len(offsets) - 1)
     np.testing.assert_array_equal(got.ids, expected.ids)
     np.testing.assert_array_equal(got.scores, expected.scores)
