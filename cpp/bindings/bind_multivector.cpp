@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "aftershock/multivector/index.hpp"
 #include "arrays.hpp"
@@ -43,7 +44,10 @@ py::tuple run_search(const MultiVectorIndex& self, const CArray<float>& queries,
   CArray<std::int64_t> ids({static_cast<py::ssize_t>(n_queries), static_cast<py::ssize_t>(kk)});
   TopKOut out{scores.mutable_data(), ids.mutable_data(), kk};
   const float* q = queries.data();
-  const std::int64_t* o = offsets.data();
+  // A copy taken with the GIL held: offsets[-1] == rows stays true while the core, without
+  // the GIL, copies the tokens the offsets span (another thread may write the caller's array).
+  const std::vector<std::int64_t> offsets_copy(offsets.data(), offsets.data() + n_queries + 1);
+  const std::int64_t* o = offsets_copy.data();
   {
     py::gil_scoped_release release;
     if (params)

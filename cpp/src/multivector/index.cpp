@@ -5,6 +5,7 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
@@ -210,16 +211,25 @@ SearchParams MultiVectorIndex::resolve_search(const SearchParams& params) const 
   return c;
 }
 
-void MultiVectorIndex::search(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
-                              const SearchParams& params, TopKOut out) const {
+void MultiVectorIndex::search(const float* caller_queries, const std::int64_t* caller_offsets,
+                              std::size_t n_queries, const SearchParams& params, TopKOut out) const {
   if (out.k == 0) throw InvalidArgument("k: expected >= 1, got 0");
   const SearchParams cfg = resolve_search(params);
   const std::size_t num_threads = cfg.num_threads;
   if (n_queries == 0) return;
+  // The caller's buffers may change under us (another Python thread, the GIL released):
+  // copy the offsets, check the copy, copy the tokens they span, check and use that copy.
+  // Queries are small next to the work per query, so the copy costs nothing measurable.
+  // PRECONDITION: caller_offsets[n_queries] is the number of rows of caller_queries (the
+  // binding checks it on a copy it passes here).
+  const std::vector<std::int64_t> offsets(caller_offsets, caller_offsets + n_queries + 1);
+  const std::int64_t* query_offsets = offsets.data();
   // The binding checked query_offsets[n_queries] against the rows of `queries` (a shape).
   const std::int64_t total = query_offsets[n_queries];
   check_ragged_offsets(query_offsets, n_queries, total < 0 ? 0 : static_cast<std::size_t>(total), "query_offsets",
                        "query", EmptyRows::kRejected);
+  const std::vector<float> tokens(caller_queries, caller_queries + static_cast<std::size_t>(total) * dim());
+  const float* queries = tokens.data();
   maxsim::check_query_values(queries, static_cast<std::size_t>(total), dim(), store_.precision(), "queries",
                              num_threads);
 
@@ -260,7 +270,9 @@ void MultiVectorIndex::search(const float* queries, const std::int64_t* query_of
     } else {
       centroids_.candidates(qv, m, cfg.centroid, cfg.n_candidates, s.centroid, s.cand);
     }
-    store_.rerank(prepared, s.cand.data(), s.cand.size(), out.k, out.scores + q * out.k, out.ids + q * out.k);
+    // PRECONDITION of unchecked: candidates come from this index's own documents, out.k >= 1.
+    store_.rerank_unchecked(prepared, s.cand.data(), s.cand.size(), out.k, out.scores + q * out.k,
+                            out.ids + q * out.k);
   });
 }
 
@@ -269,7 +281,7 @@ void MultiVectorIndex::search_exact(const float* queries, const std::int64_t* qu
   if (out.k == 0) throw InvalidArgument("k: expected >= 1, got 0");
   if (n_queries == 0) return;
   // The store checks the offsets and the values once (prepare_queries in store.cpp).
-  store_.search_exact(queries, query_offsets, n_queries, num_threads, out);
+  store_.search(queries, query_offsets, n_queries, num_threads, out);
 }
 
 IndexInfo MultiVectorIndex::info() const {
