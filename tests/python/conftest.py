@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
 from aftershock import _core
 from levels import at_simd_level, level_params
+from maxsim.reference import make_docs, make_query
 
 settings.register_profile("dev", max_examples=30, deadline=None)
 settings.register_profile(
@@ -37,3 +39,13 @@ def simd_level(request):
             yield level
         finally:
             _core._set_maxsim_extensions(False, True)  # the defaults
+
+
+@pytest.fixture(scope="session")
+def corpus():
+    """150 ragged documents of dim 24 and 7 queries of 1-19 tokens (MaxSim kernel and store tests)."""
+    rng = np.random.default_rng(1)
+    dim = 24
+    docs = make_docs(rng, 150, dim, rng.integers(1, 70, size=150), scale_spread=1.0)
+    queries = [make_query(rng, int(m), dim) for m in rng.integers(1, 20, size=7)]
+    return docs, queries
