@@ -19,13 +19,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "aftershock/maxsim/maxsim.hpp"
 #include "aftershock/multivector/store.hpp"
 #include "aftershock/simd/level.hpp"
+#include "aftershock/util/random.hpp"
 
 using Clock = std::chrono::steady_clock;
 using aftershock::maxsim::Precision;
@@ -258,8 +258,8 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   if (a.probe_only) return 0;
 
-  std::mt19937_64 rng(42);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
+  aftershock::Rng rng(42);  // the core's portable generator: the same inputs everywhere
+  auto normal = [](aftershock::Rng& r) { return static_cast<float>(r.normal()); };
   std::vector<float> query(a.m * a.dim);
   for (float& x : query) x = normal(rng);
 

@@ -5,15 +5,16 @@
 // L3/DRAM as in a search; NDOCS=1000 keeps them in cache and measures the kernel alone).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <numeric>
-#include <random>
 #include <vector>
 
 #include "aftershock/simd/level.hpp"
 #include "sparse/kernels.hpp"
 #include "aftershock/util/half.hpp"
+#include "aftershock/util/random.hpp"
 
 using namespace aftershock;
 
@@ -31,12 +32,12 @@ double seconds_per_call(F&& f, std::size_t calls) {
 
 int main() {
   const std::size_t vocab = 30522, n_docs = std::getenv("NDOCS") ? std::atoi(std::getenv("NDOCS")) : 20000;
-  std::mt19937_64 rng(42);
+  aftershock::Rng rng(42);  // the core's portable generator: the same inputs everywhere
   // A SPLADE-like query: 40 nonzero terms, scattered into a dense vector as the search does.
   std::vector<float> query(vocab, 0.0f);
-  std::lognormal_distribution<float> w(0.0f, 1.0f);
+  auto w = [](aftershock::Rng& r) { return static_cast<float>(std::exp(r.normal())); };
   for (int i = 0; i < 40; ++i) {
-    const std::size_t t = rng() % vocab;
+    const std::size_t t = rng.below(vocab);
     query[t] = w(rng);
   }
   volatile float sink = 0;
@@ -55,8 +56,8 @@ int main() {
       auto take = [&](std::uint32_t t) {
         if (!taken[t]) row.push_back(t), taken[t] = 1;
       };
-      for (std::size_t i = 0; i < 8; ++i) take(query_terms[rng() % query_terms.size()]);
-      while (row.size() < nnz) take(static_cast<std::uint32_t>(rng() % vocab));
+      for (std::size_t i = 0; i < 8; ++i) take(query_terms[rng.below(query_terms.size())]);
+      while (row.size() < nnz) take(static_cast<std::uint32_t>(rng.below(vocab)));
       for (std::uint32_t t : row) taken[t] = 0;
       std::sort(row.begin(), row.end());
       for (std::size_t i = 0; i < nnz; ++i) {
@@ -66,7 +67,7 @@ int main() {
     }
     std::vector<std::uint32_t> order(n_docs);
     std::iota(order.begin(), order.end(), 0u);
-    std::shuffle(order.begin(), order.end(), rng);
+    aftershock::shuffle(order.begin(), order.end(), rng);
     for (simd::Level level : simd::compiled_levels()) {
       if (!simd::is_supported(level)) continue;
       const sparse::SparseKernels& k = sparse::sparse_kernels(level);
@@ -86,9 +87,9 @@ int main() {
   for (std::size_t n : {16, 100, 255}) {
     std::vector<std::uint8_t> blocks(256);
     std::iota(blocks.begin(), blocks.end(), 0);
-    std::shuffle(blocks.begin(), blocks.end(), rng);
+    aftershock::shuffle(blocks.begin(), blocks.end(), rng);
     std::vector<std::uint8_t> codes(n);
-    for (auto& c : codes) c = static_cast<std::uint8_t>(rng() % 255 + 1);
+    for (auto& c : codes) c = static_cast<std::uint8_t>(rng.below(255) + 1);
     std::vector<float> acc(256, 0.0f);
     for (simd::Level level : simd::compiled_levels()) {
       if (!simd::is_supported(level)) continue;
