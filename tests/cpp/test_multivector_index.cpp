@@ -314,7 +314,10 @@ TEST_P(MultiVectorIndexPerMethod, ConfigValuesOutOfRangeAreAFormatError) {
     edits.insert(edits.end(), {{"centroid.n_centroids", "65537"}, {"centroid.n_centroids", "0"},
                                {"centroid.kmeans_iters", "1001"}});
   }
-  for (const auto& [key, value] : edits) {
+  for (const auto& edit : edits) {
+    // Named copies: C++17 lambdas cannot capture structured bindings (clang refuses).
+    const std::string& key = edit.first;
+    const std::string& value = edit.second;
     const std::string bad =
         with_conf(good, [&](const std::string& t) { return replace_line(t, key, key + "=" + value + "\n"); });
     EXPECT_THROW(MultiVectorIndex::from_bytes(bad), FormatError) << key << "=" << value;
