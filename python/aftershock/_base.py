@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._info import make_info
 from ._persist import Persistent
 
 
@@ -43,6 +44,19 @@ class CoreBacked(Persistent):
     def size_bytes(self) -> int:
         """Bytes held in memory (``info()["stats"]`` breaks them down)."""
         return self._core.size_bytes
+
+    def _make_info(self, *, build: dict[str, Any], search: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
+        """``info()`` in the shared layout: this object's common fields plus the class's parts."""
+        return make_info(
+            type(self).__name__,
+            n_docs=self.n_docs,
+            dim=self.dim,
+            precision=self.precision,
+            size_bytes=self.size_bytes,
+            build=build,
+            search=search,
+            stats=stats,
+        )
 
     def __len__(self) -> int:
         return self.n_docs

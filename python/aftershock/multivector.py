@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._info import make_info
 from ._base import CoreBacked
 from ._progress import Progress
 from ._results import SearchResult
@@ -355,12 +354,7 @@ class MultiVectorIndex(CoreBacked):
             ``fde_dim``, ``index_size_bytes``, ``store_size_bytes``.
         """
         parts = self._core.info()
-        return make_info(
-            "MultiVectorIndex",
-            n_docs=self.n_docs,
-            dim=self.dim,
-            precision=self.precision,
-            size_bytes=self.size_bytes,
+        return self._make_info(
             build=parts["build"],
             search=parts["search"],
             stats=parts["stats"],

@@ -9,7 +9,6 @@ from ._base import CoreBacked
 from ._progress import Progress
 from ._results import SearchResult
 from ._compat import warn_renamed
-from ._info import make_info
 from ._validate import as_csr, choice, positive_int, real, seed_value
 
 __all__ = ["SparseIndex", "exact_search"]
@@ -272,12 +271,7 @@ class SparseIndex(CoreBacked):
             ``summaries_bytes``, ``knn_graph_bytes``; they add up to ``size_bytes``).
         """
         build = {key: value for key, value in self._core.build_params.items() if key != "precision"}
-        return make_info(
-            "SparseIndex",
-            n_docs=self.n_docs,
-            dim=self.dim,
-            precision=self.precision,
-            size_bytes=self.size_bytes,
+        return self._make_info(
             build=build,
             search=_SEARCH_DEFAULTS,
             stats={

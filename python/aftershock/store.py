@@ -16,7 +16,6 @@ import numpy as np
 
 from . import _core
 from ._compat import warn_renamed
-from ._info import make_info
 from ._base import CoreBacked
 from ._results import SearchResult
 from ._validate import as_ragged, choice, float_matrix, int_vector, positive_int
@@ -135,12 +134,7 @@ class MultiVectorStore(CoreBacked):
             panels), ``scales_bytes`` and ``bias_bytes`` (int8 only, else 0),
             ``offsets_bytes``, which add up to ``size_bytes``.
         """
-        return make_info(
-            "MultiVectorStore",
-            n_docs=self.n_docs,
-            dim=self.dim,
-            precision=self.precision,
-            size_bytes=self.size_bytes,
+        return self._make_info(
             build={},
             search={},
             stats=self._core.stats,

@@ -86,16 +86,7 @@ std::vector<float> query_as_used(const std::vector<float>& q, std::size_t dim, P
 // STYLE section 3: |a - b| <= dim * eps * sum |x_i y_i|, summed over query tokens (of the
 // row maximum), plus the m roundings of the sum and (int8) the scale products.
 double bound(const std::vector<float>& q, std::size_t m, const float* doc, std::size_t n, std::size_t dim) {
-  double total = 0;
-  for (std::size_t i = 0; i < m; ++i) {
-    double worst = 0;
-    for (std::size_t j = 0; j < n; ++j) {
-      double a = 0;
-      for (std::size_t k = 0; k < dim; ++k) a += std::abs(static_cast<double>(q[i * dim + k]) * doc[j * dim + k]);
-      worst = std::max(worst, a);
-    }
-    total += worst;
-  }
+  const double total = test::maxsim_abs_mass(q.data(), m, doc, n, dim);
   return static_cast<double>(dim + m + 3) * FLT_EPSILON * total + 1e-30;
 }
 

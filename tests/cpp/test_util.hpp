@@ -45,6 +45,23 @@ inline std::string level_param_name(const ::testing::TestParamInfo<int>& p) {
   INSTANTIATE_TEST_SUITE_P(Levels, suite, ::testing::Range(0, static_cast<int>(::aftershock::simd::kLevelCount)), \
                            ::aftershock::test::level_param_name)
 
+/// sum over query tokens of max over document tokens of sum_k |q_ik d_jk|: the magnitude that
+/// STYLE section 3's MaxSim rounding bound scales (each dot product is off by at most
+/// dim * eps times it, the max keeps that, and the sum over query tokens adds m roundings).
+inline double maxsim_abs_mass(const float* q, std::size_t m, const float* doc, std::size_t n, std::size_t dim) {
+  double total = 0;
+  for (std::size_t i = 0; i < m; ++i) {
+    double worst = 0;
+    for (std::size_t j = 0; j < n; ++j) {
+      double a = 0;
+      for (std::size_t k = 0; k < dim; ++k) a += std::abs(static_cast<double>(q[i * dim + k]) * doc[j * dim + k]);
+      worst = std::max(worst, a);
+    }
+    total += worst;
+  }
+  return total;
+}
+
 /// A CSR batch that owns its arrays: rows of `nnz` distinct ascending terms below `dim`,
 /// log-normal weights, with term popularity skewed towards small ids (as in SPLADE).
 /// Drawn with the core's portable Rng, so a seed gives the same batch under every
