@@ -7,11 +7,18 @@
 
 namespace aftershock {
 
-/// Number of threads `num_threads` resolves to: 0 means every hardware thread.
+/// Hardware threads of this machine (at least 1).
+std::size_t hardware_threads();
+/// The most threads one call uses: 4 x hardware_threads(). More only slows CPU-bound work,
+/// and the pool never grows past it.
+std::size_t max_threads();
+/// Number of threads `num_threads` resolves to: 0 means every hardware thread; larger
+/// requests are capped at max_threads().
 std::size_t resolve_num_threads(std::size_t num_threads);
 
 /// Runs fn(item, worker) for every item in [0, n_items) on up to `num_threads` threads
-/// (0 = all cores). `worker` is in [0, workers) where workers = min(resolved threads,
+/// (0 = all cores; capped at max_threads()). If the system refuses to start a thread, the
+/// items run on the threads that did start. `worker` is in [0, workers) where workers = min(resolved threads,
 /// n_items), so callers can keep per-worker scratch. Items are handed out dynamically;
 /// callers must make results independent of which worker ran an item.
 /// The calling thread takes part. The first exception thrown by any item is rethrown

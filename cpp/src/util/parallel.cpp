@@ -1,4 +1,6 @@
-// A persistent pool of worker threads, created lazily and grown on demand. One job runs
+// A persistent pool of worker threads, created lazily and grown on demand up to
+// max_threads() (so a huge num_threads can neither exhaust the system nor slow every later
+// call). One job runs
 // on it at a time; a concurrent or nested parallel_for (pool busy) gets short-lived
 // threads of its own instead of waiting, so calls never deadlock each other.
 #include "aftershock/parallel.hpp"
@@ -10,6 +12,7 @@
 #include <condition_variable>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -51,10 +54,18 @@ class Pool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       // Workers are detached and live as long as the process; they only sleep between jobs.
+      // A worker is counted once its thread exists: when the system refuses a thread
+      // (RLIMIT_NPROC, memory), the job runs on the workers there are, and the pool stays
+      // usable (counting first left it waiting forever for a worker that never started).
       while (spawned_ < helpers) {
-        std::size_t index = spawned_++;
-        std::thread([this, index] { loop(index); }).detach();
+        try {
+          std::thread([this, index = spawned_] { loop(index); }).detach();
+        } catch (const std::system_error&) {
+          break;
+        }
+        ++spawned_;
       }
+      helpers = std::min(helpers, spawned_);
       job_ = &job;
       helpers_ = helpers;
       running_ = helpers;
@@ -117,10 +128,16 @@ Pool& pool() {
 
 }  // namespace
 
-std::size_t resolve_num_threads(std::size_t num_threads) {
-  if (num_threads != 0) return num_threads;
-  unsigned hw = std::thread::hardware_concurrency();
+std::size_t hardware_threads() {
+  const unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : hw;
+}
+
+std::size_t max_threads() { return 4 * hardware_threads(); }
+
+std::size_t resolve_num_threads(std::size_t num_threads) {
+  if (num_threads == 0) return hardware_threads();
+  return std::min(num_threads, max_threads());
 }
 
 std::size_t parallel_workers(std::size_t n_items, std::size_t num_threads) {
@@ -139,7 +156,13 @@ void parallel_for(std::size_t n_items, std::size_t num_threads,
   } else if (!pool().try_run(job, workers - 1)) {
     std::vector<std::thread> threads;
     threads.reserve(workers - 1);
-    for (std::size_t w = 1; w < workers; ++w) threads.emplace_back([&job, w] { job.work(w); });
+    for (std::size_t w = 1; w < workers; ++w) {
+      try {
+        threads.emplace_back([&job, w] { job.work(w); });
+      } catch (const std::system_error&) {
+        break;  // items are handed out dynamically: the threads that started take them all
+      }
+    }
     job.work(0);
     for (auto& t : threads) t.join();
   }
