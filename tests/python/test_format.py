@@ -1,7 +1,10 @@
-"""The common file format's checksum: both CRC-32C implementations agree with each other
-and with the reference value, at every length and alignment."""
+"""The common file format (cpp/src/io/format.cpp): both CRC-32C implementations agree with
+each other and with the reference value, at every length and alignment; a path that is not a
+regular file is refused by every class without blocking."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 from hypothesis import given
@@ -37,3 +40,14 @@ def test_hardware_refused_where_missing():
         pytest.skip("this CPU has SSE4.2")
     with pytest.raises(ValueError, match="SSE4.2"):
         _core._crc32c(b"x", True)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("cls", ["SparseIndex", "MultiVectorStore", "MultiVectorIndex"])
+def test_loading_a_fifo_is_refused_without_blocking(tmp_path, cls):
+    import aftershock
+
+    fifo = tmp_path / "index.aft"
+    os.mkfifo(fifo)  # nobody writes: opening it for reading would block forever
+    with pytest.raises(OSError, match="not a regular file"):
+        getattr(aftershock, cls).load(fifo)

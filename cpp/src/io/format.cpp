@@ -163,7 +163,10 @@ struct FileReader::Source {
 FileReader FileReader::from_file(const std::string& path, const char kind[4]) {
   auto source = std::make_shared<Source>();
   source->path = path;
-  source->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO (or a device) for reading would otherwise block until a
+  // writer appears; the regular-file check below then refuses it. Reads of a regular file
+  // ignore the flag.
+  source->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (source->fd < 0) throw IoError("cannot open '" + path + "' for reading: " + std::strerror(errno));
   struct stat st;
   if (::fstat(source->fd, &st) != 0) throw IoError("cannot read '" + path + "': " + std::strerror(errno));

@@ -418,6 +418,11 @@ struct IndexBuilder {
     if (docs.n_rows >= std::numeric_limits<DocId>::max())
       throw InvalidArgument("docs: at most 4294967294 documents per index");
     if (docs.dim > std::numeric_limits<TermId>::max()) throw InvalidArgument("docs: vocabulary too large for u32 ids");
+    // A document's neighbours exclude itself: knn <= n_docs - 1 (refused before any work, and
+    // before sizing an n_docs x knn graph).
+    if (p.knn > 0 && p.knn >= docs.n_rows)
+      throw InvalidArgument("knn: expected <= n_docs - 1 = " + std::to_string(docs.n_rows == 0 ? 0 : docs.n_rows - 1) +
+                            ", got " + std::to_string(p.knn));
     validate_batch(docs, "docs", p.num_threads);
 
     SparseIndex ix;

@@ -235,6 +235,9 @@ void SparseIndex::build_knn(std::size_t knn, const SearchParams& params, const P
   params_.knn = 0;
   if (knn == 0) return;
   if (n_docs_ < 2) throw InvalidArgument("knn: a kNN graph needs at least 2 documents");
+  if (knn >= n_docs_)
+    throw InvalidArgument("knn: expected <= n_docs - 1 = " + std::to_string(n_docs_ - 1) + ", got " +
+                          std::to_string(knn));
   SearchParams sp = params;
   sp.k = knn + 1;
   sp.n_knn = 0;

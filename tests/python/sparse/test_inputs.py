@@ -128,3 +128,13 @@ def test_bad_queries_and_parameters(small_index):
             SparseIndex.build(docs, **kwargs)
     with pytest.raises(TypeError):
         SparseIndex(object())
+
+
+def test_knn_is_capped_by_the_number_of_other_documents():
+    docs, _ = synthetic_sparse(50, 2, seed=4)
+    with pytest.raises(ValueError, match="knn: expected <= n_docs - 1 = 49, got 400000"):
+        SparseIndex.build(docs, knn=400000)
+    index = SparseIndex.build(docs, knn=49)
+    assert index.knn == 49
+    with pytest.raises(ValueError, match="knn: expected <= n_docs - 1 = 49, got 50"):
+        index.build_knn(50)

@@ -65,3 +65,4 @@ def test_damaged_files_raise_format_error(tmp_path):
     with pytest.raises(OSError):
         SparseIndex.load(tmp_path / "missing")
     assert issubclass(aftershock.FormatError, ValueError)
+
