@@ -146,6 +146,8 @@ void bind_sparse(py::module_& m) {
       .def_property_readonly("n_postings_total", &SparseIndex::n_postings_total)
       .def_property_readonly("n_blocks_total", &SparseIndex::n_blocks_total)
       .def_property_readonly("n_summary_entries", &SparseIndex::n_summary_entries)
+      .def_property_readonly("precision",
+                             [](const SparseIndex& ix) { return precision_name(ix.build_params().precision); })
       .def_property_readonly("size_bytes", &SparseIndex::size_bytes)
       .def_property_readonly("component_bytes", [](const SparseIndex& ix) {
             const SparseIndex::ComponentBytes c = ix.component_bytes();

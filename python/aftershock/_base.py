@@ -41,6 +41,12 @@ class CoreBacked(Persistent):
         return self._core.dim
 
     @property
+    def precision(self) -> str:
+        """Stored precision of the vectors: ``"fp32"``, ``"fp16"``, ``"bf16"`` or ``"int8"``
+        (a sparse index stores its forward-index weights in ``"fp16"`` or ``"fp32"``)."""
+        return self._core.precision
+
+    @property
     def size_bytes(self) -> int:
         """Bytes held in memory (``info()["stats"]`` breaks them down)."""
         return self._core.size_bytes

@@ -60,6 +60,9 @@ class SparseIndex:
     def n_summary_entries(self) -> int:
         ...
     @property
+    def precision(self) -> str:
+        ...
+    @property
     def size_bytes(self) -> int:
         ...
 class MultiVectorStore:

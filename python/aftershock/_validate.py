@@ -62,6 +62,11 @@ def positive_int(value, name: str, minimum: int = 1) -> int:
     return value
 
 
+def thread_count(num_threads) -> int:
+    """``num_threads``: an integer >= 0, 0 meaning every core (the core caps large requests)."""
+    return positive_int(num_threads, "num_threads", minimum=0)
+
+
 def seed_value(seed) -> int:
     """A seed for the core's portable generator: an integer in ``[0, 2**64)``."""
     seed = positive_int(seed, "seed", minimum=0)

@@ -24,7 +24,7 @@ from . import _core
 from ._base import CoreBacked
 from ._progress import Progress
 from ._results import SearchResult
-from ._validate import as_ragged, choice, positive_int, real, seed_value
+from ._validate import as_ragged, choice, positive_int, real, seed_value, thread_count
 
 __all__ = ["MultiVectorIndex"]
 
@@ -65,9 +65,6 @@ def _count(value, name: str, minimum: int) -> int | None:
     """None (the method's default) or an int >= minimum."""
     return None if value is None else positive_int(value, name, minimum=minimum)
 
-
-def _threads(num_threads) -> int:
-    return positive_int(num_threads, "num_threads", minimum=0)
 
 
 class MultiVectorIndex(CoreBacked):
@@ -208,7 +205,7 @@ class MultiVectorIndex(CoreBacked):
             "final_dim": _count(final_dim, "final_dim", 0),
             "fde_precision": fde_precision,
         }
-        num_threads = _threads(num_threads)
+        num_threads = thread_count(num_threads)
         seed = seed_value(seed)
         if offsets is None and not isinstance(vectors, (list, tuple)) and np.ndim(vectors) == 2:
             raise ValueError("offsets: required when vectors is a 2-d [total_tokens, dim] array")
@@ -310,7 +307,7 @@ class MultiVectorIndex(CoreBacked):
             ),
             "n_bitvector": _count(n_bitvector, "n_bitvector", 0),
         }
-        num_threads = _threads(num_threads)
+        num_threads = thread_count(num_threads)
         flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets")
         scores, ids = self._core.search(flat, offs, k, num_threads=num_threads, **params)
         return SearchResult(scores, ids)
@@ -321,7 +318,7 @@ class MultiVectorIndex(CoreBacked):
         Same arguments, result and errors as :meth:`search`, without search parameters.
         """
         k = positive_int(k, "k", minimum=1)
-        num_threads = _threads(num_threads)
+        num_threads = thread_count(num_threads)
         flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets")
         scores, ids = self._core.search_exact(flat, offs, k, num_threads=num_threads)
         return SearchResult(scores, ids)
@@ -330,11 +327,6 @@ class MultiVectorIndex(CoreBacked):
     def method(self) -> str:
         """``"centroid"`` or ``"muvera"``."""
         return self._core.method
-
-    @property
-    def precision(self) -> str:
-        """Storage precision of the document tokens."""
-        return self._core.precision
 
     def info(self) -> dict:
         """Configuration and sizes, in the layout every aftershock class shares.

@@ -9,7 +9,7 @@ from ._base import CoreBacked
 from ._progress import Progress
 from ._results import SearchResult
 from ._compat import warn_renamed
-from ._validate import as_csr, choice, positive_int, real, seed_value
+from ._validate import as_csr, choice, positive_int, real, seed_value, thread_count
 
 __all__ = ["SparseIndex", "exact_search"]
 
@@ -19,9 +19,6 @@ _VALUE_DTYPES = {old: new for new, old in _PRECISIONS.items()}
 # search()'s defaults, reported by info()["search"].
 _SEARCH_DEFAULTS = {"query_cut": 10, "heap_factor": 0.8, "n_knn": 0}
 
-
-def _threads(num_threads) -> int:
-    return positive_int(num_threads, "num_threads", minimum=0)
 
 
 class SparseIndex(CoreBacked):
@@ -147,7 +144,7 @@ class SparseIndex(CoreBacked):
             summary_energy=real(summary_energy, "summary_energy"),
             precision=precision,
             knn=positive_int(knn, "knn", minimum=0),
-            num_threads=_threads(num_threads),
+            num_threads=thread_count(num_threads),
             seed=seed_value(seed),
             progress=Progress() if verbose else None,
         )
@@ -179,7 +176,7 @@ class SparseIndex(CoreBacked):
             positive_int(knn, "knn", minimum=0),
             positive_int(query_cut, "query_cut"),
             real(heap_factor, "heap_factor"),
-            _threads(num_threads),
+            thread_count(num_threads),
             progress=Progress() if verbose else None,
         )
 
@@ -240,7 +237,7 @@ class SparseIndex(CoreBacked):
             query_cut=positive_int(query_cut, "query_cut"),
             heap_factor=real(heap_factor, "heap_factor"),
             n_knn=positive_int(n_knn, "n_knn", minimum=0),
-            num_threads=_threads(num_threads),
+            num_threads=thread_count(num_threads),
         )
         return SearchResult(scores, ids)
 
@@ -249,11 +246,6 @@ class SparseIndex(CoreBacked):
     def knn(self) -> int:
         """Neighbours per document in the kNN graph (0 if none)."""
         return self._core.knn
-
-    @property
-    def precision(self) -> str:
-        """Stored precision of the forward-index weights: ``"fp16"`` or ``"fp32"``."""
-        return self._core.build_params["precision"]
 
     def info(self) -> dict:
         """Configuration and sizes, in the layout every aftershock class shares.
@@ -346,6 +338,6 @@ def exact_search(docs, queries, k: int = 10, *, num_threads: int = 0) -> SearchR
     q = as_csr(queries, "queries", n_cols=d.n_cols)
     scores, ids = _core.sparse_exact_search(
         d.indptr, d.indices, d.values, q.indptr, q.indices, q.values,
-        max(d.n_cols, q.n_cols), positive_int(k, "k"), _threads(num_threads),
+        max(d.n_cols, q.n_cols), positive_int(k, "k"), thread_count(num_threads),
     )
     return SearchResult(scores, ids)

@@ -18,15 +18,12 @@ from . import _core
 from ._compat import warn_renamed
 from ._base import CoreBacked
 from ._results import SearchResult
-from ._validate import as_ragged, choice, float_matrix, int_vector, positive_int
+from ._validate import as_ragged, choice, float_matrix, int_vector, positive_int, thread_count
 
 __all__ = ["MultiVectorStore"]
 
 _PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
-
-def _threads(num_threads) -> int:
-    return positive_int(num_threads, "num_threads", minimum=0)
 
 
 class MultiVectorStore(CoreBacked):
@@ -50,7 +47,7 @@ class MultiVectorStore(CoreBacked):
     @staticmethod
     def _build_core(vectors, offsets, precision, num_threads):
         precision = choice(precision, "precision", _PRECISIONS)
-        threads = _threads(num_threads)
+        threads = thread_count(num_threads)
         flat, offs = as_ragged(vectors, offsets, "vectors", "offsets")
         return _core.MultiVectorStore(flat, offs, precision, threads)
 
@@ -95,11 +92,6 @@ class MultiVectorStore(CoreBacked):
         return cls._wrap(cls._build_core(vectors, offsets, precision, num_threads))
 
     # ------------------------------------------------------------ inspection
-    @property
-    def precision(self) -> str:
-        """Storage precision: ``"fp32"``, ``"fp16"``, ``"bf16"`` or ``"int8"``."""
-        return self._core.precision
-
     @property
     def total_tokens(self) -> int:
         """Token vectors over all documents."""
@@ -200,7 +192,7 @@ class MultiVectorStore(CoreBacked):
         ValueError
             Not 2-d, wrong dim, no tokens, or NaN/inf.
         """
-        return self._core.maxsim(self._query(query), _threads(num_threads))
+        return self._core.maxsim(self._query(query), thread_count(num_threads))
 
     def maxsim_batch(self, queries, doc_ids=None, *, query_offsets=None, num_threads: int = 0) -> np.ndarray:
         """MaxSim of many queries against all documents or a subset.
@@ -233,7 +225,7 @@ class MultiVectorStore(CoreBacked):
         """
         flat, offs = self._queries(queries, query_offsets)
         ids = None if doc_ids is None else self._doc_ids(doc_ids, "doc_ids")
-        return self._core.maxsim_batch(flat, offs, ids, _threads(num_threads))
+        return self._core.maxsim_batch(flat, offs, ids, thread_count(num_threads))
 
     def search(self, queries, k: int = 10, *, query_offsets=None, num_threads: int = 0) -> SearchResult:
         """Top-``k`` documents by MaxSim for each query, by brute force: exact by nature
@@ -266,7 +258,7 @@ class MultiVectorStore(CoreBacked):
             Wrong dim, an empty query, NaN/inf, ``k < 1``, bad ``query_offsets``.
         """
         flat, offs = self._queries(queries, query_offsets)
-        scores, ids = self._core.search(flat, offs, positive_int(k, "k", 1), _threads(num_threads))
+        scores, ids = self._core.search(flat, offs, positive_int(k, "k", 1), thread_count(num_threads))
         return SearchResult(scores, ids)
 
     def search_exact(self, queries, k: int = 10, num_threads: int = 0) -> SearchResult:
@@ -341,5 +333,5 @@ class MultiVectorStore(CoreBacked):
         if cand.size and cand.dtype.kind == "u" and int(cand.max()) > np.iinfo(np.int64).max:
             raise IndexError(f"candidate_ids: id {int(cand.max())} out of range for {self.n_docs} documents")
         cand = np.ascontiguousarray(cand, dtype=np.int64)
-        scores, ids = self._core.rerank(flat, offs, cand, positive_int(k, "k", 1), _threads(num_threads))
+        scores, ids = self._core.rerank(flat, offs, cand, positive_int(k, "k", 1), thread_count(num_threads))
         return SearchResult(scores, ids)

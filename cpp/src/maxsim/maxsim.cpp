@@ -3,7 +3,6 @@
 // every SIMD level sees bit-identical bf16 / int8 query values.
 #include "aftershock/maxsim/maxsim.hpp"
 
-#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -27,14 +26,7 @@ PreparedQuery::PreparedQuery(const float* query, std::size_t m, std::size_t dim,
   // Checked and converted from one copy: each caller value is read once (STYLE 2.3).
   const std::vector<float> copy(query, query + m * dim);
   query = copy.data();
-  for (std::size_t i = 0; i < m * dim; ++i) {
-    if (!std::isfinite(query[i]))
-      throw InvalidArgument("query: value at token " + std::to_string(i / dim) + ", dim " + std::to_string(i % dim) +
-                            " is not finite");
-    if (precision == Precision::kBf16 && (bits_of(query[i]) & 0x7FFFFFFFu) >= kBf16OverflowBits)
-      throw InvalidArgument("query: value at token " + std::to_string(i / dim) +
-                            " overflows bfloat16 (|x| >= 3.3961e38)");
-  }
+  check_query_values(query, m, dim, precision, "query", 1);
   convert(query);
 }
 

@@ -385,7 +385,9 @@ void MultiVectorStore::search(const float* queries, const std::int64_t* query_of
   const std::size_t blocks = (n_docs_ + kDocsPerItem - 1) / kDocsPerItem;
   const std::size_t m_max = max_tokens(prepared);
   std::vector<AlignedBuffer> scratch;
-  for (std::size_t w = 0; w < resolve_num_threads(num_threads); ++w) scratch.push_back(make_scratch(m_max));
+  // One scratch per worker parallel_for will use on the largest group, not per requested thread.
+  const std::size_t workers = parallel_workers(std::min(per_group, n_queries) * blocks, num_threads);
+  for (std::size_t w = 0; w < workers; ++w) scratch.push_back(make_scratch(m_max));
   std::vector<float> scores;
   for (std::size_t g0 = 0; g0 < n_queries; g0 += per_group) {
     const std::size_t g = std::min(per_group, n_queries - g0);
