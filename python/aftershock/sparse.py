@@ -82,21 +82,27 @@ class SparseIndex(CoreBacked):
             Clusters with fewer documents are dissolved into the nearest others.
         summary_energy : float in (0, 1]
             Fraction of each block summary's L1 mass kept (largest components first).
-            Smaller: faster scans, looser bounds.
+            Smaller: faster scans, looser bounds. A document lends a summary at most its
+            ``4 x median document length`` heaviest terms (at least 64), so one very long
+            document cannot inflate every summary it joins.
         max_fraction : float >= 1
             With ``pruning="global"``, a list keeps at most ``max_fraction * n_postings``.
         pruning : {"global", "fixed"}
             Static pruning: one global weight threshold, or a fixed top-``n_postings`` per list.
         precision : {"fp16", "fp32"}
             Stored precision of the forward-index weights. ``"fp16"`` halves their memory
-            with ~0.05% relative error per weight; ``"fp32"`` is exact (use it for the
-            lossless setting).
+            with ~0.05% relative error per weight and holds weights up to 65504: a larger
+            weight is refused (``ValueError`` naming it), never clamped; ``"fp32"`` is
+            exact (use it for the lossless setting, or for weights above 65504).
         knn : int
             If > 0, also build a graph of each document's ``knn`` nearest documents, used
             by ``search(..., n_knn=...)``. Costs one search per document.
         dim : int, optional
             Vocabulary size for tuple input (default: largest term id + 1). Ignored for
-            matrices, whose column count is the vocabulary.
+            matrices, whose column count is the vocabulary. At most ``2**32 - 1`` (term
+            ids are uint32); the build holds a few hundred bytes per vocabulary entry, and
+            a vocabulary needing more memory than the process can use (RAM, address-space
+            or cgroup limit) is refused with ``ValueError`` before any work.
         num_threads : int
             Threads to use, 0 = all cores. The index does not depend on it.
         seed : int
@@ -216,8 +222,11 @@ class SparseIndex(CoreBacked):
         -------
         SearchResult
             ``scores`` float32 ``[n_queries, k]`` and ``ids`` int64 ``[n_queries, k]``,
-            best first, ties to the smaller id, padded with ``-inf`` / ``-1`` when fewer
-            than ``k`` documents share a term with the query.
+            best first, ties to the smaller id, padded with ``-inf`` / ``-1`` when the
+            walked lists and blocks yield fewer than ``k`` documents. The search is
+            approximate: it reads only the pruned lists of the ``query_cut`` heaviest
+            query terms, so it can pad while more documents share a term with the query
+            (:func:`exact_search` pads only when fewer than ``k`` do).
 
         Raises
         ------

@@ -7,14 +7,35 @@
 #include "aftershock/error.hpp"
 #include "aftershock/multivector/config.hpp"
 #include "kernels.hpp"
+#include "aftershock/util/memory.hpp"
 #include "aftershock/util/random.hpp"
 #include "util.hpp"
 
 namespace aftershock::multivector {
-namespace {
 
+std::uint64_t FdeEncoder::encoder_bytes(std::size_t dim, const FdeParams& p) {
+  const std::size_t block = p.d_proj ? p.d_proj : dim;
+  const std::uint64_t raw = bytes_product({p.r_reps, std::uint64_t{1} << p.k_sim, block});
+  // weights_ and panels_ (a packed copy, padded to whole panels: at most twice), then the
+  // sketch's bucket and sign per raw value.
+  const std::uint64_t weights = bytes_product({p.r_reps, p.k_sim + p.d_proj, dim, sizeof(float)});
+  return bytes_sum(bytes_product({weights, 3}), p.final_dim ? bytes_product({raw, 8}) : 0);
+}
 
-}  // namespace
+std::uint64_t FdeEncoder::build_bytes(std::size_t dim, const FdeParams& p, std::size_t n_docs, std::size_t max_tokens,
+                                      std::size_t workers, bool int8) {
+  const std::size_t block = p.d_proj ? p.d_proj : dim;
+  const std::uint64_t raw = bytes_product({p.r_reps, std::uint64_t{1} << p.k_sim, block});
+  const std::uint64_t fde = p.final_dim ? p.final_dim : raw;
+  const std::uint64_t encodings =
+      int8 ? bytes_sum(bytes_product({n_docs, fde}), bytes_product({n_docs, sizeof(float)}))
+           : bytes_product({n_docs, fde, sizeof(float)});
+  // scratch_floats(max_tokens) + fde_dim floats per worker.
+  const std::uint64_t scratch_floats = bytes_sum(bytes_product({max_tokens, p.r_reps, p.k_sim + p.d_proj}),
+                                                 bytes_sum(p.final_dim ? raw : 0, fde));
+  return bytes_sum(bytes_sum(encoder_bytes(dim, p), encodings),
+                   bytes_product({workers, scratch_floats, sizeof(float)}));
+}
 
 FdeEncoder::FdeEncoder(std::size_t dim, const FdeParams& params, std::uint64_t seed) : dim_(dim), params_(params) {
   if (dim == 0) throw InvalidArgument("vectors: dim must be >= 1");
@@ -27,6 +48,8 @@ FdeEncoder::FdeEncoder(std::size_t dim, const FdeParams& params, std::uint64_t s
   if (raw > kMaxFdeValues / bd || params.final_dim > kMaxFdeValues)
     throw InvalidArgument("k_sim/r_reps/d_proj/final_dim: the encoding would exceed 2^26 values");
 
+  check_memory_need(encoder_bytes(dim, params), "r_reps/d_proj: the FDE projection matrices (r_reps x (k_sim + d_proj) x dim floats)",
+                    "lower r_reps or d_proj");
   cols_per_rep_ = params.k_sim + params.d_proj;
   weights_.assign(params.r_reps * cols_per_rep_ * dim, 0.0f);
   Rng rng(seed);

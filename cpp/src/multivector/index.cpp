@@ -9,6 +9,7 @@
 
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
+#include "aftershock/util/memory.hpp"
 #include "aftershock/util/ragged.hpp"
 #include "aftershock/util/topk.hpp"
 #include "kernels.hpp"
@@ -92,6 +93,19 @@ MultiVectorIndex MultiVectorIndex::build(const float* vectors, std::size_t total
   if (dim == 0) throw InvalidArgument("vectors: expected dim >= 1, got 0");
   if (n_docs == 0) throw InvalidArgument("offsets: expected at least one document, got 0");
   check_ragged_offsets(offsets, n_docs, total_tokens, "offsets", "document", EmptyRows::kRejected);
+  if (params.method == Method::kMuvera) {
+    // Refused before any work when the encodings alone exceed what the process can hold
+    // (r_reps = d_proj = 4096 on 100 documents: 6.4 GiB). Pooling only lowers token counts.
+    std::size_t max_tokens = 0;
+    for (std::size_t d = 0; d < n_docs; ++d)
+      max_tokens = std::max<std::size_t>(max_tokens, static_cast<std::size_t>(offsets[d + 1] - offsets[d]));
+    const std::size_t workers = parallel_workers((n_docs + 63) / 64, params.num_threads);
+    check_memory_need(FdeEncoder::build_bytes(dim, params.muvera.fde, n_docs, max_tokens, workers,
+                                              params.muvera.fde_precision == Precision::kInt8),
+                      "k_sim/r_reps/d_proj: the MUVERA encodings (n_docs x r_reps x 2^k_sim x d_proj values, "
+                      "with encoding scratch per thread)",
+                      "lower r_reps, k_sim or d_proj, or set final_dim");
+  }
   // Pooling can only lower the token count; CentroidIndex::build checks the pooled count.
   if (params.method == Method::kCentroid && params.centroid.n_centroids > total_tokens)
     throw InvalidArgument("n_centroids: expected at most the number of tokens (" + std::to_string(total_tokens) +
@@ -241,6 +255,14 @@ void MultiVectorIndex::search(const float* caller_queries, const std::int64_t* c
     CentroidIndex::Scratch centroid;
     TopK top;
   };
+  if (method_ == Method::kMuvera && cfg.n_candidates < n_docs) {
+    std::size_t m_max = 0;
+    for (std::size_t q = 0; q < n_queries; ++q)
+      m_max = std::max<std::size_t>(m_max, static_cast<std::size_t>(query_offsets[q + 1] - query_offsets[q]));
+    check_memory_need(bytes_product({workers, bytes_sum(fde_.scratch_floats(m_max), fde_.fde_dim() + n_docs), sizeof(float)}),
+                      "queries: the MUVERA query encodings (" + std::to_string(m_max) + " tokens)",
+                      "search fewer query tokens at once, or use fewer threads");
+  }
   std::vector<Scratch> scratch(workers);
   parallel_for(n_queries, num_threads, [&](std::size_t q, std::size_t worker) {
     Scratch& s = scratch[worker];
@@ -248,6 +270,7 @@ void MultiVectorIndex::search(const float* caller_queries, const std::int64_t* c
     const float* qv = queries + static_cast<std::size_t>(query_offsets[q]) * dim();
     // PRECONDITION of unchecked: offsets and values checked above, once for the batch.
     const PreparedQuery prepared = PreparedQuery::unchecked(qv, m, dim(), store_.precision());
+    store_.check_score_bound(prepared, "queries");  // rerank_unchecked's precondition
     s.cand.clear();
     if (cfg.n_candidates >= n_docs) {
       s.cand.resize(n_docs);

@@ -4,6 +4,8 @@
 #include "aftershock/multivector/store.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -109,6 +111,66 @@ MultiVectorStore::MultiVectorStore(const float* vectors, std::size_t total_token
     }
   });
   bad.throw_if_found("vectors", dim_, maxsim::value_limit_name(precision_));
+  find_max_token_norm(num_threads);
+}
+
+void MultiVectorStore::find_max_token_norm(std::size_t num_threads) {
+  // From the stored panels, decoded: the values the kernels multiply (after fp16 / bf16 /
+  // int8 rounding), so the bound holds for what is scored. Squares summed in float64:
+  // values near FLT_MAX square far inside its range.
+  const std::size_t n_items = (n_docs_ + kDocsPerItem - 1) / kDocsPerItem;
+  std::vector<double> item_max(n_items, 0.0);
+  parallel_for(n_items, num_threads, [&](std::size_t item, std::size_t) {
+    std::vector<float> doc;
+    const std::size_t d_end = std::min(n_docs_, (item + 1) * kDocsPerItem);
+    for (std::size_t d = item * kDocsPerItem; d < d_end; ++d) {
+      const auto n = static_cast<std::size_t>(offsets_[d + 1] - offsets_[d]);
+      doc.resize(n * dim_);
+      decode_doc(static_cast<DocId>(d), doc.data());
+      for (std::size_t t = 0; t < n; ++t) {
+        double sq = 0.0;
+        for (std::size_t k = 0; k < dim_; ++k) sq += static_cast<double>(doc[t * dim_ + k]) * doc[t * dim_ + k];
+        item_max[item] = std::max(item_max[item], sq);
+      }
+    }
+  });
+  double sq = 0.0;
+  for (double v : item_max) sq = std::max(sq, v);
+  max_token_norm_ = std::sqrt(sq);
+}
+
+void MultiVectorStore::check_score_bound(const PreparedQuery& q, const char* what) const {
+  // Rounding inside a dot product of dim terms stays far below 1% of the bound for any
+  // dim the store accepts; the margin keeps the rounded sums finite.
+  constexpr double kMargin = 1.01;
+  const double limit = static_cast<double>(std::numeric_limits<float>::max()) / kMargin;
+  const std::size_t m = q.m(), dim = q.dim();
+  // Row layout of the prepared values (maxsim.hpp): fp32 / fp16 [m, dim], bf16 rounded
+  // [m, 2 * dim2], int8 codes [m, 4 * dim4] times a scale per token.
+  const std::size_t stride = precision_ == Precision::kBf16 ? (dim + 1) / 2 * 2
+                             : precision_ == Precision::kInt8 ? (dim + 3) / 4 * 4
+                                                              : dim;
+  const float* v = precision_ == Precision::kInt8 ? q.int_values() : q.f32();
+  double q_sq = 0.0, code_sq = 0.0;
+  for (std::size_t i = 0; i < m; ++i) {
+    double sq = 0.0;
+    for (std::size_t k = 0; k < dim; ++k) sq += static_cast<double>(v[i * stride + k]) * v[i * stride + k];
+    if (precision_ == Precision::kInt8) {
+      code_sq = std::max(code_sq, sq);
+      sq *= static_cast<double>(q.token_scales()[i]) * q.token_scales()[i];
+    }
+    q_sq = std::max(q_sq, sq);
+  }
+  // int8 also forms sum(c_q * c_d) * s_d before the query scale: at most |c_q| * |d|.
+  const double bound = std::max(static_cast<double>(m) * std::sqrt(q_sq), std::sqrt(code_sq)) * max_token_norm_;
+  if (bound > limit) {
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "%zu tokens x largest query token norm %.4g x largest document token norm %.4g = %.4g",
+                  m, std::sqrt(q_sq), max_token_norm_, static_cast<double>(m) * std::sqrt(q_sq) * max_token_norm_);
+    throw InvalidArgument(std::string(what) + ": MaxSim scores could overflow float32 (" + buf +
+                          " exceeds the float32 maximum 3.4028e38), giving inf or NaN scores; scale the query "
+                          "or document vectors down (MaxSim rankings do not change under scaling)");
+  }
 }
 
 std::size_t MultiVectorStore::n_tokens(DocId doc) const {
@@ -200,6 +262,7 @@ void MultiVectorStore::score(const float* query, std::size_t m, const DocId* ids
 
 void MultiVectorStore::score(const PreparedQuery& q, const DocId* ids, std::size_t n, float* out) const {
   if (q.dim() != dim_ || q.precision() != precision_) throw InvalidArgument(prepared_mismatch(q, dim_, precision_));
+  check_score_bound(q);
   // Copy, then check the copy and score from it: the ids are read once.
   const std::vector<DocId> local(ids, ids + n);
   check_ids(local.data(), n, "ids");
@@ -221,6 +284,7 @@ void MultiVectorStore::score_all(const float* query, std::size_t m, float* out, 
 
 void MultiVectorStore::score_all(const PreparedQuery& q, float* out, std::size_t num_threads) const {
   if (q.dim() != dim_ || q.precision() != precision_) throw InvalidArgument(prepared_mismatch(q, dim_, precision_));
+  check_score_bound(q);
   const std::size_t n_items = (n_docs_ + kDocsPerItem - 1) / kDocsPerItem;
   const std::size_t workers = parallel_workers(n_items, num_threads);
   std::vector<AlignedBuffer> scratch;
@@ -258,6 +322,8 @@ std::vector<PreparedQuery> prepare_queries(const MultiVectorStore& store, const 
     const auto m = static_cast<std::size_t>(offs[i + 1]) - begin;
     prepared[i] = PreparedQuery::unchecked(values.data() + begin * dim, m, dim, store.precision());
   });
+  for (std::size_t i = 0; i < n_queries; ++i)
+    store.check_score_bound(prepared[i], ("queries: query " + std::to_string(i)).c_str());
   return prepared;
 }
 
@@ -313,6 +379,7 @@ std::size_t MultiVectorStore::rerank(const PreparedQuery& q, const DocId* candid
                                      float* out_scores, std::int64_t* out_ids) const {
   if (k == 0) throw InvalidArgument("k: must be >= 1, got 0");
   if (q.dim() != dim_ || q.precision() != precision_) throw InvalidArgument(prepared_mismatch(q, dim_, precision_));
+  check_score_bound(q);
   const std::vector<DocId> local(candidates, candidates + n);
   check_ids(local.data(), n, "candidate_ids");
   return rerank_unchecked(q, local.data(), n, k, out_scores, out_ids);

@@ -95,6 +95,7 @@ MultiVectorStore MultiVectorStore::load_sections(const io::FileReader& reader) {
                                s.bias_.size() ? s.bias_.as<std::int32_t>() + p0 * kP : nullptr,
                                static_cast<std::size_t>(s.offsets_[d + 1] - s.offsets_[d]));
   }
+  s.find_max_token_norm(0);
   return s;
 }
 

@@ -10,6 +10,7 @@
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
 #include "aftershock/sparse/index.hpp"
+#include "aftershock/util/memory.hpp"
 #include "aftershock/util/topk.hpp"
 #include "kernels.hpp"
 
@@ -24,6 +25,13 @@ void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, s
   validate_batch(docs, "docs", num_threads);
   validate_batch(queries, "queries", num_threads);
   const SparseKernels& kern = sparse_kernels();
+  // Per vocabulary entry: the list heads (8) and each worker's scattered query (4); per
+  // document each worker's accumulator (4). Refused before allocating.
+  const std::size_t workers = parallel_workers(queries.n_rows, num_threads);
+  check_memory_need(bytes_sum(bytes_product({docs.dim, 8 + 4 * workers}), bytes_product({docs.n_rows, 4 * workers})),
+                    "docs: exact search over a vocabulary of " + std::to_string(docs.dim) +
+                        " terms (dim, or the largest term id + 1 when dim is not given)",
+                    "pass dim= the true vocabulary size, or renumber the term ids to 0..n_terms - 1");
 
   // Inverted index of positive postings (document, weight): counting sort by term.
   std::vector<std::uint64_t> head(docs.dim + 1, 0);
@@ -46,7 +54,6 @@ void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, s
         }
   }
 
-  const std::size_t workers = parallel_workers(queries.n_rows, num_threads);
   struct Scratch {
     std::vector<float> dense;  // the query, scattered
     std::vector<float> acc;    // term-at-a-time scores; -1 marks a document not reached yet

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <string>
 
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
@@ -31,6 +33,11 @@ ForwardIndex ForwardIndex::build(const SparseBatchView& docs, Precision precisio
   if (words > kMaxWords) throw too_large();
   f.words_ = huge_page_vector<std::uint64_t>(words);
   const std::size_t chunk = 4096;
+  // fp16 holds weights below 65520 (the largest is 65504): the largest weight that would
+  // overflow is found while converting (each value read once) and refused below, never
+  // stored clamped (a weight of 150000 scoring as 65504 would be a silent wrong answer).
+  const float fp16_limit = float_of(kFp16OverflowBits);
+  std::vector<float> too_large_for_fp16((docs.n_rows + chunk - 1) / chunk, 0.0f);
   parallel_for((docs.n_rows + chunk - 1) / chunk, num_threads, [&](std::size_t c, std::size_t) {
     for (std::size_t d = c * chunk; d < std::min(docs.n_rows, (c + 1) * chunk); ++d) {
       const std::size_t b = static_cast<std::size_t>(docs.indptr[d]);
@@ -52,12 +59,21 @@ ForwardIndex ForwardIndex::build(const SparseBatchView& docs, Precision precisio
         if (precision == Precision::kFp32) {
           std::memcpy(values + 4 * i, &v, 4);
         } else {
-          const std::uint16_t h = float_to_fp16(std::min(v, 65504.0f));  // no overflow to inf
+          if (!(std::fabs(v) < fp16_limit)) too_large_for_fp16[c] = std::max(too_large_for_fp16[c], std::fabs(v));
+          const std::uint16_t h = float_to_fp16(v);
           std::memcpy(values + 2 * i, &h, 2);
         }
       }
     }
   });
+  float largest = 0.0f;
+  for (float v : too_large_for_fp16) largest = std::max(largest, v);
+  if (largest > 0.0f) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.9g", static_cast<double>(largest));
+    throw InvalidArgument(std::string("precision: 'fp16' stores weights up to 65504, but docs holds a weight of ") +
+                          buf + "; use precision='fp32', or rescale the weights (scores scale with them)");
+  }
   return f;
 }
 

@@ -7,6 +7,7 @@
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
 #include "aftershock/sparse/index.hpp"
+#include "aftershock/util/memory.hpp"
 #include "aftershock/util/topk.hpp"
 #include "kernels.hpp"
 
@@ -229,6 +230,15 @@ std::vector<float> SparseIndex::block_scores(TermId t, const std::vector<TermId>
   return s.bound;
 }
 
+// The kNN graph build's memory (declared in build.cpp too, which checks it before a build's
+// work): the n_docs x knn graph (u32) and one chunk's queries' results (knn + 1 scores and
+// ids each, a chunk being kKnnChunk documents).
+constexpr std::size_t kKnnChunk = 8192;
+std::uint64_t knn_graph_bytes(std::size_t n_docs, std::size_t knn) {
+  return bytes_sum(bytes_product({n_docs, knn, sizeof(DocId)}),
+                   bytes_product({std::min(n_docs, kKnnChunk), knn + 1, sizeof(float) + sizeof(std::int64_t)}));
+}
+
 void SparseIndex::build_knn(std::size_t knn, const SearchParams& params, const ProgressFn& progress) {
   knn_ = 0;
   knn_graph_.clear();
@@ -242,10 +252,11 @@ void SparseIndex::build_knn(std::size_t knn, const SearchParams& params, const P
   sp.k = knn + 1;
   sp.n_knn = 0;
   check_search_params(sp);
+  check_memory_need(knn_graph_bytes(n_docs_, knn), "knn: the n_docs x knn neighbour graph", "lower knn");
   std::vector<DocId> graph(n_docs_ * knn);
   // Every document, as stored, becomes a query (float32 weights), a chunk at a time: the
   // chunk's queries and results are all that is held, and progress is reported between.
-  constexpr std::size_t kChunk = 8192;
+  constexpr std::size_t kChunk = kKnnChunk;
   std::vector<std::int64_t> indptr;
   std::vector<std::uint32_t> terms;
   std::vector<float> values, scores;

@@ -55,6 +55,15 @@ class FdeEncoder {
   /// Floats of scratch encode_* needs for n tokens.
   std::size_t scratch_floats(std::size_t n_tokens) const;
 
+  /// Bytes an encoder of these (range-checked) parameters holds: the projection weights,
+  /// their packed copy and the count sketch. Saturates instead of overflowing.
+  static std::uint64_t encoder_bytes(std::size_t dim, const FdeParams& params);
+  /// Bytes a MUVERA build holds for its encodings: the encoder, n_docs document encodings
+  /// (fde_dim values each: 1 byte and a per-document scale with int8, 4 bytes with fp32),
+  /// and `workers` encoding scratches for documents of up to max_tokens tokens.
+  static std::uint64_t build_bytes(std::size_t dim, const FdeParams& params, std::size_t n_docs,
+                                   std::size_t max_tokens, std::size_t workers, bool int8);
+
   /// tokens: float32 [n, dim] row-major, n >= 1; out: fde_dim() floats. O(n * dim *
   /// r_reps * (k_sim + d_proj) + fde_dim). scratch: scratch_floats(n) floats.
   void encode_query(const float* tokens, std::size_t n, float* out, float* scratch) const;

@@ -79,6 +79,16 @@ class MultiVectorStore {
   /// finite values; InvalidArgument naming `query` otherwise). Reuse it across calls.
   PreparedQuery prepare(const float* query, std::size_t m) const;
 
+  /// Largest L2 norm of a stored document token (as stored: the values the kernels read),
+  /// computed in float64 when the store is built or loaded.
+  double max_token_norm() const { return max_token_norm_; }
+  /// Throws InvalidArgument (naming `what`) when a MaxSim score of this query could
+  /// overflow float32: by Cauchy-Schwarz every dot product, row maximum and partial sum is
+  /// at most m * max_i |q_i| * max_token_norm(), and that must stay below FLT_MAX (with a
+  /// margin for rounding), else scores could reach +-inf and +inf + -inf = NaN. Every
+  /// public scoring entry checks it; internal callers of the *_unchecked functions must.
+  void check_score_bound(const PreparedQuery& query, const char* what = "query") const;
+
   /// Exact MaxSim of one query against documents ids[0..n): out[t] = score(query, ids[t]).
   /// query: float32 [m, dim]. Single-threaded. Throws InvalidArgument for a bad query,
   /// std::out_of_range (naming `ids`) if an id >= n_docs. O(n * m * mean_tokens * dim).
@@ -86,8 +96,9 @@ class MultiVectorStore {
   void score(const PreparedQuery& query, const DocId* ids, std::size_t n, float* out) const;
   /// score() for internal callers that know their ids valid (an index scoring its own
   /// candidates). No checks.
-  /// PRECONDITION: `query` prepared by this store (or for its dim and precision), every
-  /// ids[t] < n_docs. Debug builds assert both (AFTERSHOCK_DCHECK).
+  /// PRECONDITION: `query` prepared by this store (or for its dim and precision) and
+  /// passing check_score_bound, every ids[t] < n_docs. Debug builds assert the first and
+  /// the last (AFTERSHOCK_DCHECK).
   void score_unchecked(const PreparedQuery& query, const DocId* ids, std::size_t n, float* out) const;
 
   /// out[d] = score(query, d) for every document: float32 [n_docs]. Parallel over
@@ -111,8 +122,9 @@ class MultiVectorStore {
   std::size_t rerank(const PreparedQuery& query, const DocId* candidates, std::size_t n, std::size_t k,
                      float* out_scores, std::int64_t* out_ids) const;
   /// rerank() for internal callers (an index reranking its own candidates): no checks.
-  /// PRECONDITION: `query` prepared for this store's dim and precision, k >= 1, every
-  /// candidates[t] < n_docs. Debug builds assert them (AFTERSHOCK_DCHECK).
+  /// PRECONDITION: `query` prepared for this store's dim and precision and passing
+  /// check_score_bound, k >= 1, every candidates[t] < n_docs. Debug builds assert the
+  /// shape and range ones (AFTERSHOCK_DCHECK).
   std::size_t rerank_unchecked(const PreparedQuery& query, const DocId* candidates, std::size_t n, std::size_t k,
                                float* out_scores, std::int64_t* out_ids) const;
 
@@ -169,6 +181,7 @@ class MultiVectorStore {
  private:
   void score_range(const PreparedQuery& q, const DocId* ids, std::size_t n, float* out, float* scratch) const;
   void finish_layout();  // panel_start_, panel_bytes_, meta_ from offsets_ and the configuration
+  void find_max_token_norm(std::size_t num_threads);  // max_token_norm_ from the stored panels
 
   static constexpr std::uint64_t kLayoutVersion = 1;  // meta_[0]
 
@@ -183,6 +196,7 @@ class MultiVectorStore {
   AlignedBuffer scales_;                    // int8: float per padded token
   AlignedBuffer bias_;                      // int8: int32 -128 * row sum per padded token
   std::vector<std::uint64_t> meta_;         // the MVCF section
+  double max_token_norm_ = 0.0;             // derived (build / load), not stored
 };
 
 }  // namespace aftershock::multivector

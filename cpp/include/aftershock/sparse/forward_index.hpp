@@ -39,8 +39,8 @@ class ForwardIndex {
 
   ForwardIndex() = default;
 
-  /// The rows of validated CSR docs, weights above the half range saturating to 65504 in
-  /// float16. Throws InvalidArgument when the rows exceed kMaxWords. Parallel.
+  /// The rows of validated CSR docs. Throws InvalidArgument when the rows exceed kMaxWords,
+  /// or (fp16) when a weight is at or above 65520, which float16 cannot hold. Parallel.
   /// Rows are laid out in `order` (a permutation of the documents), or by id when it is empty.
   static ForwardIndex build(const SparseBatchView& docs, Precision precision, std::size_t num_threads,
                             const std::vector<DocId>& order = {});
