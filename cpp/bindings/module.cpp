@@ -16,6 +16,37 @@ void bind_store(py::module_& m);
 void bind_multivector(py::module_& m);
 }  // namespace aftershock::bindings
 
+namespace {
+
+// The file name as Python spells it: bytes decoded as os.fsdecode does, so a name that is
+// not UTF-8 comes back as the str the caller passed.
+py::object filename(const std::string& path) {
+  PyObject* s = PyUnicode_DecodeFSDefaultAndSize(path.data(), static_cast<Py_ssize_t>(path.size()));
+  if (s == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(s);
+}
+
+// OSError(errno, strerror, filename) is what open() raises: Python picks the errno's own
+// subclass (FileNotFoundError, PermissionError, IsADirectoryError, ...).
+void set_os_error(const aftershock::IoError& e) {
+  try {
+    const py::handle os_error(PyExc_OSError);
+    py::object exc;
+    if (e.error_number() != 0) {
+      exc = os_error(e.error_number(), e.reason(), filename(e.path()));
+    } else {
+      // No errno (e.g. "not a regular file"): the message names the path. A filename
+      // without an errno would print as "[Errno None] None: ...".
+      exc = os_error(e.what());
+    }
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+  } catch (py::error_already_set& err) {
+    err.restore();
+  }
+}
+
+}  // namespace
+
 PYBIND11_MODULE(_core, m) {
   using namespace aftershock;
   m.doc() = "aftershock private C++ core; use the public classes in aftershock instead";
@@ -27,7 +58,7 @@ PYBIND11_MODULE(_core, m) {
     } catch (const FormatError& e) {
       py::set_error(format_error, e.what());
     } catch (const IoError& e) {
-      py::set_error(PyExc_OSError, e.what());
+      set_os_error(e);
     }
   });
 
@@ -63,6 +94,15 @@ PYBIND11_MODULE(_core, m) {
     const std::string bytes = data;
     return io::crc32c_using(hardware, bytes.data(), bytes.size());
   });
+
+  m.def(
+      "cleanup",
+      [](const std::string& path) {
+        py::list out;
+        for (const std::string& p : io::remove_stale_temporaries(path)) out.append(filename(p));
+        return out;
+      },
+      py::arg("path"), "Remove the stale save temporaries of path (bytes or str); returns their paths.");
 
   bindings::bind_sparse(m);
   bindings::bind_maxsim(m);

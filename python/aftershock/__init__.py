@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import _core
 from ._core import FormatError
+from ._persist import cleanup
 from ._results import SearchResult
 from .store import MultiVectorStore
 from .multivector import MultiVectorIndex
@@ -37,4 +38,4 @@ def simd_info() -> dict:
     return _core.simd_info()
 
 
-__all__ = ["FormatError", "MultiVectorIndex", "MultiVectorStore", "SearchResult", "SparseIndex", "exact_search", "simd_info", "__version__"]
+__all__ = ["FormatError", "cleanup", "MultiVectorIndex", "MultiVectorStore", "SearchResult", "SparseIndex", "exact_search", "simd_info", "__version__"]

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['FormatError', 'MultiVectorIndex', 'MultiVectorStore', 'SparseIndex', 'maxsim_f32', 'maxsim_reference_f64', 'resolve_num_threads', 'set_simd_level', 'simd_info', 'sparse_exact_search']
+__all__: list[str] = ['FormatError', 'MultiVectorIndex', 'MultiVectorStore', 'SparseIndex', 'cleanup', 'maxsim_f32', 'maxsim_reference_f64', 'resolve_num_threads', 'set_simd_level', 'simd_info', 'sparse_exact_search']
 class FormatError(ValueError):
     pass
 class SparseIndex:
@@ -17,7 +17,7 @@ class SparseIndex:
     def from_bytes(data: bytes) -> SparseIndex:
         ...
     @staticmethod
-    def load(path: str) -> SparseIndex:
+    def load(path: str | bytes) -> SparseIndex:
         ...
     def _block_scores(self, term: typing.SupportsInt | typing.SupportsIndex, terms: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], weights: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], level: str) -> list[float]:
         ...
@@ -27,7 +27,7 @@ class SparseIndex:
         ...
     def document(self, doc: typing.SupportsInt | typing.SupportsIndex) -> list[tuple[int, float]]:
         ...
-    def save(self, path: str) -> None:
+    def save(self, path: str | bytes) -> None:
         ...
     def search(self, indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.uint32], values: numpy.typing.NDArray[numpy.float32], dim: typing.SupportsInt | typing.SupportsIndex, k: typing.SupportsInt | typing.SupportsIndex, query_cut: typing.SupportsInt | typing.SupportsIndex, heap_factor: typing.SupportsFloat | typing.SupportsIndex, n_knn: typing.SupportsInt | typing.SupportsIndex, num_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
         ...
@@ -73,7 +73,7 @@ class MultiVectorStore:
     def from_bytes(data: bytes) -> MultiVectorStore:
         ...
     @staticmethod
-    def load(path: str) -> MultiVectorStore:
+    def load(path: str | bytes) -> MultiVectorStore:
         ...
     def __init__(self, vectors: numpy.typing.NDArray[numpy.float32], offsets: numpy.typing.NDArray[numpy.int64], precision: str = 'fp32', num_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
@@ -87,7 +87,7 @@ class MultiVectorStore:
         ...
     def rerank(self, queries: numpy.typing.NDArray[numpy.float32], query_offsets: numpy.typing.NDArray[numpy.int64], candidate_ids: numpy.typing.NDArray[numpy.int64], k: typing.SupportsInt | typing.SupportsIndex, num_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64]]:
         ...
-    def save(self, path: str) -> None:
+    def save(self, path: str | bytes) -> None:
         ...
     def search(self, queries: numpy.typing.NDArray[numpy.float32], query_offsets: numpy.typing.NDArray[numpy.int64], k: typing.SupportsInt | typing.SupportsIndex, num_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64]]:
         ...
@@ -128,11 +128,11 @@ class MultiVectorIndex:
     def from_bytes(data: bytes) -> MultiVectorIndex:
         ...
     @staticmethod
-    def load(path: str) -> MultiVectorIndex:
+    def load(path: str | bytes) -> MultiVectorIndex:
         ...
     def info(self) -> dict:
         ...
-    def save(self, path: str) -> None:
+    def save(self, path: str | bytes) -> None:
         ...
     def search(self, queries: numpy.typing.NDArray[numpy.float32], query_offsets: numpy.typing.NDArray[numpy.int64], k: typing.SupportsInt | typing.SupportsIndex, *, n_candidates: typing.SupportsInt | typing.SupportsIndex | None = None, n_probe: typing.SupportsInt | typing.SupportsIndex | None = None, n_interaction: typing.SupportsInt | typing.SupportsIndex | None = None, bitvector_threshold: typing.SupportsFloat | typing.SupportsIndex | None = None, n_bitvector: typing.SupportsInt | typing.SupportsIndex | None = None, num_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple:
         ...
@@ -173,6 +173,10 @@ def _sparse_accumulate(arg0: str, arg1: typing.Annotated[numpy.typing.ArrayLike,
     ...
 def _sparse_dot(arg0: str, arg1: numpy.ndarray, arg2: numpy.ndarray, arg3: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> float:
     ...
+def cleanup(path: str | bytes) -> list:
+    """
+    Remove the stale save temporaries of path (bytes or str); returns their paths.
+    """
 def maxsim_f32(query: numpy.typing.NDArray[numpy.float32], doc: numpy.typing.NDArray[numpy.float32]) -> float:
     """
     Exact MaxSim of one float32 query [m, dim] and one document [n, dim] with the active kernels.

@@ -7,6 +7,7 @@ layer converts what users hand us into that form, once, and says so in the docst
 from __future__ import annotations
 
 import numbers
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -52,13 +53,33 @@ def as_ids(ids, name: str, upper: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.uint32)
 
 
-def positive_int(value, name: str, minimum: int = 1) -> int:
-    """A Python int >= ``minimum`` (bool is refused: ``True`` is not a count)."""
+INT64_MAX = 2**63 - 1
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+
+
+def _bound(value: int) -> str:
+    """``2**63 - 1`` rather than 19 digits, for the bounds a user cannot be expected to know."""
+    for power in (32, 63, 64):
+        if value == 2**power - 1:
+            return f"2**{power} - 1"
+    return str(value)
+
+
+def positive_int(value, name: str, minimum: int = 1, maximum: int = INT64_MAX) -> int:
+    """A Python int in ``[minimum, maximum]`` (bool is refused: ``True`` is not a count).
+
+    Every public integer argument comes through here (or :func:`thread_count` /
+    :func:`seed_value`), so a value the core's C++ integer cannot hold (``10**30``) is a
+    ``ValueError`` naming the argument and its range, never a failed conversion in ``_core``.
+    ``maximum`` defaults to the largest int64, which every count parameter of ``_core``
+    accepts; the core checks tighter, parameter-specific limits.
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
     value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    if value < minimum or value > maximum:
+        raise ValueError(f"{name}: expected an integer in [{minimum}, {_bound(maximum)}], got {value}")
     return value
 
 
@@ -68,11 +89,27 @@ def thread_count(num_threads) -> int:
 
 
 def seed_value(seed) -> int:
-    """A seed for the core's portable generator: an integer in ``[0, 2**64)``."""
-    seed = positive_int(seed, "seed", minimum=0)
-    if seed >= 2**64:
-        raise ValueError(f"seed: expected an integer < 2**64, got {seed}")
-    return seed
+    """A seed for the core's portable generator: an integer in ``[0, 2**64 - 1]``, stored
+    exactly in files (as an integer, not a double)."""
+    return positive_int(seed, "seed", minimum=0, maximum=UINT64_MAX)
+
+
+def path_value(path, name: str = "path") -> bytes:
+    """A file path (``str``, ``bytes`` or ``os.PathLike``) as the bytes the OS sees.
+
+    Encoded as :func:`os.fsencode` does, so a name that is not valid UTF-8 still reaches the
+    core intact. A NUL byte is refused: the OS would cut the name there and write another
+    file (``"victim.aft\\0x"`` is ``"victim.aft"`` to ``open(2)``).
+    """
+    try:
+        raw = os.fsencode(path)
+    except TypeError:
+        raise TypeError(f"{name}: expected a str, bytes or os.PathLike, got {type(path).__name__}") from None
+    if b"\0" in raw:
+        raise ValueError(f"{name}: expected a file name without NUL bytes, got {path!r}")
+    if not raw:
+        raise ValueError(f"{name}: expected a file name, got an empty path")
+    return raw
 
 
 def choice(value, name: str, choices: tuple[str, ...]) -> str:

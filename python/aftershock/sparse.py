@@ -9,7 +9,7 @@ from ._base import CoreBacked
 from ._progress import Progress
 from ._results import SearchResult
 from ._compat import warn_renamed
-from ._validate import as_csr, choice, positive_int, real, seed_value, thread_count
+from ._validate import UINT32_MAX, as_csr, choice, positive_int, real, seed_value, thread_count
 
 __all__ = ["SparseIndex", "exact_search"]
 
@@ -306,11 +306,12 @@ class SparseIndex(CoreBacked):
 
     def blocks_of(self, term: int) -> list:
         """The blocks of ``term``'s pruned list, each a list of doc ids (for inspection)."""
-        return self._core.blocks_of(positive_int(term, "term", minimum=0))
+        return self._core.blocks_of(positive_int(term, "term", minimum=0, maximum=UINT32_MAX))
 
     def summary_of(self, term: int, block: int) -> list:
         """Dequantized summary of one block as ``(term, value)`` pairs (for inspection)."""
-        return self._core.summary_of(positive_int(term, "term", minimum=0), positive_int(block, "block", minimum=0))
+        term = positive_int(term, "term", minimum=0, maximum=UINT32_MAX)
+        return self._core.summary_of(term, positive_int(block, "block", minimum=0))
 
     def _repr_fields(self) -> dict:
         return {"knn": self.knn}

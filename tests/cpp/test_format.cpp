@@ -1,6 +1,7 @@
 // The sectioned file format: round trips, and every kind of damage refused with FormatError.
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -91,6 +92,30 @@ TEST(Format, WriteIsAtomicAndReadsBackFromDisk) {
   EXPECT_EQ(std::fopen((path + ".tmp").c_str(), "rb"), nullptr);
   EXPECT_THROW(w.write(::testing::TempDir() + "no/such/dir/x.bin"), IoError);
   std::remove(path.c_str());
+}
+
+TEST(Format, IoErrorCarriesErrnoAndPathAndNulPathsAreRefused) {
+  const std::string missing = ::testing::TempDir() + "no/such/dir/x.bin";
+  FileWriter w("TEST");
+  try {
+    w.write(missing);
+    FAIL() << "write into a missing directory succeeded";
+  } catch (const IoError& e) {
+    EXPECT_EQ(e.error_number(), ENOENT);
+    EXPECT_EQ(e.path(), missing);
+  }
+  try {
+    FileReader::from_file(missing, "TEST");
+    FAIL() << "reading a missing file succeeded";
+  } catch (const IoError& e) {
+    EXPECT_EQ(e.error_number(), ENOENT);
+    EXPECT_EQ(e.path(), missing);
+  }
+  // The OS would stop at the NUL and write "x.bin": refused before any system call.
+  const std::string with_nul = ::testing::TempDir() + std::string("x.bin\0y", 7);
+  EXPECT_THROW(w.write(with_nul), InvalidArgument);
+  EXPECT_THROW(FileReader::from_file(with_nul, "TEST"), InvalidArgument);
+  EXPECT_THROW(remove_stale_temporaries(with_nul), InvalidArgument);
 }
 
 TEST(Format, Crc32cMatchesTheStandardCheckValue) {

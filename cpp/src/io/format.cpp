@@ -1,17 +1,24 @@
 #include "aftershock/io/format.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <limits>
-#include <sstream>
 #include <cstring>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <utility>
 
 namespace aftershock::io {
 namespace {
@@ -107,21 +114,144 @@ std::string FileWriter::to_bytes() const {
   return out;
 }
 
+namespace {
+
+constexpr char kTempSuffix[] = ".aftershock-tmp";
+constexpr std::size_t kTempSuffixLength = sizeof(kTempSuffix) - 1;
+constexpr std::size_t kTempTagDigits = 16;  // hex digits of the random part
+
+// A path the OS would silently cut at a NUL byte (save("victim.aft\0x") would write
+// victim.aft): refused here as well as in Python, whoever calls the core.
+void check_path(const std::string& path) {
+  if (path.empty()) throw InvalidArgument("path: expected a file name, got an empty string");
+  if (path.find('\0') != std::string::npos)
+    throw InvalidArgument("path: expected a file name without NUL bytes, got one containing a NUL byte");
+}
+
+// "dir/name" -> {"dir/", "name"}; "name" -> {"", "name"}. Temporaries go in the same
+// directory (rename is atomic only within one file system).
+std::pair<std::string, std::string> split_path(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return {std::string(), path};
+  return {path.substr(0, slash + 1), path.substr(slash + 1)};
+}
+
+// The pid in a temporary's name ".<base>.<pid>.<16 hex digits>.aftershock-tmp", or 0 when
+// `name` is not exactly a temporary of `base` (so nothing else is ever removed).
+long temporary_owner(const std::string& name, const std::string& base) {
+  const std::string head = "." + base + ".";
+  if (name.size() <= head.size() + kTempSuffixLength || name.compare(0, head.size(), head) != 0 ||
+      name.compare(name.size() - kTempSuffixLength, kTempSuffixLength, kTempSuffix) != 0)
+    return 0;
+  const std::string middle = name.substr(head.size(), name.size() - head.size() - kTempSuffixLength);
+  const std::size_t dot = middle.find('.');
+  if (dot == std::string::npos || dot == 0 || dot > 9 || middle.size() - dot - 1 != kTempTagDigits) return 0;
+  long pid = 0;
+  for (std::size_t i = 0; i < dot; ++i) {
+    if (middle[i] < '0' || middle[i] > '9') return 0;
+    pid = pid * 10 + (middle[i] - '0');
+  }
+  for (std::size_t i = dot + 1; i < middle.size(); ++i)
+    if (!std::isxdigit(static_cast<unsigned char>(middle[i])) || std::isupper(static_cast<unsigned char>(middle[i])))
+      return 0;
+  return pid;
+}
+
+bool process_alive(long pid) {
+  // EPERM: it exists but belongs to someone else.
+  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+std::uint64_t random_tag() {
+  static std::atomic<std::uint64_t> counter{0};
+  std::uint64_t x = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  x ^= counter.fetch_add(1) * 0x9E3779B97F4A7C15ull;
+  try {
+    std::random_device device;
+    x ^= (std::uint64_t{device()} << 32) ^ device();
+  } catch (const std::exception&) {
+    // No entropy source: the clock and counter still differ between attempts, and
+    // O_EXCL refuses a name already taken.
+  }
+  // splitmix64 finaliser, so close inputs give unrelated names
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// Removes the temporaries of `path` whose writer is no longer alive. strict: the errors of
+// listing and removing are raised (cleanup()); otherwise ignored (a save goes on).
+std::vector<std::string> remove_stale(const std::string& path, bool strict) {
+  const auto [dir, base] = split_path(path);
+  std::vector<std::string> removed;
+  if (base.empty()) return removed;
+  DIR* d = ::opendir(dir.empty() ? "." : dir.c_str());
+  if (d == nullptr) {
+    if (strict && errno != ENOENT) throw IoError(errno, path, "listing its directory");
+    return removed;
+  }
+  std::vector<std::string> stale;
+  while (const dirent* e = ::readdir(d)) {
+    const long pid = temporary_owner(e->d_name, base);
+    if (pid > 0 && !process_alive(pid)) stale.push_back(dir + e->d_name);
+  }
+  ::closedir(d);
+  for (const std::string& name : stale) {
+    struct stat st;
+    // Only regular files: write() makes nothing else.
+    if (::lstat(name.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (::unlink(name.c_str()) == 0) {
+      removed.push_back(name);
+    } else if (strict && errno != ENOENT) {
+      throw IoError(errno, name, "removing a stale temporary");
+    }
+  }
+  return removed;
+}
+
+}  // namespace
+
+std::vector<std::string> remove_stale_temporaries(const std::string& path) {
+  check_path(path);
+  return remove_stale(path, true);
+}
+
 void FileWriter::write(const std::string& path) const {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError("cannot open '" + tmp + "' for writing: " + std::strerror(errno));
-  std::string error;
+  check_path(path);
+  remove_stale(path, false);
+  const auto [dir, base] = split_path(path);
+  if (base.empty()) throw IoError(EISDIR, path, "saving to a directory name");
+  // A fresh name per save (O_EXCL): an existing file or symlink is never opened, and two
+  // processes saving the same path never share a temporary. O_NOFOLLOW: a symlink planted
+  // at the chosen name between the checks is refused.
+  const std::string head = dir + "." + base + "." + std::to_string(::getpid()) + ".";
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; fd < 0; ++attempt) {
+    char tag[kTempTagDigits + 1];
+    std::snprintf(tag, sizeof tag, "%016llx", static_cast<unsigned long long>(random_tag()));
+    tmp = head + tag + kTempSuffix;
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && (errno != EEXIST || attempt >= 100)) throw IoError(errno, path, "creating a temporary file beside it");
+  }
+  int error_number = 0;
+  std::string operation;
+  auto fail = [&](const std::string& what) {
+    if (error_number == 0) {
+      error_number = errno;
+      operation = what;
+    }
+  };
   // Buffer small pieces (header, padding) so the file is written in large chunks.
   std::vector<char> buffer;
   buffer.reserve(1 << 20);
   auto flush = [&] {
     std::size_t done = 0;
-    while (error.empty() && done < buffer.size()) {
+    while (error_number == 0 && done < buffer.size()) {
       ssize_t n = ::write(fd, buffer.data() + done, buffer.size() - done);
       if (n < 0) {
         if (errno == EINTR) continue;
-        error = std::strerror(errno);
+        fail("writing the temporary '" + tmp + "'");
       } else {
         done += static_cast<std::size_t>(n);
       }
@@ -130,7 +260,7 @@ void FileWriter::write(const std::string& path) const {
   };
   emit([&](const void* p, std::size_t n) {
     const char* c = static_cast<const char*>(p);
-    while (n > 0 && error.empty()) {
+    while (n > 0 && error_number == 0) {
       std::size_t take = std::min(n, buffer.capacity() - buffer.size());
       buffer.insert(buffer.end(), c, c + take);
       c += take;
@@ -139,12 +269,24 @@ void FileWriter::write(const std::string& path) const {
     }
   });
   flush();
-  if (error.empty() && ::fsync(fd) != 0) error = std::strerror(errno);
-  if (::close(fd) != 0 && error.empty()) error = std::strerror(errno);
-  if (error.empty() && std::rename(tmp.c_str(), path.c_str()) != 0) error = std::strerror(errno);
-  if (!error.empty()) {
+  if (error_number == 0 && ::fsync(fd) != 0) fail("syncing the temporary '" + tmp + "'");
+  if (::close(fd) != 0) fail("closing the temporary '" + tmp + "'");
+  if (error_number == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) fail("renaming the temporary over it");
+  if (error_number != 0) {
     ::unlink(tmp.c_str());
-    throw IoError("cannot write '" + path + "': " + error);
+    throw IoError(error_number, path, operation);
+  }
+  // The rename is durable once the directory is synced. Some file systems cannot sync a
+  // directory (EINVAL) and a write-only directory cannot be opened: the file is in place
+  // either way, so only a real I/O error is reported.
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    if (::fsync(dfd) != 0 && errno == EIO) {
+      error_number = errno;
+      ::close(dfd);
+      throw IoError(error_number, path, "syncing its directory after the rename");
+    }
+    ::close(dfd);
   }
 }
 
@@ -161,16 +303,18 @@ struct FileReader::Source {
 };
 
 FileReader FileReader::from_file(const std::string& path, const char kind[4]) {
+  check_path(path);
   auto source = std::make_shared<Source>();
   source->path = path;
   // O_NONBLOCK: opening a FIFO (or a device) for reading would otherwise block until a
   // writer appears; the regular-file check below then refuses it. Reads of a regular file
   // ignore the flag.
   source->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (source->fd < 0) throw IoError("cannot open '" + path + "' for reading: " + std::strerror(errno));
+  if (source->fd < 0) throw IoError(errno, path, "opening for reading");
   struct stat st;
-  if (::fstat(source->fd, &st) != 0) throw IoError("cannot read '" + path + "': " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) throw IoError("cannot read '" + path + "': not a regular file");
+  if (::fstat(source->fd, &st) != 0) throw IoError(errno, path, "reading its status");
+  if (S_ISDIR(st.st_mode)) throw IoError(EISDIR, path, "opening for reading; not a regular file");
+  if (!S_ISREG(st.st_mode)) throw IoError("cannot read '" + path + "': not a regular file", path);
   source->size = static_cast<std::size_t>(st.st_size);
   return FileReader(std::move(source), kind);
 }
@@ -195,7 +339,7 @@ void FileReader::read_at(std::size_t offset, void* dst, std::size_t n) const {
     const ssize_t got = ::pread(s.fd, out, std::min<std::size_t>(n, std::size_t{1} << 30), static_cast<off_t>(offset));
     if (got < 0) {
       if (errno == EINTR) continue;
-      throw IoError("cannot read '" + s.path + "': " + std::strerror(errno));
+      throw IoError(errno, s.path, "reading");
     }
     if (got == 0) format_error("file shrank while being read");
     out += got;

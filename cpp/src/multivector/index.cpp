@@ -439,6 +439,13 @@ MultiVectorIndex MultiVectorIndex::from_reader(const io::FileReader& r) {
   } else {
     ix.centroids_ = CentroidIndex::load(r, conf, ix.store_.dim(), n_docs);
   }
+  // The values, not only their checksums: build's own check, on the parameters the file
+  // holds (its message starts with the parameter's name).
+  try {
+    validate_build(ix.info().build, ix.store_.dim());
+  } catch (const InvalidArgument& e) {
+    bad(std::string("configuration value ") + e.what());
+  }
   r.verify_unread();
   return ix;
 }

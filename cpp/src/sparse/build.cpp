@@ -63,22 +63,6 @@ struct Scratch {
   }
 };
 
-void check_params(const BuildParams& p) {
-  if (p.n_postings < 1) throw InvalidArgument("n_postings: expected >= 1, got 0");
-  if (!(p.centroid_fraction > 0.0 && p.centroid_fraction <= 1.0))
-    throw InvalidArgument("centroid_fraction: expected a value in (0, 1], got " + std::to_string(p.centroid_fraction));
-  if (p.min_cluster_size < 1) throw InvalidArgument("min_cluster_size: expected >= 1, got 0");
-  if (!(p.summary_energy > 0.0 && p.summary_energy <= 1.0))
-    throw InvalidArgument("summary_energy: expected a value in (0, 1], got " + std::to_string(p.summary_energy));
-  if (!(p.max_fraction >= 1.0) || !std::isfinite(p.max_fraction))
-    throw InvalidArgument("max_fraction: expected a finite value >= 1, got " + std::to_string(p.max_fraction));
-  if (p.pruning != Pruning::kGlobalThreshold && p.pruning != Pruning::kFixedSize)
-    throw InvalidArgument("pruning: expected 'global' or 'fixed'");
-  if (p.precision != Precision::kFp16 && p.precision != Precision::kFp32)
-    throw InvalidArgument(std::string("precision: expected 'fp16' or 'fp32' for a sparse index, got '") +
-                          precision_name(p.precision) + "'");
-}
-
 // Smallest weight tau such that at least `target` positive postings have weight >= tau.
 // Non-negative floats order like their bit patterns, so two 16-bit histogram passes find
 // tau exactly without copying or sorting the nnz weights.
@@ -496,7 +480,7 @@ std::uint64_t vocabulary_bytes_per_term(std::size_t dim, std::size_t num_threads
 
 struct IndexBuilder {
   static SparseIndex build(const SparseBatchView& docs, const BuildParams& p, const ProgressFn& progress) {
-    check_params(p);
+    check_build_params(p);
     if (docs.dim < 1) throw InvalidArgument("docs: the vocabulary size (number of columns) must be >= 1");
     if (docs.n_rows >= std::numeric_limits<DocId>::max())
       throw InvalidArgument("docs: at most 4294967294 documents per index");

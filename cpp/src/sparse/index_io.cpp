@@ -110,6 +110,13 @@ SparseIndex SparseIndex::read(const io::FileReader& r) {
   ix.params_.knn = ix.knn_;
   if (!c.has("layout") || c.get("layout") != static_cast<double>(kLayout))
     corrupt("was written by another version of aftershock (an older layout); rebuild it");
+  // The values, not only their checksums: the check build runs (a parameter build refuses
+  // would reach the search code otherwise). Its message starts with the key.
+  try {
+    check_build_params(ix.params_);
+  } catch (const InvalidArgument& e) {
+    corrupt(std::string("configuration value ") + e.what());
+  }
   ix.fwd_ = ForwardIndex::from_parts(wide_terms, ix.params_.precision, r.read_vector<std::uint64_t>("FWDR"),
                                      r.read_vector<RowHandle>("FWDH"));
   ix.list_post_begin_ = r.read_vector<std::uint64_t>("LPST");

@@ -58,3 +58,49 @@ def test_other_kind_of_file_is_refused(tmp_path, data):
     aftershock.MultiVectorStore.build(vectors, offsets).save(path)
     with pytest.raises(FormatError):
         MultiVectorIndex.load(path)
+
+
+def _tiny(method, seed):
+    rng = np.random.default_rng(0)
+    docs = [rng.standard_normal((int(rng.integers(2, 6)), 8)).astype(np.float32) for _ in range(30)]
+    extra = {"n_centroids": 4} if method == "centroid" else {}
+    return MultiVectorIndex.build(docs, method=method, seed=seed, **extra)
+
+
+@pytest.mark.parametrize("method", ["centroid", "muvera"])
+@pytest.mark.parametrize("seed", [2**53 + 1, 2**64 - 1])
+def test_seed_round_trips_exactly(tmp_path, method, seed):
+    index = _tiny(method, seed)
+    assert index.info()["build"]["seed"] == seed
+    index.save(tmp_path / "index.mvix")
+    for loaded in (MultiVectorIndex.load(tmp_path / "index.mvix"), MultiVectorIndex.from_bytes(index.to_bytes())):
+        assert loaded.info()["build"]["seed"] == seed
+        assert loaded.to_bytes() == index.to_bytes()
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64, 10**30])
+def test_seed_out_of_range_is_a_value_error(seed):
+    with pytest.raises(ValueError, match=r"seed: expected an integer in \[0, 2\*\*64 - 1\]"):
+        _tiny("muvera", seed)
+
+
+@pytest.mark.parametrize(
+    "method, key, value, name",
+    [
+        ("centroid", "centroid.kmeans_points_per_centroid", "0", "kmeans_points_per_centroid"),
+        ("centroid", "index.pool_factor", "-1", "pool_factor"),
+        ("centroid", "index.pool_factor", "1e300", "pool_factor"),
+    ],
+)
+def test_parameters_build_refuses_are_refused_on_load(method, key, value, name):
+    """Load checks the CONF values with build's own check (validate_build in index.cpp), not
+    only their checksums: a file build could not have written is a FormatError naming it."""
+    from aftfile import replace_sections, sections
+
+    data = _tiny(method, 1).to_bytes()
+    _, offset, length = sections(data)["CONF"]
+    lines = data[offset : offset + length].decode().splitlines()
+    assert any(line.startswith(key + "=") for line in lines)
+    conf = "".join(f"{key}={value}\n" if line.startswith(key + "=") else line + "\n" for line in lines)
+    with pytest.raises(FormatError, match=name):
+        MultiVectorIndex.from_bytes(replace_sections(data, {"CONF": conf.encode()}))

@@ -101,3 +101,28 @@ def test_a_run_out_of_order_anywhere_is_refused():
             with pytest.raises(aftershock.FormatError, match="out of order"):
                 SparseIndex.from_bytes(edit_section(data, "EBLK", np.uint8, edit))
     SparseIndex.from_bytes(data)  # and the undamaged file loads
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("centroid_fraction", "-1"),
+        ("centroid_fraction", "2"),
+        ("summary_energy", "1e300"),
+        ("summary_energy", "0"),
+        ("max_fraction", "0.5"),
+        ("n_postings", "0"),
+        ("min_cluster_size", "0"),
+    ],
+)
+def test_parameters_build_refuses_are_refused_on_load(key, value):
+    """Load checks the CONF values with build's own check (cpp/src/sparse/params.cpp), not
+    only their checksums: a file build could not have written is a FormatError naming the key."""
+    docs, _ = synthetic_sparse(50, 1, vocab_size=60, doc_nnz=6, seed=5)
+    data = SparseIndex.build(docs)._core.to_bytes()
+    _, offset, length = sections(data)["CONF"]
+    lines = data[offset : offset + length].decode().splitlines()
+    assert any(line.startswith(key + "=") for line in lines)
+    conf = "".join(f"{key}={value}\n" if line.startswith(key + "=") else line + "\n" for line in lines)
+    with pytest.raises(aftershock.FormatError, match=key):
+        SparseIndex.from_bytes(replace_sections(data, {"CONF": conf.encode()}))

@@ -66,3 +66,23 @@ def test_damaged_files_raise_format_error(tmp_path):
         SparseIndex.load(tmp_path / "missing")
     assert issubclass(aftershock.FormatError, ValueError)
 
+
+
+@pytest.mark.parametrize("seed", [2**53 + 1, 2**64 - 1])
+def test_seed_round_trips_exactly(tmp_path, seed):
+    # Seeds are stored as integers: a double turned 2**53 + 1 into 2**53, and values near
+    # 2**64 into an undefined double -> uint64 conversion.
+    docs, _ = synthetic_sparse(60, 1, vocab_size=50, doc_nnz=5, seed=1)
+    ix = SparseIndex.build(docs, n_postings=20, seed=seed)
+    assert ix.info()["build"]["seed"] == seed
+    ix.save(tmp_path / "ix.aft")
+    for loaded in (SparseIndex.load(tmp_path / "ix.aft"), SparseIndex.from_bytes(ix.to_bytes())):
+        assert loaded.info()["build"]["seed"] == seed
+        assert loaded.to_bytes() == ix.to_bytes()
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64, 10**30])
+def test_seed_out_of_range_is_a_value_error(seed):
+    docs, _ = synthetic_sparse(60, 1, vocab_size=50, doc_nnz=5, seed=1)
+    with pytest.raises(ValueError, match=r"seed: expected an integer in \[0, 2\*\*64 - 1\]"):
+        SparseIndex.build(docs, seed=seed)

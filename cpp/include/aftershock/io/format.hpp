@@ -74,7 +74,13 @@ class FileWriter {
   template <class T>
   void add_vector(const char tag[4], const std::vector<T>&& v) = delete;
 
-  /// Atomic write: path + ".tmp", fsync, rename over path. Throws IoError.
+  /// Atomic write. The bytes go to a new temporary in path's directory, named
+  /// ".<basename>.<pid>.<16 hex digits>.aftershock-tmp" and created with O_EXCL|O_NOFOLLOW
+  /// (an existing file or symlink is never opened; concurrent saves of one path never
+  /// share a temporary); then fsync, rename over path, fsync of the directory. Stale
+  /// temporaries of path (their pid no longer alive) are removed first. An existing file at
+  /// path is left as it was when the save fails. Throws InvalidArgument for an empty path or
+  /// one with a NUL byte; IoError (with errno and path) when the OS refuses.
   void write(const std::string& path) const;
   /// The same bytes as write() (used by pickle).
   std::string to_bytes() const;
@@ -92,12 +98,22 @@ class FileWriter {
   std::vector<Section> sections_;
 };
 
+/// Removes the temporaries FileWriter::write left for `path` (exactly its naming pattern,
+/// regular files only) whose writing process is no longer alive (a save killed by SIGKILL
+/// or a power loss) and returns their paths. A temporary of a live process, including a
+/// save in progress, is kept. Liveness is judged by pid on this machine: do not share a
+/// directory between hosts or pid namespaces saving the same path. Throws InvalidArgument
+/// for a path with a NUL byte; IoError when the directory cannot be listed or a temporary
+/// cannot be removed (a missing directory holds none: empty result).
+std::vector<std::string> remove_stale_temporaries(const std::string& path);
+
 /// A verified reader of one file, in memory (from_bytes) or on disk (from_file). Opening
 /// checks the header, the section table, every bound and the padding; a section's CRC is
 /// checked as it is read, straight into the caller's vector (a file is never held whole
 /// in memory besides the loaded object), and verify_unread() checks the sections nobody
 /// read. Throws FormatError for anything that is not a complete, undamaged version-1 file
-/// of the expected kind; IoError if it cannot be read.
+/// of the expected kind; IoError (errno, path) if it cannot be read; InvalidArgument for a
+/// path with a NUL byte.
 class FileReader {
  public:
   static FileReader from_file(const std::string& path, const char kind[4]);

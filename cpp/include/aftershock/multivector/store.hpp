@@ -167,7 +167,7 @@ class MultiVectorStore {
   /// missing/mis-sized sections or values that break the invariants (bad offsets, an
   /// unknown precision, non-finite values).
   static MultiVectorStore load_sections(const io::FileReader& reader);
-  /// Atomic write (path.tmp + fsync + rename). Throws IoError.
+  /// Atomic write (io::FileWriter::write: a unique temporary, fsync, rename). Throws IoError.
   void save(const std::string& path) const;
   /// Reads and verifies every CRC. Throws FormatError, IoError.
   static MultiVectorStore load(const std::string& path);

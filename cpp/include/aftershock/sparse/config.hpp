@@ -30,6 +30,11 @@ struct BuildParams {
   std::uint64_t seed = 0;
 };
 
+/// Checks the values of `p` that do not depend on the data (ranges, enums); knn against
+/// n_docs and num_threads are checked by build. Throws InvalidArgument naming the parameter,
+/// with the expected range and the value. Used by build, and by load on a file's values.
+void check_build_params(const BuildParams& p);
+
 struct SearchParams {
   std::size_t k = 10;
   std::size_t query_cut = 10;  // lists visited: the query's query_cut heaviest terms
