@@ -116,18 +116,23 @@ def main() -> int:
                *(["--strict"] if args.strict else []), "--",
                corpus, f"-max_total_time={left}", f"-timeout={args.timeout}", "-rss_limit_mb=2048",
                f"-artifact_prefix={regressions}{os.sep}", "-print_final_stats=1", "-print_pcs=0"]
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
-        log = proc.stdout
-        sys.stdout.write(log[-4000:] if proc.returncode else log[-600:])
+        try:
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  errors="replace", timeout=left + 2 * args.timeout + 30)
+            log, returncode = proc.stdout, proc.returncode
+        except subprocess.TimeoutExpired as exc:  # hung after a finding (heap corruption: malloc deadlocks)
+            out = exc.stdout or ""
+            log, returncode = (out.decode(errors="replace") if isinstance(out, bytes) else out), -9
+        sys.stdout.write(log[-4000:] if returncode else log[-600:])
         counts = [int(m) for m in re.findall(r"^#(\d+)\s", log, re.M)]
         counts += [int(m) for m in re.findall(r"stat::number_of_executed_units:\s*(\d+)", log)]
         counts += [int(m) for m in re.findall(r"Done (\d+) runs", log)]
         executions += max(counts, default=0)
-        if proc.returncode == 0:
+        if returncode == 0:
             break
         findings += 1
         _salvage(log, regressions)
-        print(f"\n[run.py] finding {findings} (exit code {proc.returncode}); restarting", flush=True)
+        print(f"\n[run.py] finding {findings} (exit code {returncode}); restarting", flush=True)
     seconds = time.monotonic() - started
     print(
         f"[run.py] target {args.target}: {executions} executions in {seconds:.0f} s "
