@@ -1,5 +1,7 @@
 // The private extension module aftershock._core. Strict: exact dtypes, no silent casts.
 #include <pybind11/pybind11.h>
+
+#include <cstring>
 #include <pybind11/stl.h>
 
 #include "aftershock/error.hpp"
@@ -45,6 +47,16 @@ void set_os_error(const aftershock::IoError& e) {
   }
 }
 
+// Sets `type(message)`. Messages may quote bytes of a damaged file or a path that are not
+// UTF-8: they are decoded with backslashreplace, so the error raised is always the one
+// meant, never a UnicodeDecodeError in its place.
+void set_error(PyObject* type, const char* message) {
+  PyObject* text = PyUnicode_DecodeUTF8(message, static_cast<Py_ssize_t>(std::strlen(message)), "backslashreplace");
+  if (text == nullptr) return;  // MemoryError is set
+  PyErr_SetObject(type, text);
+  Py_DECREF(text);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -56,9 +68,13 @@ PYBIND11_MODULE(_core, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const FormatError& e) {
-      py::set_error(format_error, e.what());
+      set_error(format_error.ptr(), e.what());
     } catch (const IoError& e) {
       set_os_error(e);
+    } catch (const std::invalid_argument& e) {  // InvalidArgument among them
+      set_error(PyExc_ValueError, e.what());
+    } catch (const std::out_of_range& e) {
+      set_error(PyExc_IndexError, e.what());
     }
   });
 

@@ -24,18 +24,7 @@ import targets  # noqa: E402
 REGRESSIONS = FUZZ_DIR / "regressions"
 
 # Regressions whose fix is pending, by "<target>/<file>": the reason names the owner's file.
-PENDING = {
-    "index_bytes/unicode-in-kind-message.bin": "FormatError quoting non-UTF-8 file bytes (the header's "
-    "kind) becomes UnicodeDecodeError in pybind11's message conversion (cpp/src/io/format.cpp)",
-    "store_bytes/unicode-in-kind-message.bin": "FormatError quoting non-UTF-8 file bytes (the header's "
-    "kind) becomes UnicodeDecodeError in pybind11's message conversion (cpp/src/io/format.cpp)",
-}
-
-_HUGE_VOCABULARY = ("SparseIndex.build sizes per-term structures by the vocabulary (~290 bytes a term), "
-                    "which a tuple input sets to its largest term id + 1: one posting at a large term id "
-                    "is a MemoryError (the sparse build, cpp/src/sparse/)")
-PENDING["sparse_arrays/huge-term-id-16775548.bin"] = _HUGE_VOCABULARY
-PENDING["sparse_arrays/huge-term-id-1549556828.bin"] = _HUGE_VOCABULARY
+PENDING: dict[str, str] = {}
 
 LOADERS = ["sparse_bytes", "store_bytes", "index_bytes"]
 

@@ -44,6 +44,8 @@ struct ListOut {
 
 struct SummaryCuts;
 
+constexpr std::uint32_t kNoList = std::numeric_limits<std::uint32_t>::max();
+
 // Per-worker scratch sized by the vocabulary; every use resets what it touched.
 struct Scratch {
   std::vector<float> dense;       // summary max accumulation
@@ -472,7 +474,9 @@ std::vector<DocId> row_order(const SparseBatchView& docs) {
 // sorted term ids (4), a summary part pointer (8), and per worker the dense summary
 // accumulator and slot map (4 + 4).
 std::uint64_t vocabulary_bytes_per_term(std::size_t dim, std::size_t num_threads) {
-  return 6 * sizeof(std::uint64_t) + sizeof(ListOut) + sizeof(TermId) + sizeof(void*) +
+  // df, count, slot, the two list offsets and the summary directory; the term -> list
+  // slot map and a summary-part pointer (ListOuts exist only for non-empty lists).
+  return 6 * sizeof(std::uint64_t) + sizeof(std::uint32_t) + sizeof(TermId) + sizeof(void*) +
          parallel_workers(dim, num_threads) * (sizeof(float) + sizeof(std::int32_t));
 }
 
@@ -567,7 +571,13 @@ struct IndexBuilder {
     constexpr std::uint64_t kNotInWave = std::numeric_limits<std::uint64_t>::max();
     std::vector<std::uint64_t> slot(dim, kNotInWave);  // fill cursor of each term of the wave
     std::vector<Posting> postings;
-    std::vector<ListOut> lists(dim);
+    // One ListOut per non-empty list (a ListOut is ~150 bytes; one per vocabulary term would
+    // make a sparse vocabulary, e.g. ids up to 10^7 in use by few documents, cost gigabytes).
+    std::vector<ListOut> lists(terms.size());
+    const ListOut no_list;
+    std::vector<std::uint32_t> list_of(dim, kNoList);  // term -> its slot in `lists`
+    for (std::size_t i = 0; i < terms.size(); ++i) list_of[terms[i]] = static_cast<std::uint32_t>(i);
+    auto list_at = [&](std::size_t t) -> ListOut* { return list_of[t] == kNoList ? nullptr : &lists[list_of[t]]; };
     std::vector<Scratch> scratch(parallel_workers(terms.size(), p.num_threads));
     const SummaryCuts cuts = summary_cuts(docs);
     for (Scratch& s : scratch) s.cuts = &cuts;
@@ -597,7 +607,7 @@ struct IndexBuilder {
           list.resize(cap);
         }
         scratch[w].ensure(dim);
-        lists[t] = build_list(list, p, t, docs, trunc, ix.summaries_, scratch[w]);
+        lists[first + i] = build_list(list, p, t, docs, trunc, ix.summaries_, scratch[w]);
         const std::size_t done = lists_done.fetch_add(1, std::memory_order_relaxed) + 1;
         if (w == 0 && progress) progress("lists", done, terms.size());  // worker 0 is the calling thread
       });
@@ -612,7 +622,7 @@ struct IndexBuilder {
     ix.list_post_begin_.assign(dim + 1, 0);
     ix.list_block_begin_.assign(dim + 1, 0);
     for (std::size_t t = 0; t < dim; ++t) {
-      const ListOut& l = lists[t];
+      const ListOut& l = list_at(t) ? *list_at(t) : no_list;
       ix.list_post_begin_[t + 1] = ix.list_post_begin_[t] + l.docs.size();
       ix.list_block_begin_[t + 1] = ix.list_block_begin_[t] + l.block_begin.size();
     }
@@ -621,11 +631,15 @@ struct IndexBuilder {
     reserve_on_huge_pages(ix.block_scale_, ix.list_block_begin_[dim]);
     {
       std::vector<const BlockSummaries::ListPart*> parts;
-      for (const ListOut& l : lists) parts.push_back(&l.summaries);
+      for (std::size_t t = 0; t < dim; ++t) parts.push_back(list_at(t) ? &list_at(t)->summaries : &no_list.summaries);
       ix.summaries_.reserve(parts);
     }
     for (std::size_t t = 0; t < dim; ++t) {
-      ListOut& l = lists[t];
+      if (list_at(t) == nullptr) {
+        ix.summaries_.append(no_list.summaries);
+        continue;
+      }
+      ListOut& l = *list_at(t);
       for (DocId d : l.docs) ix.post_rows_.push_back(ix.fwd_.handle(d));
       append(ix.block_post_begin_, l.block_begin);
       append(ix.block_scale_, l.block_scale);
