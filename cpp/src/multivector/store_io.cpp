@@ -31,6 +31,7 @@ io::DType data_dtype(Precision p) {
 
 template <class T>
 AlignedBuffer read_aligned(const io::FileReader& reader, const char tag[4], std::size_t count) {
+  reader.expect_elements<T>(tag, count);  // before allocating
   AlignedBuffer buffer(count * sizeof(T));
   reader.read_into(tag, static_cast<T*>(static_cast<void*>(buffer.data())), count);
   return buffer;

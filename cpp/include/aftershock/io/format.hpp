@@ -136,13 +136,22 @@ class FileReader {
     return out;
   }
 
+  /// FormatError unless section `tag` holds exactly `count` elements of T. Callers that
+  /// allocate the destination call it first, so a damaged count in the metadata cannot
+  /// make a small file allocate gigabytes before the mismatch is seen.
+  template <class T>
+  void expect_elements(const char tag[4], std::size_t count) const {
+    const Entry& e = entry(tag, dtype_of<T>());
+    if (e.length / sizeof(T) != count || e.length % sizeof(T) != 0)
+      bad_section(tag, "has " + std::to_string(e.length) + " bytes, expected " + std::to_string(count) + " elements of " +
+                           std::to_string(sizeof(T)) + " bytes");
+  }
+
   /// Reads section `tag`, which must hold exactly `count` elements of T, into dst.
   template <class T>
   void read_into(const char tag[4], T* dst, std::size_t count) const {
-    const Entry& e = entry(tag, dtype_of<T>());
-    if (e.length != count * sizeof(T))
-      bad_section(tag, "has " + std::to_string(e.length) + " bytes, expected " + std::to_string(count * sizeof(T)));
-    read_section(e, dst);
+    expect_elements<T>(tag, count);
+    read_section(entry(tag, dtype_of<T>()), dst);
   }
 
   template <class T>
