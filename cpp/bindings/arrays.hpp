@@ -7,8 +7,10 @@
 #include <pybind11/pybind11.h>
 
 #include <string>
+#include <vector>
 
 #include "aftershock/error.hpp"
+#include "progress.hpp"
 
 namespace aftershock::bindings {
 
@@ -35,19 +37,38 @@ void require_ndim(const CArray<T>& a, int ndim, const char* what) {
                           shape_string(a));
 }
 
-/// The binding's share of a ragged batch's offsets (shapes, GIL held): 1-d with
-/// n_rows + 1 >= 1 entries and, when token_rows >= 0, offsets[-1] == token_rows (the rows
-/// of the token array). Returns n_rows. The values (offsets[0] == 0, monotone, no empty
-/// row) are checked once in the core (util/ragged.hpp).
-inline std::size_t ragged_rows(const CArray<std::int64_t>& offsets, const char* what, py::ssize_t token_rows = -1) {
+/// A copy of `a`'s elements, taken with the GIL held: the one way an array the core
+/// indexes with (CSR indptr and term ids, ragged offsets, candidate ids, sparse weights that
+/// the core reads more than once) reaches it. The GIL is released for the core call
+/// (progress.hpp, without_gil), and then another Python thread, or numpy code that
+/// releases the GIL, may write into the caller's array: an offset or id checked and then
+/// read again could address memory outside the buffers. The core checks, and then reads,
+/// this copy, which no one else can reach. Dense float token matrices stay zero-copy: the
+/// core never derives an address or a size from a token value, and its value checks run
+/// on copies it makes itself (PreparedQuery, the store's panel codec), so a change there
+/// can only change scores. Checks in the bindings also read the copy, never the caller's
+/// array.
+template <class T>
+std::vector<T> owned_copy(const CArray<T>& a) {
+  const T* p = a.data();
+  return std::vector<T>(p, p + a.size());
+}
+
+/// The offsets of a ragged batch, as an owned copy (owned_copy), with the binding's share
+/// of the checks made on it (shapes, GIL held): 1-d with n_rows + 1 >= 1 entries and, when
+/// token_rows >= 0, offsets[-1] == token_rows (the rows of the token array). n_rows is
+/// size() - 1. The values (offsets[0] == 0, monotone, no empty row) are checked once in
+/// the core (util/ragged.hpp), on this copy.
+inline std::vector<std::int64_t> ragged_offsets(const CArray<std::int64_t>& offsets, const char* what,
+                                                py::ssize_t token_rows = -1) {
   require_ndim(offsets, 1, what);
   if (offsets.shape(0) < 1)
     throw InvalidArgument(std::string(what) + ": expected n + 1 >= 1 entries (" + what + "[0] == 0), got shape (0,)");
-  const auto n_rows = static_cast<std::size_t>(offsets.shape(0)) - 1;
-  if (token_rows >= 0 && offsets.data()[n_rows] != token_rows)
+  std::vector<std::int64_t> copy = owned_copy(offsets);
+  if (token_rows >= 0 && copy.back() != token_rows)
     throw InvalidArgument(std::string(what) + ": expected " + what + "[-1] == " + std::to_string(token_rows) +
-                          " (the number of token rows), got " + std::to_string(offsets.data()[n_rows]));
-  return n_rows;
+                          " (the number of token rows), got " + std::to_string(copy.back()));
+  return copy;
 }
 
 }  // namespace aftershock::bindings
@@ -55,38 +76,24 @@ inline std::size_t ragged_rows(const CArray<std::int64_t>& offsets, const char* 
 namespace aftershock::bindings {
 
 /// save(path) / load(path) / to_bytes() / from_bytes(data) for a class with those C++
-/// members, each releasing the GIL. One definition for every persistent type.
+/// members, each releasing the GIL (without_gil). One definition for every persistent type.
 template <class T, class PyClass>
 PyClass def_persistence(PyClass cls) {
   cls.def(
          "save",
-         [](const T& self, const std::string& path) {
-           py::gil_scoped_release release;
-           self.save(path);
-         },
+         [](const T& self, const std::string& path) { without_gil([&] { self.save(path); }); },
          py::arg("path"))
       .def_static(
           "load",
-          [](const std::string& path) {
-            py::gil_scoped_release release;
-            return T::load(path);
-          },
+          [](const std::string& path) { return without_gil([&] { return T::load(path); }); },
           py::arg("path"))
       .def("to_bytes",
-           [](const T& self) {
-             std::string bytes;
-             {
-               py::gil_scoped_release release;
-               bytes = self.to_bytes();
-             }
-             return py::bytes(bytes);
-           })
+           [](const T& self) { return py::bytes(without_gil([&] { return self.to_bytes(); })); })
       .def_static(
           "from_bytes",
           [](const py::bytes& data) {
             std::string bytes = data;
-            py::gil_scoped_release release;
-            return T::from_bytes(std::move(bytes));
+            return without_gil([&] { return T::from_bytes(std::move(bytes)); });
           },
           py::arg("data"));
   return cls;

@@ -8,6 +8,7 @@
 
 #include "aftershock/maxsim/maxsim.hpp"
 #include "arrays.hpp"
+#include "progress.hpp"
 
 namespace aftershock::bindings {
 
@@ -23,8 +24,8 @@ void bind_maxsim(py::module_& m) {
         const auto m = static_cast<std::size_t>(query.shape(0));
         const auto n = static_cast<std::size_t>(doc.shape(0));
         const auto dim = static_cast<std::size_t>(query.shape(1));
-        py::gil_scoped_release release;
-        return maxsim::maxsim_f32(query.data(), m, doc.data(), n, dim);
+        // Dense floats only, read as numbers (the core checks copies it makes): zero-copy.
+        return without_gil([&] { return maxsim::maxsim_f32(query.data(), m, doc.data(), n, dim); });
       },
       py::arg("query").noconvert(), py::arg("doc").noconvert(),
       "Exact MaxSim of one float32 query [m, dim] and one document [n, dim] with the active kernels.");

@@ -38,23 +38,22 @@ py::tuple run_search(const MultiVectorIndex& self, const CArray<float>& queries,
     throw InvalidArgument("queries: expected (n, " + std::to_string(self.dim()) + ") float32, got " +
                           shape_string(queries));
   if (k < 1) throw InvalidArgument("k: expected >= 1, got " + std::to_string(k));
-  const std::size_t n_queries = ragged_rows(offsets, "query_offsets", queries.shape(0));
+  // Offsets copied and checked on the copy (owned_copy): offsets[-1] == rows stays true
+  // while the core, without the GIL, copies the tokens the offsets span.
+  const std::vector<std::int64_t> offs = ragged_offsets(offsets, "query_offsets", queries.shape(0));
+  const std::size_t n_queries = offs.size() - 1;
   const auto kk = static_cast<std::size_t>(k);
   CArray<float> scores({static_cast<py::ssize_t>(n_queries), static_cast<py::ssize_t>(kk)});
   CArray<std::int64_t> ids({static_cast<py::ssize_t>(n_queries), static_cast<py::ssize_t>(kk)});
   TopKOut out{scores.mutable_data(), ids.mutable_data(), kk};
   const float* q = queries.data();
-  // A copy taken with the GIL held: offsets[-1] == rows stays true while the core, without
-  // the GIL, copies the tokens the offsets span (another thread may write the caller's array).
-  const std::vector<std::int64_t> offsets_copy(offsets.data(), offsets.data() + n_queries + 1);
-  const std::int64_t* o = offsets_copy.data();
-  {
-    py::gil_scoped_release release;
+  const std::int64_t* o = offs.data();
+  without_gil([&] {
     if (params)
       self.search(q, o, n_queries, *params, out);
     else
       self.search_exact(q, o, n_queries, num_threads, out);
-  }
+  });
   return py::make_tuple(scores, ids);
 }
 
@@ -145,14 +144,13 @@ void bind_multivector(py::module_& m) {
             p.seed = seed;
             p.num_threads = count_arg(num_threads, 0, "num_threads");
             require_ndim(vectors, 2, "vectors");
-            const std::size_t n_docs = ragged_rows(offsets, "offsets");
+            const std::vector<std::int64_t> offs = ragged_offsets(offsets, "offsets");
             const float* v = vectors.data();
-            const std::int64_t* o = offsets.data();
             const std::size_t total = static_cast<std::size_t>(vectors.shape(0));
             const std::size_t dim = static_cast<std::size_t>(vectors.shape(1));
-            multivector::ProgressFn fn = make_progress(std::move(progress));
-            py::gil_scoped_release release;
-            return MultiVectorIndex::build(v, total, dim, o, n_docs, p, fn);
+            const multivector::ProgressFn fn = make_progress(std::move(progress));
+            return without_gil(
+                [&] { return MultiVectorIndex::build(v, total, dim, offs.data(), offs.size() - 1, p, fn); });
           },
           nc("vectors"), nc("offsets"), py::kw_only(), py::arg("method") = "centroid",
           py::arg("precision") = "fp32", opt("pool_factor"), opt("pool_iters"), opt("n_centroids"),

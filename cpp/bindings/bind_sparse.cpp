@@ -14,34 +14,37 @@ using sparse::BuildParams;
 using sparse::SearchParams;
 using sparse::SparseIndex;
 
-// A CSR batch as three strict arrays. Checks the O(1) invariants that make the O(nnz)
-// validation in the core memory-safe: indptr[0] == 0 and indptr[-1] == len(indices).
+// A CSR batch, copied from three strict arrays with the GIL held (owned_copy: the core
+// indexes with indptr and term ids, and reads the weights more than once, e.g. a count
+// pass then a partial sort), with the O(1) invariants that make the O(nnz) validation in
+// the core memory-safe checked on the copy: indptr[0] == 0 and indptr[-1] == nnz.
 struct Csr {
-  CArray<std::int64_t> indptr;
-  CArray<std::uint32_t> indices;
-  CArray<float> values;
+  std::vector<std::int64_t> indptr;
+  std::vector<std::uint32_t> indices;
+  std::vector<float> values;
 
-  SparseBatchView view(std::size_t dim, const char* what) const {
-    require_ndim(indptr, 1, (std::string(what) + " indptr").c_str());
-    require_ndim(indices, 1, (std::string(what) + " indices").c_str());
-    require_ndim(values, 1, (std::string(what) + " values").c_str());
-    const std::string name(what);
-    if (indptr.shape(0) < 1) throw InvalidArgument(name + ": indptr must have n_rows + 1 >= 1 entries");
-    if (indices.shape(0) != values.shape(0))
-      throw InvalidArgument(name + ": indices and values differ in length (" + std::to_string(indices.shape(0)) +
-                            " vs " + std::to_string(values.shape(0)) + ")");
-    const std::int64_t* p = indptr.data();
-    const std::size_t n_rows = static_cast<std::size_t>(indptr.shape(0) - 1);
-    if (p[0] != 0) throw InvalidArgument(name + ": indptr[0] must be 0, got " + std::to_string(p[0]));
-    if (p[n_rows] != indices.shape(0))
-      throw InvalidArgument(name + ": indptr[-1] must equal the number of stored entries " +
-                            std::to_string(indices.shape(0)) + ", got " + std::to_string(p[n_rows]));
-    return SparseBatchView{p, indices.data(), values.data(), n_rows, dim};
+  SparseBatchView view(std::size_t dim) const {
+    return SparseBatchView{indptr.data(), indices.data(), values.data(), indptr.size() - 1, dim};
   }
 };
 
-Csr csr(CArray<std::int64_t> indptr, CArray<std::uint32_t> indices, CArray<float> values) {
-  return Csr{std::move(indptr), std::move(indices), std::move(values)};
+Csr csr(const CArray<std::int64_t>& indptr, const CArray<std::uint32_t>& indices, const CArray<float>& values,
+        const char* what) {
+  const std::string name(what);
+  require_ndim(indptr, 1, (name + " indptr").c_str());
+  require_ndim(indices, 1, (name + " indices").c_str());
+  require_ndim(values, 1, (name + " values").c_str());
+  if (indptr.shape(0) < 1) throw InvalidArgument(name + ": indptr must have n_rows + 1 >= 1 entries");
+  if (indices.shape(0) != values.shape(0))
+    throw InvalidArgument(name + ": indices and values differ in length (" + std::to_string(indices.shape(0)) +
+                          " vs " + std::to_string(values.shape(0)) + ")");
+  Csr c{owned_copy(indptr), owned_copy(indices), owned_copy(values)};
+  if (c.indptr.front() != 0)
+    throw InvalidArgument(name + ": indptr[0] must be 0, got " + std::to_string(c.indptr.front()));
+  if (c.indptr.back() != static_cast<std::int64_t>(c.indices.size()))
+    throw InvalidArgument(name + ": indptr[-1] must equal the number of stored entries " +
+                          std::to_string(c.indices.size()) + ", got " + std::to_string(c.indptr.back()));
+  return c;
 }
 
 py::tuple alloc_topk(std::size_t n, std::size_t k, TopKOut& out) {
@@ -69,8 +72,8 @@ void bind_sparse(py::module_& m) {
   def_persistence<SparseIndex>(py::class_<SparseIndex>(m, "SparseIndex"))
       .def_static(
           "build",
-          [](CArray<std::int64_t> indptr, CArray<std::uint32_t> indices, CArray<float> values, long long dim,
-             const std::string& pruning, long long n_postings, double max_fraction, double centroid_fraction,
+          [](const CArray<std::int64_t>& indptr, const CArray<std::uint32_t>& indices, const CArray<float>& values,
+             long long dim, const std::string& pruning, long long n_postings, double max_fraction, double centroid_fraction,
              long long min_cluster_size, double summary_energy, const std::string& precision, long long knn,
              long long num_threads, std::uint64_t seed, py::object progress) {
             BuildParams p;
@@ -89,11 +92,10 @@ void bind_sparse(py::module_& m) {
             p.knn = non_negative<std::size_t>(knn, "knn");
             p.num_threads = non_negative<std::size_t>(num_threads, "num_threads");
             p.seed = seed;
-            Csr c = csr(std::move(indptr), std::move(indices), std::move(values));
-            SparseBatchView v = c.view(non_negative<std::size_t>(dim, "dim"), "docs");
+            const std::size_t d = non_negative<std::size_t>(dim, "dim");
+            const Csr c = csr(indptr, indices, values, "docs");
             const ProgressFn fn = make_progress(std::move(progress));
-            py::gil_scoped_release release;
-            return SparseIndex::build(v, p, fn);
+            return without_gil([&] { return SparseIndex::build(c.view(d), p, fn); });
           },
           nc("indptr"), nc("indices"), nc("values"), py::arg("dim"), py::arg("pruning"), py::arg("n_postings"),
           py::arg("max_fraction"), py::arg("centroid_fraction"), py::arg("min_cluster_size"),
@@ -101,8 +103,8 @@ void bind_sparse(py::module_& m) {
           py::arg("progress") = py::none())
       .def(
           "search",
-          [](const SparseIndex& ix, CArray<std::int64_t> indptr, CArray<std::uint32_t> indices, CArray<float> values,
-             long long dim, long long k, long long query_cut, double heap_factor, long long n_knn,
+          [](const SparseIndex& ix, const CArray<std::int64_t>& indptr, const CArray<std::uint32_t>& indices,
+             const CArray<float>& values, long long dim, long long k, long long query_cut, double heap_factor, long long n_knn,
              long long num_threads) {
             check_k(k);
             SearchParams p;
@@ -112,14 +114,11 @@ void bind_sparse(py::module_& m) {
             p.heap_factor = static_cast<float>(heap_factor);
             p.n_knn = non_negative<std::size_t>(n_knn, "n_knn");
             p.num_threads = non_negative<std::size_t>(num_threads, "num_threads");
-            Csr c = csr(std::move(indptr), std::move(indices), std::move(values));
-            SparseBatchView v = c.view(non_negative<std::size_t>(dim, "dim"), "queries");
+            const std::size_t d = non_negative<std::size_t>(dim, "dim");
+            const Csr c = csr(indptr, indices, values, "queries");
             TopKOut out;
-            py::tuple result = alloc_topk(v.n_rows, p.k, out);
-            {
-              py::gil_scoped_release release;
-              ix.search(v, p, out);
-            }
+            py::tuple result = alloc_topk(c.indptr.size() - 1, p.k, out);
+            without_gil([&] { ix.search(c.view(d), p, out); });
             return result;
           },
           nc("indptr"), nc("indices"), nc("values"), py::arg("dim"), py::arg("k"), py::arg("query_cut"),
@@ -135,8 +134,7 @@ void bind_sparse(py::module_& m) {
             p.num_threads = non_negative<std::size_t>(num_threads, "num_threads");
             const std::size_t n = non_negative<std::size_t>(knn, "knn");
             const ProgressFn fn = make_progress(std::move(progress));
-            py::gil_scoped_release release;
-            ix.build_knn(n, p, fn);
+            without_gil([&] { ix.build_knn(n, p, fn); });
           },
           py::arg("knn"), py::arg("query_cut"), py::arg("heap_factor"), py::arg("num_threads"),
           py::arg("progress") = py::none())
@@ -188,21 +186,19 @@ void bind_sparse(py::module_& m) {
 
   m.def(
       "sparse_exact_search",
-      [](CArray<std::int64_t> d_indptr, CArray<std::uint32_t> d_indices, CArray<float> d_values,
-         CArray<std::int64_t> q_indptr, CArray<std::uint32_t> q_indices, CArray<float> q_values, long long dim,
+      [](const CArray<std::int64_t>& d_indptr, const CArray<std::uint32_t>& d_indices, const CArray<float>& d_values,
+         const CArray<std::int64_t>& q_indptr, const CArray<std::uint32_t>& q_indices,
+         const CArray<float>& q_values, long long dim,
          long long k, long long num_threads) {
         check_k(k);
-        Csr dc = csr(std::move(d_indptr), std::move(d_indices), std::move(d_values));
-        Csr qc = csr(std::move(q_indptr), std::move(q_indices), std::move(q_values));
         const std::size_t d = non_negative<std::size_t>(dim, "dim");
-        SparseBatchView dv = dc.view(d, "docs"), qv = qc.view(d, "queries");
+        const Csr dc = csr(d_indptr, d_indices, d_values, "docs");
+        const Csr qc = csr(q_indptr, q_indices, q_values, "queries");
         const std::size_t threads = non_negative<std::size_t>(num_threads, "num_threads");
         TopKOut out;
-        py::tuple result = alloc_topk(qv.n_rows, static_cast<std::size_t>(k), out);
-        {
-          py::gil_scoped_release release;
-          sparse::exact_search(dv, qv, static_cast<std::size_t>(k), threads, out);
-        }
+        py::tuple result = alloc_topk(qc.indptr.size() - 1, static_cast<std::size_t>(k), out);
+        without_gil(
+            [&] { sparse::exact_search(dc.view(d), qc.view(d), static_cast<std::size_t>(k), threads, out); });
         return result;
       },
       nc("doc_indptr"), nc("doc_indices"), nc("doc_values"), nc("query_indptr"), nc("query_indices"),

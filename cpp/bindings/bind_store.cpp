@@ -10,10 +10,12 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "aftershock/maxsim/maxsim.hpp"
 #include "aftershock/multivector/store.hpp"
 #include "arrays.hpp"
+#include "progress.hpp"
 
 namespace aftershock::bindings {
 
@@ -41,11 +43,12 @@ void bind_store(py::module_& m) {
                        std::size_t num_threads) {
              const Precision p = parse_precision(precision);
              require_ndim(vectors, 2, "vectors");
-             const std::size_t n_docs = ragged_rows(offsets, "offsets");
+             const std::vector<std::int64_t> offs = ragged_offsets(offsets, "offsets");
              const auto total = static_cast<std::size_t>(vectors.shape(0));
              const auto dim = static_cast<std::size_t>(vectors.shape(1));
-             py::gil_scoped_release release;
-             return MultiVectorStore(vectors.data(), total, dim, offsets.data(), n_docs, p, num_threads);
+             const float* v = vectors.data();
+             return without_gil(
+                 [&] { return MultiVectorStore(v, total, dim, offs.data(), offs.size() - 1, p, num_threads); });
            }),
            py::arg("vectors").noconvert(), py::arg("offsets").noconvert(), py::arg("precision") = "fp32",
            py::arg("num_threads") = 0)
@@ -83,8 +86,7 @@ void bind_store(py::module_& m) {
             const std::size_t n = s.n_tokens(doc);
             CArray<float> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(s.dim())});
             float* dst = out.mutable_data();
-            py::gil_scoped_release release;
-            s.decode_doc(doc, dst);
+            without_gil([&] { s.decode_doc(doc, dst); });
             return out;
           },
           py::arg("doc"))
@@ -95,10 +97,8 @@ void bind_store(py::module_& m) {
             CArray<float> out(static_cast<py::ssize_t>(s.n_docs()));
             float* dst = out.mutable_data();
             const auto m = static_cast<std::size_t>(query.shape(0));
-            {
-              py::gil_scoped_release release;
-              s.score_all(query.data(), m, dst, num_threads);
-            }
+            const float* q = query.data();
+            without_gil([&] { s.score_all(q, m, dst, num_threads); });
             return out;
           },
           py::arg("query").noconvert(), py::arg("num_threads") = 0)
@@ -107,20 +107,21 @@ void bind_store(py::module_& m) {
           [](const MultiVectorStore& s, const CArray<float>& queries, const CArray<std::int64_t>& query_offsets,
              std::optional<CArray<std::uint32_t>> doc_ids, std::size_t num_threads) {
             require_dim(queries, s.dim(), "queries");
-            const std::size_t nq = ragged_rows(query_offsets, "query_offsets", queries.shape(0));
+            const std::vector<std::int64_t> offs = ragged_offsets(query_offsets, "query_offsets", queries.shape(0));
+            const std::size_t nq = offs.size() - 1;
+            std::vector<DocId> id_copy;
             const DocId* ids = nullptr;
             std::size_t n = s.n_docs();
             if (doc_ids) {
               require_ndim(*doc_ids, 1, "doc_ids");
-              ids = doc_ids->data();
-              n = static_cast<std::size_t>(doc_ids->shape(0));
+              id_copy = owned_copy(*doc_ids);
+              ids = id_copy.data();
+              n = id_copy.size();
             }
             CArray<float> out({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(n)});
             float* dst = out.mutable_data();
-            {
-              py::gil_scoped_release release;
-              s.score_batch(queries.data(), query_offsets.data(), nq, ids, n, dst, num_threads);
-            }
+            const float* q = queries.data();
+            without_gil([&] { s.score_batch(q, offs.data(), nq, ids, n, dst, num_threads); });
             return out;
           },
           py::arg("queries").noconvert(), py::arg("query_offsets").noconvert(),
@@ -130,7 +131,8 @@ void bind_store(py::module_& m) {
           [](const MultiVectorStore& s, const CArray<float>& queries, const CArray<std::int64_t>& query_offsets,
              const CArray<std::int64_t>& candidate_ids, std::size_t k, std::size_t num_threads) {
             require_dim(queries, s.dim(), "queries");
-            const std::size_t nq = ragged_rows(query_offsets, "query_offsets", queries.shape(0));
+            const std::vector<std::int64_t> offs = ragged_offsets(query_offsets, "query_offsets", queries.shape(0));
+            const std::size_t nq = offs.size() - 1;
             require_ndim(candidate_ids, 2, "candidate_ids");
             if (static_cast<std::size_t>(candidate_ids.shape(0)) != nq)
               throw InvalidArgument("candidate_ids: expected (" + std::to_string(nq) +
@@ -140,11 +142,9 @@ void bind_store(py::module_& m) {
             CArray<std::int64_t> ids({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
             TopKOut out{scores.mutable_data(), ids.mutable_data(), k};
             const auto n_candidates = static_cast<std::size_t>(candidate_ids.shape(1));
-            {
-              py::gil_scoped_release release;
-              s.rerank_batch(queries.data(), query_offsets.data(), nq, candidate_ids.data(), n_candidates,
-                             num_threads, out);
-            }
+            const std::vector<std::int64_t> cand = owned_copy(candidate_ids);
+            const float* q = queries.data();
+            without_gil([&] { s.rerank_batch(q, offs.data(), nq, cand.data(), n_candidates, num_threads, out); });
             return py::make_tuple(scores, ids);
           },
           py::arg("queries").noconvert(), py::arg("query_offsets").noconvert(),
@@ -154,15 +154,14 @@ void bind_store(py::module_& m) {
           [](const MultiVectorStore& s, const CArray<float>& queries, const CArray<std::int64_t>& query_offsets,
              std::size_t k, std::size_t num_threads) {
             require_dim(queries, s.dim(), "queries");
-            const std::size_t nq = ragged_rows(query_offsets, "query_offsets", queries.shape(0));
+            const std::vector<std::int64_t> offs = ragged_offsets(query_offsets, "query_offsets", queries.shape(0));
+            const std::size_t nq = offs.size() - 1;
             require_k(k);
             CArray<float> scores({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
             CArray<std::int64_t> ids({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
             TopKOut out{scores.mutable_data(), ids.mutable_data(), k};
-            {
-              py::gil_scoped_release release;
-              s.search(queries.data(), query_offsets.data(), nq, num_threads, out);
-            }
+            const float* q = queries.data();
+            without_gil([&] { s.search(q, offs.data(), nq, num_threads, out); });
             return py::make_tuple(scores, ids);
           },
           py::arg("queries").noconvert(), py::arg("query_offsets").noconvert(), py::arg("k"),

@@ -8,17 +8,30 @@ import time
 
 
 class Progress:
-    """Prints build progress to stderr: a line per stage, at most one update a second."""
+    """Prints build progress to stderr: a line per stage, at most one update a second.
+
+    Progress is optional output: a stderr that cannot be written (a closed pipe, a closed
+    descriptor, ``sys.stderr is None``) silences it for the rest of the build instead of
+    failing the build. Only ``Exception`` is caught, so KeyboardInterrupt still stops it.
+    """
 
     def __init__(self) -> None:
         self.start = time.perf_counter()
         self.last = 0.0
         self.stage = ""
+        self.silenced = False
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.silenced:
+            return
         now = time.perf_counter()
         if stage != self.stage or done >= total or now - self.last >= 1.0:
             self.stage, self.last = stage, now
-            print(
-                f"aftershock: {stage} {done}/{total} [{now - self.start:.1f} s]", file=sys.stderr, flush=True
-            )
+            stream = sys.stderr
+            if stream is None:
+                self.silenced = True
+                return
+            try:
+                print(f"aftershock: {stage} {done}/{total} [{now - self.start:.1f} s]", file=stream, flush=True)
+            except Exception:  # noqa: BLE001 - BrokenPipeError, closed file, any broken stream
+                self.silenced = True

@@ -24,6 +24,11 @@ std::size_t resolve_num_threads(std::size_t num_threads);
 /// The calling thread takes part. The first exception thrown by any item is rethrown
 /// here after every worker has stopped; remaining items are skipped.
 /// Thread-safe: concurrent calls from different threads each get their own workers.
+/// Interruptible: with an InterruptScope on the calling thread (progress.hpp), the items
+/// run in chunks of about 50 ms and the scope's check runs between them.
+/// Lifetime: the pool is allocated once and never destroyed, and its workers are detached:
+/// process exit never destroys a joinable std::thread or a pool a worker still uses, even
+/// when a thread is inside parallel_for at exit (a daemon Python thread at shutdown).
 void parallel_for(std::size_t n_items, std::size_t num_threads,
                   const std::function<void(std::size_t item, std::size_t worker)>& fn);
 

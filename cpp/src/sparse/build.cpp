@@ -418,7 +418,11 @@ void truncate_docs(const SparseBatchView& docs, std::size_t num_threads, std::ve
       row.clear();
       for (std::int64_t j = docs.indptr[d]; j < docs.indptr[d + 1]; ++j)
         if (docs.values[j] > 0.0f) row.emplace_back(docs.values[j], docs.indices[j]);
-      const std::size_t keep = static_cast<std::size_t>(indptr[d + 1] - indptr[d]);
+      // The count pass above read the same weights: equal counts unless the caller's buffer
+      // changed in between (the Python binding passes a copy; C++ callers must not write
+      // it during the build). The clamp keeps a broken promise from sorting past the row.
+      const std::size_t keep = std::min(row.size(), static_cast<std::size_t>(indptr[d + 1] - indptr[d]));
+      AFTERSHOCK_DCHECK(keep == static_cast<std::size_t>(indptr[d + 1] - indptr[d]));
       std::partial_sort(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(keep), row.end(),
                         [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
       std::sort(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(keep),

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -16,8 +17,21 @@
 #include <thread>
 #include <vector>
 
+#include "aftershock/progress.hpp"
+
 namespace aftershock {
 namespace {
+
+// The calling thread's interrupt check (InterruptScope), and how many parallel_for calls
+// are running on this thread: only the outermost one polls, because a nested call runs
+// inside an item, with workers of the outer call still busy.
+thread_local InterruptFn t_interrupt = nullptr;
+thread_local std::size_t t_depth = 0;
+
+// Chunks of an interruptible call last about this long, and checks are at least this far
+// apart: Ctrl-C is seen within about twice this, and a check (which takes the GIL, and may
+// wait for it) costs a negligible share of the work.
+constexpr std::chrono::milliseconds kPollInterval{50};
 
 // Shared state of one parallel_for call.
 struct Job {
@@ -144,9 +158,13 @@ std::size_t parallel_workers(std::size_t n_items, std::size_t num_threads) {
   return std::max<std::size_t>(1, std::min(resolve_num_threads(num_threads), n_items));
 }
 
-void parallel_for(std::size_t n_items, std::size_t num_threads,
-                  const std::function<void(std::size_t, std::size_t)>& fn) {
-  if (n_items == 0) return;
+InterruptScope::InterruptScope(InterruptFn check) noexcept : previous_(t_interrupt) { t_interrupt = check; }
+InterruptScope::~InterruptScope() { t_interrupt = previous_; }
+
+namespace {
+
+// One parallel run of items [0, n_items) of `fn`, on the pool or on threads of its own.
+void run_job(std::size_t n_items, std::size_t num_threads, const std::function<void(std::size_t, std::size_t)>& fn) {
   std::size_t workers = parallel_workers(n_items, num_threads);
   Job job;
   job.fn = &fn;
@@ -167,6 +185,53 @@ void parallel_for(std::size_t n_items, std::size_t num_threads,
     for (auto& t : threads) t.join();
   }
   if (job.error) std::rethrow_exception(job.error);
+}
+
+struct DepthGuard {
+  DepthGuard() { ++t_depth; }
+  ~DepthGuard() { --t_depth; }
+};
+
+}  // namespace
+
+void parallel_for(std::size_t n_items, std::size_t num_threads,
+                  const std::function<void(std::size_t, std::size_t)>& fn) {
+  if (n_items == 0) return;
+  const DepthGuard depth;
+  const InterruptFn check = t_interrupt;
+  if (check == nullptr || t_depth > 1) {
+    run_job(n_items, num_threads, fn);
+    return;
+  }
+  // Interruptible: chunks sized to last about kPollInterval, measured as they run (the
+  // first is one item per worker); the check runs between chunks, when no worker is
+  // inside an item, so its exception (or the end of this thread) leaves nothing running.
+  using Clock = std::chrono::steady_clock;
+  const std::size_t workers = parallel_workers(n_items, num_threads);
+  std::size_t chunk = workers;
+  std::size_t begin = 0;
+  Clock::time_point last_check = Clock::now();
+  const std::function<void(std::size_t, std::size_t)> offset = [&](std::size_t item, std::size_t worker) {
+    fn(begin + item, worker);
+  };
+  while (begin < n_items) {
+    const std::size_t count = std::min(chunk, n_items - begin);
+    const Clock::time_point start = Clock::now();
+    run_job(count, num_threads, offset);
+    begin += count;
+    const Clock::time_point now = Clock::now();
+    if (begin < n_items && now - last_check >= kPollInterval) {
+      check();
+      last_check = Clock::now();
+    }
+    // Next chunk: the measured rate times the interval, growing at most 8x per chunk (a
+    // chunk of unusually cheap items must not make the next one last seconds).
+    const double seconds = std::chrono::duration<double>(now - start).count();
+    const double interval = std::chrono::duration<double>(kPollInterval).count();
+    const double rate = static_cast<double>(count) / std::max(seconds, 1e-6);
+    const double want = std::min(rate * interval, 8.0 * static_cast<double>(chunk));
+    chunk = std::max(workers, static_cast<std::size_t>(want));
+  }
 }
 
 }  // namespace aftershock
