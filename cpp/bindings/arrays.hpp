@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "aftershock/error.hpp"
+#include "aftershock/types.hpp"
+#include "aftershock/util/memory.hpp"
 #include "progress.hpp"
 
 namespace aftershock::bindings {
@@ -70,6 +72,27 @@ inline std::vector<std::int64_t> ragged_offsets(const CArray<std::int64_t>& offs
                           " (the number of token rows), got " + std::to_string(copy.back()));
   return copy;
 }
+
+/// The [n_queries, k] score and id arrays every top-k call returns, with `out` pointing
+/// into them. Their size is checked before allocating (util/memory.hpp): a huge k on a
+/// small index is a ValueError naming k, not a MemoryError or the OOM killer.
+struct TopKArrays {
+  CArray<float> scores;
+  CArray<std::int64_t> ids;
+  TopKOut out;
+
+  TopKArrays(std::size_t n_queries, std::size_t k) {
+    check_memory_need(bytes_product({n_queries, k, sizeof(float) + sizeof(std::int64_t)}),
+                      "k: the [n_queries, k] = [" + std::to_string(n_queries) + ", " + std::to_string(k) +
+                          "] results",
+                      "lower k (rows are padded with -1 beyond the documents found)");
+    scores = CArray<float>({n_queries, k});
+    ids = CArray<std::int64_t>({n_queries, k});
+    out = TopKOut{scores.mutable_data(), ids.mutable_data(), k};
+  }
+
+  py::tuple result() const { return py::make_tuple(scores, ids); }
+};
 
 }  // namespace aftershock::bindings
 

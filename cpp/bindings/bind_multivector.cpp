@@ -43,9 +43,8 @@ py::tuple run_search(const MultiVectorIndex& self, const CArray<float>& queries,
   const std::vector<std::int64_t> offs = ragged_offsets(offsets, "query_offsets", queries.shape(0));
   const std::size_t n_queries = offs.size() - 1;
   const auto kk = static_cast<std::size_t>(k);
-  CArray<float> scores({static_cast<py::ssize_t>(n_queries), static_cast<py::ssize_t>(kk)});
-  CArray<std::int64_t> ids({static_cast<py::ssize_t>(n_queries), static_cast<py::ssize_t>(kk)});
-  TopKOut out{scores.mutable_data(), ids.mutable_data(), kk};
+  TopKArrays top(n_queries, kk);
+  const TopKOut out = top.out;
   const float* q = queries.data();
   const std::int64_t* o = offs.data();
   without_gil([&] {
@@ -54,7 +53,7 @@ py::tuple run_search(const MultiVectorIndex& self, const CArray<float>& queries,
     else
       self.search_exact(q, o, n_queries, num_threads, out);
   });
-  return py::make_tuple(scores, ids);
+  return top.result();
 }
 
 // The typed info as nested dicts (the Python layer assembles the shared layout). Only the

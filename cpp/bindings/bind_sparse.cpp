@@ -48,10 +48,9 @@ Csr csr(const CArray<std::int64_t>& indptr, const CArray<std::uint32_t>& indices
 }
 
 py::tuple alloc_topk(std::size_t n, std::size_t k, TopKOut& out) {
-  CArray<float> scores({n, k});
-  CArray<std::int64_t> ids({n, k});
-  out = TopKOut{scores.mutable_data(), ids.mutable_data(), k};
-  return py::make_tuple(scores, ids);
+  TopKArrays top(n, k);
+  out = top.out;
+  return top.result();
 }
 
 void check_k(long long k) {

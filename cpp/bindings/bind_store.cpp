@@ -138,14 +138,12 @@ void bind_store(py::module_& m) {
               throw InvalidArgument("candidate_ids: expected (" + std::to_string(nq) +
                                     ", n_candidates) int64 (one row per query), got " + shape_string(candidate_ids));
             require_k(k);
-            CArray<float> scores({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
-            CArray<std::int64_t> ids({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
-            TopKOut out{scores.mutable_data(), ids.mutable_data(), k};
+            TopKArrays top(nq, k);
             const auto n_candidates = static_cast<std::size_t>(candidate_ids.shape(1));
             const std::vector<std::int64_t> cand = owned_copy(candidate_ids);
             const float* q = queries.data();
-            without_gil([&] { s.rerank_batch(q, offs.data(), nq, cand.data(), n_candidates, num_threads, out); });
-            return py::make_tuple(scores, ids);
+            without_gil([&] { s.rerank_batch(q, offs.data(), nq, cand.data(), n_candidates, num_threads, top.out); });
+            return top.result();
           },
           py::arg("queries").noconvert(), py::arg("query_offsets").noconvert(),
           py::arg("candidate_ids").noconvert(), py::arg("k"), py::arg("num_threads") = 0)
@@ -157,12 +155,10 @@ void bind_store(py::module_& m) {
             const std::vector<std::int64_t> offs = ragged_offsets(query_offsets, "query_offsets", queries.shape(0));
             const std::size_t nq = offs.size() - 1;
             require_k(k);
-            CArray<float> scores({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
-            CArray<std::int64_t> ids({static_cast<py::ssize_t>(nq), static_cast<py::ssize_t>(k)});
-            TopKOut out{scores.mutable_data(), ids.mutable_data(), k};
+            TopKArrays top(nq, k);
             const float* q = queries.data();
-            without_gil([&] { s.search(q, offs.data(), nq, num_threads, out); });
-            return py::make_tuple(scores, ids);
+            without_gil([&] { s.search(q, offs.data(), nq, num_threads, top.out); });
+            return top.result();
           },
           py::arg("queries").noconvert(), py::arg("query_offsets").noconvert(), py::arg("k"),
           py::arg("num_threads") = 0);

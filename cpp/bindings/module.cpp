@@ -8,6 +8,7 @@
 #include "aftershock/parallel.hpp"
 #include "aftershock/io/format.hpp"
 #include "aftershock/simd/level.hpp"
+#include "progress.hpp"
 
 namespace py = pybind11;
 
@@ -62,6 +63,8 @@ void set_error(PyObject* type, const char* message) {
 PYBIND11_MODULE(_core, m) {
   using namespace aftershock;
   m.doc() = "aftershock private C++ core; use the public classes in aftershock instead";
+  bindings::main_thread_ident() =
+      py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
 
   static py::exception<FormatError> format_error(m, "FormatError", PyExc_ValueError);
   py::register_exception_translator([](std::exception_ptr p) {

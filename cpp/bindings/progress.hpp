@@ -31,6 +31,29 @@ inline bool interpreter_finalizing() {
 #endif
 }
 
+/// Parks the calling thread until the process exits (a daemon thread during shutdown).
+[[noreturn]] inline void park_forever() {
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
+/// Takes the GIL back (PyEval_RestoreThread). If the interpreter finalizes while this
+/// thread waits, Python ends the thread with pthread_exit; its unwinding would run the
+/// destructors of Python objects on the stack (a result tuple) without the GIL and crash.
+/// The unwind is stopped here and the thread parks instead (a forced unwind may be caught
+/// as long as its handler never returns).
+inline void restore_thread(PyThreadState* state) {
+  if (interpreter_finalizing()) park_forever();
+#ifdef __GLIBCXX__
+  try {
+    PyEval_RestoreThread(state);
+  } catch (abi::__forced_unwind&) {
+    park_forever();
+  }
+#else
+  PyEval_RestoreThread(state);
+#endif
+}
+
 /// Thrown from a callback instead of taking the GIL once the interpreter is shutting down:
 /// it stops the core call, whose thread then never returns to Python (without_gil).
 struct InterpreterShutdown : std::runtime_error {
@@ -45,7 +68,15 @@ class CallbackGil {
  public:
   CallbackGil() {
     if (interpreter_finalizing()) throw InterpreterShutdown();
+#ifdef __GLIBCXX__
+    try {
+      gil_.emplace();
+    } catch (abi::__forced_unwind&) {
+      park_forever();  // ended while waiting for the GIL at shutdown: see restore_thread
+    }
+#else
     gil_.emplace();
+#endif
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
   }
 
@@ -53,8 +84,25 @@ class CallbackGil {
   std::optional<py::gil_scoped_acquire> gil_;
 };
 
+/// The ident (PyThread_get_thread_ident) of Python's main thread, set when the module is
+/// imported (module.cpp).
+inline unsigned long& main_thread_ident() {
+  static unsigned long ident = 0;
+  return ident;
+}
+
+/// Python runs signal handlers in the main thread only, so only there can a check see
+/// Ctrl-C. Other threads skip the check and never wait for the GIL inside a core call:
+/// a daemon thread waiting for it when the interpreter finalizes is ended by pthread_exit,
+/// whose unwinding through the pool's frames would abort the process.
+inline bool on_main_thread() { return PyThread_get_thread_ident() == main_thread_ident(); }
+
 /// The interrupt check of query batches (InterruptScope): KeyboardInterrupt on Ctrl-C.
-inline void check_signals() { const CallbackGil gil; }
+inline void check_signals() {
+  if (on_main_thread()) {
+    const CallbackGil gil;  // raises KeyboardInterrupt on a pending Ctrl-C
+  }
+}
 
 /// The progress function of builds: checks for Ctrl-C at each call (the core calls it from
 /// the calling thread, between chunks), then forwards to `callback` unless it is None. Keep
@@ -62,8 +110,9 @@ inline void check_signals() { const CallbackGil gil; }
 /// reference.
 inline ProgressFn make_progress(py::object callback) {
   return [callback = std::move(callback)](const char* stage, std::size_t done, std::size_t total) {
+    if (callback.is_none()) return check_signals();
     const CallbackGil gil;
-    if (!callback.is_none()) callback(stage, done, total);
+    callback(stage, done, total);
   };
 }
 
@@ -78,17 +127,11 @@ inline ProgressFn make_progress(py::object callback) {
 /// aborts the process: "terminate called without an active exception"). So the GIL is
 /// taken back explicitly, not in a destructor, and not at all once shutdown has begun:
 /// the thread then parks until the process exits (what Python 3.14 does itself). A thread
-/// already waiting for the GIL when shutdown begins is still ended by the interpreter;
-/// that unwind leaves through this function and pybind11's dispatcher, which let it pass.
+/// already waiting for the GIL when shutdown begins parks too (restore_thread).
 template <class Fn>
 auto without_gil(Fn&& fn) -> decltype(fn()) {
   using Result = decltype(fn());
   PyThreadState* const state = PyEval_SaveThread();
-  const auto reacquire = [state] {
-    if (interpreter_finalizing())
-      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
-    PyEval_RestoreThread(state);
-  };
   std::optional<std::conditional_t<std::is_void_v<Result>, bool, Result>> result;
   try {
     const InterruptScope interrupts(&check_signals);
@@ -102,10 +145,10 @@ auto without_gil(Fn&& fn) -> decltype(fn()) {
     throw;  // the interpreter is ending this thread (it holds no GIL to give back)
 #endif
   } catch (...) {
-    reacquire();
+    restore_thread(state);
     throw;
   }
-  reacquire();
+  restore_thread(state);
   if constexpr (!std::is_void_v<Result>) return std::move(*result);
 }
 

@@ -44,10 +44,10 @@ import threading, time
 import numpy as np
 import aftershock
 from aftershock.datasets import synthetic_sparse
-docs, queries = synthetic_sparse(20000, 400, seed=1)
-index = aftershock.SparseIndex.build(docs, n_postings=1000)
+docs, queries = synthetic_sparse(4000, 200, seed=1)
+index = aftershock.SparseIndex.build(docs, n_postings=300)
 rng = np.random.default_rng(0)
-store = aftershock.MultiVectorStore.build(rng.standard_normal((20000, 32), dtype=np.float32), np.arange(0, 20001, 10))
+store = aftershock.MultiVectorStore.build(rng.standard_normal((8000, 32), dtype=np.float32), np.arange(0, 8001, 10))
 q = [np.ones((4, 32), np.float32)] * 50
 def loop(kind):
     while True:
@@ -56,7 +56,7 @@ def loop(kind):
         elif kind == 1:
             store.maxsim_batch(q)
         else:
-            aftershock.SparseIndex.build(docs[:5000], n_postings=500)
+            aftershock.SparseIndex.build(docs[:2000], n_postings=200)
 for kind in range(3):
     for _ in range(2):
         threading.Thread(target=loop, args=(kind,), daemon=True).start()
@@ -71,6 +71,6 @@ def test_exit_with_daemon_threads_inside_the_core():
     Python ended the thread with pthread_exit, a forced unwind through a noexcept
     destructor. The bindings now never take the GIL during shutdown (progress.hpp,
     without_gil): such a thread parks until the process exits."""
-    for _ in range(20):
+    for _ in range(10):
         proc = subprocess.run([sys.executable, "-c", _SHUTDOWN], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])

@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#ifdef __GLIBCXX__
+#include <cxxabi.h>
+#endif
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -49,6 +52,10 @@ struct Job {
       if (item >= n_items) return;
       try {
         (*fn)(item, worker);
+#ifdef __GLIBCXX__
+      } catch (abi::__forced_unwind&) {
+        throw;  // a thread being ended (pthread_exit) must unwind, not be caught
+#endif
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mutex);
         if (!error) error = std::current_exception();
