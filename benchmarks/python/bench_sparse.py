@@ -15,8 +15,13 @@ What it measures
   overhead); ``batch`` times one call over all queries with ``num_threads=1`` (mean only).
   With ``--repeats R`` each query's time is the minimum of R runs (robust to a shared machine).
   Systems alternate inside each query configuration, so a load spike hits both.
+* **Builds**: each system sweeps its own ``n_postings`` (``--seismic-n-postings``,
+  ``--aftershock-n-postings``; ``default`` is aftershock's corpus-derived default), so each is
+  compared at its best build, not at equal parameters.
 * **Matched recall**: for each ``--recall-targets`` value, the fastest configuration of each
-  system reaching it, and our latency ÷ Seismic's.
+  system reaching it over every build, and our latency ÷ Seismic's, with the build-time and
+  index-bytes ratios of the two builds behind those points; then the same with aftershock
+  restricted to its default build (what users run) against Seismic's best.
 
 Seismic is driven through its Python API: ``SeismicDataset.add_documents_by_id`` (CSR in,
 component ids used as they are), ``SeismicIndex.build_from_dataset`` with the same build
@@ -37,8 +42,9 @@ model, thread count and git SHA).
 
 Example::
 
-    python benchmarks/python/bench_sparse.py --dataset debian --n-postings 1000 \\
-        --query-cuts 3,5,10 --heap-factors 0.7,0.8,0.9 --out results.jsonl
+    python benchmarks/python/bench_sparse.py --dataset debian --build-threads 1 \\
+        --seismic-n-postings 250,500,1000,1500,3000 --aftershock-n-postings default,500,1000 \\
+        --query-cuts 3,5,8,10,12,16 --heap-factors 0.6,0.7,0.8,0.9 --repeats 3 --out results.jsonl
 """
 
 from __future__ import annotations
@@ -58,9 +64,42 @@ import common  # noqa: E402
 from sparse_data import prepare_data  # noqa: E402
 from sparse_engines import AftershockRunner, SeismicRunner, build_all, child_build  # noqa: E402
 from sparse_report import print_report  # noqa: E402
-from sparse_sweep import matched_recall, run_aftershock_defaults, sweep  # noqa: E402
+from sparse_sweep import matched_recall, sweep  # noqa: E402
 
 BUILD_KEYS = ("n_postings", "centroid_fraction", "min_cluster_size", "summary_energy", "max_fraction")
+
+
+def build_and_sweep(args, data, meta, system, params, label, build_records, doc_rows, seismic_sorted) -> list[dict]:
+    """Build one system's index in a child, then time its query sweep."""
+    built = build_all(args, data, {**params, "seed": args.seed}, [system], label)
+    runners = {}
+    for name, (res, index) in built.items():
+        build_records.append({"kind": "build", "system": name, "build": label, **res, **data["info"], "meta": meta})
+        if index is None:
+            continue
+        if name == "aftershock":
+            runners["aftershock"] = AftershockRunner(index, data["queries"], args.k)
+        else:
+            for flag in seismic_sorted:
+                key = "seismic" if len(seismic_sorted) == 1 else f"seismic-sorted{int(flag)}"
+                runners[key] = SeismicRunner(index, data["queries"], args.k, data["queries_bin"], doc_rows, flag)
+    return sweep(args, data, runners, label, params, meta)
+
+
+def attach_build_ratios(m: dict, build_records: list[dict]) -> None:
+    """Build seconds and index bytes of the builds behind a matched-recall row, ours / Seismic's."""
+    by_key = {(r["system"], r["build"]): r for r in build_records if "error" not in r}
+    best = m["best"]
+    ours = best.get("aftershock")
+    theirs = [v for s, v in best.items() if s.startswith("seismic") and v]
+    if not ours or not theirs:
+        return
+    a = by_key.get(("aftershock", ours["build"]))
+    s = by_key.get(("seismic", min(theirs, key=lambda v: v["latency_ms"])["build"]))
+    if a and s:
+        m["build_seconds_ratio"] = a["build_seconds"] / s["build_seconds"]
+        if a.get("index_bytes") and s.get("index_bytes"):
+            m["index_bytes_ratio"] = a["index_bytes"] / s["index_bytes"]
 
 
 def main(argv=None) -> int:
@@ -81,7 +120,17 @@ def main(argv=None) -> int:
     p.add_argument("--n-topics", type=int, default=None)
     p.add_argument("--seed", type=int, default=0, help="data seed (synthetic) and build seed (aftershock)")
     g = p.add_argument_group("build (comma lists sweep every combination; defaults are pyseismic-lsr's)")
-    g.add_argument("--n-postings", default="3500")
+    g.add_argument("--n-postings", default="3500", help="both systems, unless overridden below")
+    g.add_argument(
+        "--seismic-n-postings",
+        default=None,
+        help="Seismic's own n_postings list, e.g. 250,500,1000,1500,3000 (its best build per recall is compared)",
+    )
+    g.add_argument(
+        "--aftershock-n-postings",
+        default=None,
+        help="aftershock's own n_postings list; 'default' builds with aftershock's corpus-derived default",
+    )
     g.add_argument("--centroid-fraction", default="0.1")
     g.add_argument("--min-cluster-size", default="2")
     g.add_argument("--summary-energy", default="0.4")
@@ -100,11 +149,6 @@ def main(argv=None) -> int:
         default="",
         help="comma list of systems (aftershock,seismic) whose saved index from an earlier run with the "
         "same data and parameters is loaded instead of rebuilt; its recorded build numbers are reported",
-    )
-    g.add_argument(
-        "--aftershock-defaults",
-        action="store_true",
-        help="also build aftershock with its own defaults and search with its default query parameters",
     )
     q = p.add_argument_group("search")
     q.add_argument("--k", type=int, default=10)
@@ -159,9 +203,15 @@ def main(argv=None) -> int:
     lengths = np.diff(data["docs"].indptr)
     doc_rows = np.flatnonzero(lengths > 0).astype(np.int64)
 
+    # Each system sweeps its own n_postings (Seismic's best build against aftershock's), the
+    # other build parameters are shared; "default" leaves aftershock's n_postings to the
+    # index (derived from the corpus).
+    per_system_np = {
+        "aftershock": args.aftershock_n_postings or args.n_postings,
+        "seismic": args.seismic_n_postings or args.n_postings,
+    }
     grid = list(
         itertools.product(
-            common.parse_list(args.n_postings, int),
             common.parse_list(args.centroid_fraction, float),
             common.parse_list(args.min_cluster_size, int),
             common.parse_list(args.summary_energy, float),
@@ -169,37 +219,30 @@ def main(argv=None) -> int:
         )
     )
     build_records, search_records = [], []
-    for values in grid:
-        params = dict(zip(BUILD_KEYS, values))
-        params["knn"] = args.knn
-        label = "np{}-cf{}-mcs{}-se{}-mf{}-knn{}".format(*values, args.knn)
-        built = build_all(args, data, {**params, "seed": args.seed}, systems, label)
-        runners = {}
-        for system, (res, index) in built.items():
-            build_records.append(
-                {"kind": "build", "system": system, "build": label, **res, **data["info"], "meta": meta}
-            )
-            if index is None:
-                continue
-            if system == "aftershock":
-                runners["aftershock"] = AftershockRunner(index, data["queries"], args.k)
-            else:
-                for flag in seismic_sorted:
-                    name = "seismic" if len(seismic_sorted) == 1 else f"seismic-sorted{int(flag)}"
-                    runners[name] = SeismicRunner(
-                        index, data["queries"], args.k, data["queries_bin"], doc_rows, flag
-                    )
-        search_records += sweep(args, data, runners, label, params, meta)
-        del built, runners
-        gc.collect()
+    for system in systems:
+        for n_postings in common.parse_list(per_system_np[system], str):
+            for values in grid:
+                params = dict(zip(BUILD_KEYS[1:], values))
+                params["knn"] = args.knn
+                if n_postings != "default":
+                    params["n_postings"] = int(n_postings)
+                elif system != "aftershock":
+                    raise SystemExit("--n-postings: 'default' is only for aftershock (--aftershock-n-postings)")
+                label = "np{}-cf{}-mcs{}-se{}-mf{}-knn{}".format(n_postings, *values, args.knn)
+                search_records += build_and_sweep(args, data, meta, system, params, label, build_records, doc_rows,
+                                                  seismic_sorted)
+                gc.collect()
 
-    if args.aftershock_defaults and "aftershock" in systems:
-        search_records += run_aftershock_defaults(args, data, meta, build_records)
-
-    matched = matched_recall(args, [r for r in search_records if r["build"] != "defaults"])
+    matched = matched_recall(args, search_records)
+    defaults = [r for r in search_records if r["system"] != "aftershock" or r["build"].startswith("npdefault")]
+    if len(defaults) < len(search_records) and any(r["system"] == "aftershock" for r in defaults):
+        for m in matched_recall(args, defaults):
+            m["aftershock_builds"] = "default"
+            matched.append(m)
     for m in matched:
         m.update(data["info"])
         m["meta"] = meta
+        attach_build_ratios(m, build_records)
     print_report(args, build_records, search_records, matched)
     if args.out:
         common.write_jsonl(args.out, build_records + search_records + matched)

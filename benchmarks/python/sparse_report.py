@@ -75,7 +75,8 @@ def print_report(args, build_records, search_records, matched):
     print(common.format_table(search_records, cols))
     print("\n== matched recall: fastest configuration reaching each target ==")
     for m in matched:
-        parts = [f"recall >= {m['recall_target']:.2f} ({m['latency_metric']}):"]
+        scope = "aftershock default build" if m.get("aftershock_builds") == "default" else "every build"
+        parts = [f"[{scope}] recall >= {m['recall_target']:.2f} ({m['latency_metric']}):"]
         for key, val in m["best"].items():
             if val is None:
                 parts.append(f"{key} not reached")
@@ -88,4 +89,8 @@ def print_report(args, build_records, search_records, matched):
             parts.append(f"=> ours / Seismic = {m['ratio_ours_over_seismic']:.2f}x")
         if "ratio_interpolated" in m:
             parts.append(f"(interpolated on the Pareto frontier: {m['ratio_interpolated']:.2f}x)")
+        if "build_seconds_ratio" in m:
+            parts.append(f"build time {m['build_seconds_ratio']:.2f}x")
+        if "index_bytes_ratio" in m:
+            parts.append(f"index bytes {m['index_bytes_ratio']:.2f}x")
         print("  " + "  ".join(parts))

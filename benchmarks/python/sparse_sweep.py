@@ -1,17 +1,13 @@
 """bench_sparse.py, sweep and timing: every query_cut x heap_factor x n_knn configuration
 timed per query and/or as one batch, recall against exact search, the fastest configuration
-per recall target, and aftershock's untuned defaults."""
+per recall target."""
 
 from __future__ import annotations
 
 import itertools
-import json
-from pathlib import Path
-
 import numpy as np
 
 import common
-from sparse_engines import BENCH_SCRIPT
 
 
 def sweep(args, data, runners: dict, build_label: str, build_params: dict, meta: dict) -> list[dict]:
@@ -128,42 +124,3 @@ def _interpolate_latency(records, target, rkey, metric):
         return la
     lb, rb = below[-1]
     return lb + (la - lb) * (target - rb) / (ra - rb)
-
-
-def run_aftershock_defaults(args, data, meta, build_records) -> list[dict]:
-    """aftershock with no tuning at all: default build, default search parameters."""
-    spec_params = {"num_threads": args.build_threads}
-    index_path = str(Path(args.work_dir) / f"{data['name']}-aftershock-defaults")
-    spec = {
-        "system": "aftershock",
-        "docs": str(data["docs_path"]),
-        "params": spec_params,
-        "index": index_path,
-    }
-    res, _ = common.run_child(
-        [str(BENCH_SCRIPT), "_build", json.dumps(spec)], timeout=args.build_timeout
-    )
-    res["params"] = spec_params
-    build_records.append(
-        {"kind": "build", "system": "aftershock", "build": "defaults", **res, **data["info"], "meta": meta}
-    )
-    import aftershock
-
-    index = aftershock.SparseIndex.load(res["index_path"])
-    rows = [data["queries"][i : i + 1] for i in range(data["queries"].shape[0])]
-    ms, out = common.time_each(lambda q: index.search(q, args.k, num_threads=1), rows)
-    ids = np.vstack([np.asarray(r.ids, dtype=np.int64).reshape(1, -1) for r in out])
-    rec = {
-        "kind": "search",
-        "system": "aftershock",
-        "build": "defaults",
-        "query_cut": None,
-        "heap_factor": None,
-        "n_knn": None,
-        "k": args.k,
-        **data["info"],
-        **common.latency_summary(ms),
-        f"recall_at_{args.k}": recall(ids, data["gt"], args.k),
-        "meta": meta,
-    }
-    return [rec]

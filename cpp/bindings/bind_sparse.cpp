@@ -80,7 +80,8 @@ void bind_sparse(py::module_& m) {
             else if (pruning == "fixed") p.pruning = sparse::Pruning::kFixedSize;
             else throw InvalidArgument("pruning: expected 'global' or 'fixed', got '" + pruning + "'");
             p.precision = parse_precision(precision);
-            if (n_postings < 1) throw InvalidArgument("n_postings: expected >= 1, got " + std::to_string(n_postings));
+            // 0 leaves it to the index (sparse::default_n_postings).
+            if (n_postings < 0) throw InvalidArgument("n_postings: expected >= 1, got " + std::to_string(n_postings));
             if (min_cluster_size < 1)
               throw InvalidArgument("min_cluster_size: expected >= 1, got " + std::to_string(min_cluster_size));
             p.n_postings = static_cast<std::size_t>(n_postings);
@@ -104,7 +105,7 @@ void bind_sparse(py::module_& m) {
           "search",
           [](const SparseIndex& ix, const CArray<std::int64_t>& indptr, const CArray<std::uint32_t>& indices,
              const CArray<float>& values, long long dim, long long k, long long query_cut, double heap_factor, long long n_knn,
-             long long num_threads) {
+             long long num_threads, bool with_stats) {
             check_k(k);
             SearchParams p;
             p.k = static_cast<std::size_t>(k);
@@ -116,12 +117,22 @@ void bind_sparse(py::module_& m) {
             const std::size_t d = non_negative<std::size_t>(dim, "dim");
             const Csr c = csr(indptr, indices, values, "queries");
             TopKOut out;
-            py::tuple result = alloc_topk(c.indptr.size() - 1, p.k, out);
-            without_gil([&] { ix.search(c.view(d), p, out); });
-            return result;
+            const std::size_t n_queries = c.indptr.size() - 1;
+            py::tuple result = alloc_topk(n_queries, p.k, out);
+            std::vector<sparse::SearchStats> stats(with_stats ? n_queries : 0);
+            without_gil([&] { ix.search(c.view(d), p, out, with_stats ? stats.data() : nullptr); });
+            if (!with_stats) return result;
+            // One row of counters per query, in SearchStats's field order.
+            CArray<std::int64_t> table({n_queries, std::size_t{5}});
+            std::int64_t* t = table.mutable_data();
+            for (const sparse::SearchStats& st : stats) {
+              for (std::uint64_t x : {st.lists, st.blocks, st.blocks_visited, st.postings, st.docs_scored})
+                *t++ = static_cast<std::int64_t>(x);
+            }
+            return py::tuple(py::make_tuple(result[0], result[1], table));
           },
           nc("indptr"), nc("indices"), nc("values"), py::arg("dim"), py::arg("k"), py::arg("query_cut"),
-          py::arg("heap_factor"), py::arg("n_knn"), py::arg("num_threads"))
+          py::arg("heap_factor"), py::arg("n_knn"), py::arg("num_threads"), py::arg("with_stats") = false)
       .def(
           "build_knn",
           [](SparseIndex& ix, long long knn, long long query_cut, double heap_factor, long long num_threads,

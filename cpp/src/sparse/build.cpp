@@ -487,7 +487,9 @@ std::uint64_t vocabulary_bytes_per_term(std::size_t dim, std::size_t num_threads
 }  // namespace
 
 struct IndexBuilder {
-  static SparseIndex build(const SparseBatchView& docs, const BuildParams& p, const ProgressFn& progress) {
+  static SparseIndex build(const SparseBatchView& docs, const BuildParams& params, const ProgressFn& progress) {
+    BuildParams p = params;
+    if (p.n_postings == 0) p.n_postings = default_n_postings(docs.n_rows);
     check_build_params(p);
     if (docs.dim < 1) throw InvalidArgument("docs: the vocabulary size (number of columns) must be >= 1");
     if (docs.n_rows >= std::numeric_limits<DocId>::max())

@@ -36,6 +36,7 @@ struct Searcher {
     std::vector<DocId> results;
     std::vector<RowHandle> neighbours;
     TopK top{1};
+    SearchStats stats;  // of the current query
   };
 
   float score(const ForwardIndex::Row& r, const float* q) const {
@@ -57,7 +58,7 @@ struct Searcher {
   // of the row kRowAhead documents ahead, once that header is likely in cache. A row whose
   // document was already scored is not fetched: about a third of the rows a query meets
   // repeat a document of an earlier block.
-  static constexpr std::size_t kHeadAhead = 8, kRowAhead = 2;
+  static constexpr std::size_t kHeadAhead = 16, kRowAhead = 4;
   void prefetch_head(RowHandle h) const { __builtin_prefetch(ix.fwd_.row_begin(h)); }
   void prefetch_row(RowHandle h, const Scratch& s) const {
     const ForwardIndex::Row r = ix.fwd_.row(h);
@@ -72,6 +73,7 @@ struct Searcher {
   void visit(const RowHandle* rows, std::size_t n, Scratch& s, TopK& top) const {
     for (std::size_t i = 0; i < std::min(n, kHeadAhead); ++i) prefetch_head(rows[i]);
     for (std::size_t i = 0; i < std::min(n, kRowAhead); ++i) prefetch_row(rows[i], s);
+    s.stats.postings += n;
     for (std::size_t i = 0; i < n; ++i) {
       if (i + kHeadAhead < n) prefetch_head(rows[i + kHeadAhead]);
       if (i + kRowAhead < n) prefetch_row(rows[i + kRowAhead], s);
@@ -116,12 +118,17 @@ struct Searcher {
       s.qweights.push_back(q.values[j]);
     }
     const std::size_t cut = std::min(p.query_cut, s.terms.size());
+    s.stats = SearchStats{};
+    s.stats.lists = cut;
     auto heavier = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
     std::partial_sort(s.terms.begin(), s.terms.begin() + static_cast<std::ptrdiff_t>(cut), s.terms.end(), heavier);
 
     if (p.heap_factor <= 0.0f) {  // nothing can be skipped: no bounds needed
       for (std::size_t ti = 0; ti < cut; ++ti) {
         const TermId t = s.terms[ti].second;
+        const std::size_t nb = ix.list_block_begin_[t + 1] - ix.list_block_begin_[t];
+        s.stats.blocks += nb;
+        s.stats.blocks_visited += nb;
         visit(ix.post_rows_.data() + ix.list_post_begin_[t], ix.list_post_begin_[t + 1] - ix.list_post_begin_[t], s, top);
       }
     } else {
@@ -133,6 +140,7 @@ struct Searcher {
         const std::size_t b0 = ix.list_block_begin_[t], nb = ix.list_block_begin_[t + 1] - b0;
         if (nb == 0) continue;
         block_bounds(t, s);
+        s.stats.blocks += nb;
         for (std::size_t b = 0; b < nb; ++b) s.blocks.push_back({s.bound[b], t, b0 + b});
       }
       // Equal bounds go to the smaller global block number (lists in term order): deterministic.
@@ -144,6 +152,7 @@ struct Searcher {
         // skipped block ends the search.
         if (top.full() && best.bound < p.heap_factor * top.threshold()) break;
         std::pop_heap(s.blocks.begin(), end, lower);
+        ++s.stats.blocks_visited;
         const auto [rows, n] = block_rows(best.term, best.block);
         visit(rows, n, s, top);
       }
@@ -162,6 +171,7 @@ struct Searcher {
       }
     }
 
+    s.stats.docs_scored = s.visited.size();
     for (std::int64_t j = qb; j < qe; ++j) s.dense[q.indices[j]] = 0.0f;
     for (DocId d : s.visited) s.seen[d >> 6] = 0;
     s.visited.clear();
@@ -189,19 +199,21 @@ Searcher::Scratch& thread_scratch(std::size_t dim, std::size_t n_docs) {
 
 }  // namespace
 
-void SparseIndex::search(const SparseBatchView& queries, const SearchParams& p, TopKOut out) const {
+void SparseIndex::search(const SparseBatchView& queries, const SearchParams& p, TopKOut out,
+                         SearchStats* stats) const {
   check_search_params(p);
   if (out.k != p.k) throw InvalidArgument("internal: output width does not match k");
   if (queries.dim != dim_)
     throw InvalidArgument("queries: expected " + std::to_string(dim_) + " columns (the index vocabulary), got " +
                           std::to_string(queries.dim));
   validate_batch(queries, "queries", p.num_threads);
-  search_unchecked(queries, p, out);
+  search_unchecked(queries, p, out, stats);
 }
 
 // PRECONDITION: check_search_params(p) passed, out.k == p.k, queries.dim == dim_ and
 // `queries` is a valid batch (validate_batch), e.g. rows of this index's own forward index.
-void SparseIndex::search_unchecked(const SparseBatchView& queries, const SearchParams& p, TopKOut out) const {
+void SparseIndex::search_unchecked(const SparseBatchView& queries, const SearchParams& p, TopKOut out,
+                                   SearchStats* stats) const {
   AFTERSHOCK_DCHECK(p.k >= 1 && out.k == p.k && queries.dim == dim_);
   Searcher searcher{*this, p, sparse_kernels()};
   parallel_for(queries.n_rows, p.num_threads, [&](std::size_t qi, std::size_t) {
@@ -209,6 +221,7 @@ void SparseIndex::search_unchecked(const SparseBatchView& queries, const SearchP
     s.top.reset(p.k);
     searcher.search_one(queries, qi, s, s.top);
     s.top.write(out.scores + qi * p.k, out.ids + qi * p.k);
+    if (stats != nullptr) stats[qi] = s.stats;
   });
 }
 

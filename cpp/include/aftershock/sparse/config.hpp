@@ -17,7 +17,7 @@ enum class Pruning : std::uint8_t {
 
 struct BuildParams {
   Pruning pruning = Pruning::kGlobalThreshold;
-  std::size_t n_postings = 4000;     // kept postings per list (fixed) or on average (global)
+  std::size_t n_postings = 0;  // kept postings per list (fixed) or on average (global); 0 = default_n_postings
   double max_fraction = 1.5;         // global: a list keeps at most max_fraction * n_postings
   double centroid_fraction = 0.1;    // clusters per list = ceil(centroid_fraction * list length); larger-than-mean clusters are split into blocks
   std::size_t min_cluster_size = 2;  // smaller clusters are dissolved into the others
@@ -35,12 +35,26 @@ struct BuildParams {
 /// with the expected range and the value. Used by build, and by load on a file's values.
 void check_build_params(const BuildParams& p);
 
+/// The n_postings an index uses when BuildParams::n_postings is 0: 3 * sqrt(n_docs), at
+/// least 100, rounded to 50 (default_params.cpp says why).
+std::size_t default_n_postings(std::size_t n_docs);
+
 struct SearchParams {
   std::size_t k = 10;
   std::size_t query_cut = 10;  // lists visited: the query's query_cut heaviest terms
   float heap_factor = 0.8f;    // skip a block when its bound < heap_factor * current k-th score
   std::size_t n_knn = 0;       // graph neighbours of each result that are also scored
   std::size_t num_threads = 0;
+};
+
+/// What one query's search did: the work counters behind its latency, for diagnostics and
+/// for comparing configurations independently of the machine's speed.
+struct SearchStats {
+  std::uint64_t lists = 0;            // inverted lists walked (<= query_cut)
+  std::uint64_t blocks = 0;           // blocks of those lists (each bounded by its summary)
+  std::uint64_t blocks_visited = 0;   // blocks whose documents were scored
+  std::uint64_t postings = 0;         // postings of the visited blocks (and kNN neighbours)
+  std::uint64_t docs_scored = 0;      // distinct documents scored exactly
 };
 
 }  // namespace aftershock::sparse

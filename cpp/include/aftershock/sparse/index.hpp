@@ -44,7 +44,9 @@ class SparseIndex {
 
   /// Top-k for every row of `queries` (same dim as the index). out.k must be params.k.
   /// Const and thread-safe: concurrent searches are fine. Throws InvalidArgument.
-  void search(const SparseBatchView& queries, const SearchParams& params, TopKOut out) const;
+  /// When `stats` is given it receives one SearchStats per query (n_rows entries).
+  void search(const SparseBatchView& queries, const SearchParams& params, TopKOut out,
+              SearchStats* stats = nullptr) const;
 
   /// (Re)builds the kNN graph: each document's `knn` nearest documents found by searching
   /// the index itself with the document as query (`params`, k = knn + 1, self excluded).
@@ -91,7 +93,8 @@ class SparseIndex {
  private:
   /// search() without its checks, for internal callers (build_knn). PRECONDITIONs in
   /// search.cpp.
-  void search_unchecked(const SparseBatchView& queries, const SearchParams& params, TopKOut out) const;
+  void search_unchecked(const SparseBatchView& queries, const SearchParams& params, TopKOut out,
+                        SearchStats* stats = nullptr) const;
   void write(io::FileWriter& w, std::string& conf_text) const;
   static SparseIndex read(const io::FileReader& r);
   void check_invariants() const;  // after load: every offset and id in range
