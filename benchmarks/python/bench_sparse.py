@@ -66,7 +66,8 @@ from sparse_engines import AftershockRunner, SeismicRunner, build_all, child_bui
 from sparse_report import print_report  # noqa: E402
 from sparse_sweep import matched_recall, sweep  # noqa: E402
 
-BUILD_KEYS = ("n_postings", "centroid_fraction", "min_cluster_size", "summary_energy", "max_fraction")
+# The build parameters both engines share (n_postings is swept per engine).
+BUILD_KEYS = ("centroid_fraction", "min_cluster_size", "summary_energy", "max_fraction")
 
 
 def build_and_sweep(args, data, meta, system, params, label, build_records, doc_rows, seismic_sorted) -> list[dict]:
@@ -222,7 +223,7 @@ def main(argv=None) -> int:
     for system in systems:
         for n_postings in common.parse_list(per_system_np[system], str):
             for values in grid:
-                params = dict(zip(BUILD_KEYS[1:], values))
+                params = dict(zip(BUILD_KEYS, values))
                 params["knn"] = args.knn
                 if n_postings != "default":
                     params["n_postings"] = int(n_postings)

@@ -47,11 +47,6 @@ Csr csr(const CArray<std::int64_t>& indptr, const CArray<std::uint32_t>& indices
   return c;
 }
 
-py::tuple alloc_topk(std::size_t n, std::size_t k, TopKOut& out) {
-  TopKArrays top(n, k);
-  out = top.out;
-  return top.result();
-}
 
 void check_k(long long k) {
   if (k < 1) throw InvalidArgument("k: expected k >= 1, got " + std::to_string(k));
@@ -116,12 +111,11 @@ void bind_sparse(py::module_& m) {
             p.num_threads = non_negative<std::size_t>(num_threads, "num_threads");
             const std::size_t d = non_negative<std::size_t>(dim, "dim");
             const Csr c = csr(indptr, indices, values, "queries");
-            TopKOut out;
             const std::size_t n_queries = c.indptr.size() - 1;
-            py::tuple result = alloc_topk(n_queries, p.k, out);
+            TopKArrays top(n_queries, p.k);
             std::vector<sparse::SearchStats> stats(with_stats ? n_queries : 0);
-            without_gil([&] { ix.search(c.view(d), p, out, with_stats ? stats.data() : nullptr); });
-            if (!with_stats) return result;
+            without_gil([&] { ix.search(c.view(d), p, top.out, with_stats ? stats.data() : nullptr); });
+            if (!with_stats) return top.result();
             // One row of counters per query, in SearchStats's field order.
             CArray<std::int64_t> table({n_queries, std::size_t{5}});
             std::int64_t* t = table.mutable_data();
@@ -129,7 +123,7 @@ void bind_sparse(py::module_& m) {
               for (std::uint64_t x : {st.lists, st.blocks, st.blocks_visited, st.postings, st.docs_scored})
                 *t++ = static_cast<std::int64_t>(x);
             }
-            return py::tuple(py::make_tuple(result[0], result[1], table));
+            return py::tuple(py::make_tuple(top.scores, top.ids, table));
           },
           nc("indptr"), nc("indices"), nc("values"), py::arg("dim"), py::arg("k"), py::arg("query_cut"),
           py::arg("heap_factor"), py::arg("n_knn"), py::arg("num_threads"), py::arg("with_stats") = false)
@@ -205,11 +199,10 @@ void bind_sparse(py::module_& m) {
         const Csr dc = csr(d_indptr, d_indices, d_values, "docs");
         const Csr qc = csr(q_indptr, q_indices, q_values, "queries");
         const std::size_t threads = non_negative<std::size_t>(num_threads, "num_threads");
-        TopKOut out;
-        py::tuple result = alloc_topk(qc.indptr.size() - 1, static_cast<std::size_t>(k), out);
+        TopKArrays top(qc.indptr.size() - 1, static_cast<std::size_t>(k));
         without_gil(
-            [&] { sparse::exact_search(dc.view(d), qc.view(d), static_cast<std::size_t>(k), threads, out); });
-        return result;
+            [&] { sparse::exact_search(dc.view(d), qc.view(d), static_cast<std::size_t>(k), threads, top.out); });
+        return top.result();
       },
       nc("doc_indptr"), nc("doc_indices"), nc("doc_values"), nc("query_indptr"), nc("query_indices"),
       nc("query_values"), py::arg("dim"), py::arg("k"), py::arg("num_threads"));
