@@ -2,6 +2,8 @@
 // converts); shapes are checked here with the GIL held, values in the core without it.
 #include <pybind11/stl.h>
 
+#include <limits>
+
 #include "aftershock/sparse/index.hpp"
 #include "aftershock/sparse/testing.hpp"
 #include "arrays.hpp"
@@ -230,7 +232,9 @@ void bind_sparse(py::module_& m) {
 
   // Kernel entry for the SIMD-vs-scalar tests: one dot product at an explicit level.
   // `values` is float32, or uint16 holding IEEE half bits; `terms` is uint16 or uint32.
-  m.def("_sparse_dot", [](const std::string& level, py::array terms, py::array values, CArray<float> query) {
+  // A finite `threshold` lets the kernel stop early (values non-increasing; kernels.hpp).
+  m.def("_sparse_dot", [](const std::string& level, py::array terms, py::array values, CArray<float> query,
+                          float query_mass, float threshold) {
     const simd::Level lv = simd::parse_level(level);
     if (!simd::is_supported(lv)) throw InvalidArgument("level not supported here");
     if (terms.ndim() != 1 || values.ndim() != 1 || terms.shape(0) != values.shape(0) || query.ndim() != 1)
@@ -246,15 +250,18 @@ void bind_sparse(py::module_& m) {
       auto* tp = static_cast<const std::uint16_t*>(terms.data());
       for (std::size_t i = 0; i < n; ++i)
         if (tp[i] >= query.shape(0)) throw std::out_of_range("terms: id out of range of query");
-      return v16 ? sparse::testing::dot(lv, tp, static_cast<const std::uint16_t*>(values.data()), n, query.data())
-                 : sparse::testing::dot(lv, tp, static_cast<const float*>(values.data()), n, query.data());
+      return v16 ? sparse::testing::dot(lv, tp, static_cast<const std::uint16_t*>(values.data()), n, query.data(), query_mass, threshold)
+                 : sparse::testing::dot(lv, tp, static_cast<const float*>(values.data()), n, query.data(), query_mass,
+                                        threshold);
     }
     auto* tp = static_cast<const std::uint32_t*>(terms.data());
     for (std::size_t i = 0; i < n; ++i)
       if (tp[i] >= query.shape(0)) throw std::out_of_range("terms: id out of range of query");
-    return v16 ? sparse::testing::dot(lv, tp, static_cast<const std::uint16_t*>(values.data()), n, query.data())
-               : sparse::testing::dot(lv, tp, static_cast<const float*>(values.data()), n, query.data());
-  });
+    return v16 ? sparse::testing::dot(lv, tp, static_cast<const std::uint16_t*>(values.data()), n, query.data(), query_mass, threshold)
+               : sparse::testing::dot(lv, tp, static_cast<const float*>(values.data()), n, query.data(), query_mass,
+                                      threshold);
+  }, py::arg("level"), py::arg("terms"), py::arg("values"), py::arg("query"), py::arg("query_mass") = 0.0f,
+     py::arg("threshold") = -std::numeric_limits<float>::infinity());
 }
 
 }  // namespace aftershock::bindings

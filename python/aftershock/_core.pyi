@@ -3,6 +3,7 @@ aftershock private C++ core; use the public classes in aftershock instead
 """
 from __future__ import annotations
 import collections.abc
+import math
 import numpy
 import numpy.typing
 import typing
@@ -171,7 +172,7 @@ def _set_maxsim_extensions(allow_bf16_dot: bool, allow_vnni: bool) -> None:
     """
 def _sparse_accumulate(arg0: str, arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], arg2: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], arg3: typing.SupportsFloat | typing.SupportsIndex, arg4: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
     ...
-def _sparse_dot(arg0: str, arg1: numpy.ndarray, arg2: numpy.ndarray, arg3: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> float:
+def _sparse_dot(level: str, terms: numpy.ndarray, values: numpy.ndarray, query: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], query_mass: float = 0.0, threshold: float = -math.inf) -> float:
     ...
 def cleanup(path: str | bytes) -> list:
     """

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "sparse/kernels.hpp"
@@ -14,6 +15,7 @@ namespace aftershock::sparse {
 namespace {
 
 using SparseKernelsAt = test::PerLevelTest;
+constexpr float kNoStop = -std::numeric_limits<float>::infinity();
 
 TEST_P(SparseKernelsAt, DotProductsAgreeWithFloat64WithinTheRoundingBound) {
   Rng rng(7);
@@ -45,16 +47,60 @@ TEST_P(SparseKernelsAt, DotProductsAgreeWithFloat64WithinTheRoundingBound) {
           abs16 += std::abs(q * as_f32[i]);
         }
         const double eps = FLT_EPSILON / 2;
-        const float d32 = k.dot_u32_f32(t32.data() + offset, f.data() + offset, n, query.data());
-        const float d16 = k.dot_u16_f16(t16.data() + offset, h.data() + offset, n, query.data());
+        const float d32 = k.dot_u32_f32(t32.data() + offset, f.data() + offset, n, query.data(), 0.0f, kNoStop);
+        const float d16 = k.dot_u16_f16(t16.data() + offset, h.data() + offset, n, query.data(), 0.0f, kNoStop);
         EXPECT_LE(std::abs(d32 - exact32), static_cast<double>(n) * eps * abs32 + 1e-30) << simd::level_name(level) << " n=" << n;
         EXPECT_LE(std::abs(d16 - exact16), static_cast<double>(n) * eps * abs16 + 1e-30) << simd::level_name(level) << " n=" << n;
         // The term width never changes the bits (one level, same row).
-        EXPECT_EQ(d32, k.dot_u16_f32(t16.data() + offset, f.data() + offset, n, query.data()));
-        EXPECT_EQ(d16, k.dot_u32_f16(t32.data() + offset, h.data() + offset, n, query.data()));
+        EXPECT_EQ(d32, k.dot_u16_f32(t16.data() + offset, f.data() + offset, n, query.data(), 0.0f, kNoStop));
+        EXPECT_EQ(d16, k.dot_u32_f16(t32.data() + offset, h.data() + offset, n, query.data(), 0.0f, kNoStop));
       }
     }
   }
+}
+
+// The early stop: on rows stored heaviest first, a finite threshold either changes nothing
+// (same bits as no threshold) or returns a value below the threshold that bounds the
+// exact score from above, and then the exact score is below the threshold too.
+TEST_P(SparseKernelsAt, EarlyStopReturnsTheScoreOrABoundBelowTheThreshold) {
+  Rng rng(13);
+  const std::size_t dim = 5000;
+  std::vector<float> query(dim, 0.0f);
+  float mass = 0.0f;
+  for (std::size_t i = 0; i < 1500; ++i) {  // a query touching about a quarter of the terms
+    const std::size_t t = rng.below(dim);
+    if (query[t] == 0.0f) mass += query[t] = static_cast<float>(std::exp(rng.normal()));
+  }
+  const SparseKernels& k = sparse_kernels(this->level());
+  std::size_t stopped = 0;
+  for (std::size_t trial = 0; trial < 400; ++trial) {
+    const std::size_t n = rng.below(300);
+    std::vector<std::uint16_t> t16(n), h(n);
+    std::vector<float> f(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      t16[i] = static_cast<std::uint16_t>(rng.below(dim));
+      f[i] = static_cast<float>(std::exp(rng.normal()));
+    }
+    std::sort(f.begin(), f.end(), std::greater<float>());
+    for (std::size_t i = 0; i < n; ++i) h[i] = float_to_fp16(f[i]);
+    const float exact32 = k.dot_u16_f32(t16.data(), f.data(), n, query.data(), 0.0f, kNoStop);
+    const float exact16 = k.dot_u16_f16(t16.data(), h.data(), n, query.data(), 0.0f, kNoStop);
+    for (float threshold : {exact32 * 0.5f, exact32 * 0.999f, exact32, exact32 * 1.001f, exact32 * 2.0f, 1e30f}) {
+      const float got = k.dot_u16_f32(t16.data(), f.data(), n, query.data(), mass, threshold);
+      if (got != exact32) {
+        ++stopped;
+        EXPECT_LT(got, threshold) << simd::level_name(this->level()) << " n=" << n;
+        EXPECT_GE(got, exact32 * (1 - 1e-5f)) << "the returned bound is below the score";
+        EXPECT_LT(exact32, threshold) << "stopped a document that reaches the threshold";
+      }
+      const float got16 = k.dot_u16_f16(t16.data(), h.data(), n, query.data(), mass, threshold);
+      if (got16 != exact16) {
+        EXPECT_LT(got16, threshold);
+        EXPECT_LT(exact16, threshold);
+      }
+    }
+  }
+  EXPECT_GT(stopped, 100u) << "the early stop never triggered";
 }
 
 TEST_P(SparseKernelsAt, AccumulateCodesMatchesFloat64) {

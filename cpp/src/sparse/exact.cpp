@@ -5,6 +5,7 @@
 // rounding error of both sums is rescored with the same dot kernel the index uses, so the
 // result is exactly the kernel's top k and lossless index results match it bit for bit.
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "aftershock/error.hpp"
@@ -105,7 +106,8 @@ void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, s
     for (DocId d : s.candidates) {
       if (static_cast<double>(s.acc[d]) >= cut) {
         const std::int64_t b = docs.indptr[d], e = docs.indptr[d + 1];
-        top.push(kern.dot_u32_f32(docs.indices + b, docs.values + b, static_cast<std::size_t>(e - b), s.dense.data()),
+        top.push(kern.dot_u32_f32(docs.indices + b, docs.values + b, static_cast<std::size_t>(e - b), s.dense.data(),
+                                  0.0f, -std::numeric_limits<float>::infinity()),
                  d);
       }
       s.acc[d] = -1.0f;

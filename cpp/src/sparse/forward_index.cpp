@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <string>
 
 #include "aftershock/error.hpp"
@@ -39,6 +40,7 @@ ForwardIndex ForwardIndex::build(const SparseBatchView& docs, Precision precisio
   const float fp16_limit = float_of(kFp16OverflowBits);
   std::vector<float> too_large_for_fp16((docs.n_rows + chunk - 1) / chunk, 0.0f);
   parallel_for((docs.n_rows + chunk - 1) / chunk, num_threads, [&](std::size_t c, std::size_t) {
+    std::vector<std::uint32_t> by_weight;
     for (std::size_t d = c * chunk; d < std::min(docs.n_rows, (c + 1) * chunk); ++d) {
       const std::size_t b = static_cast<std::size_t>(docs.indptr[d]);
       const std::size_t n = static_cast<std::size_t>(docs.indptr[d + 1]) - b;
@@ -47,15 +49,22 @@ ForwardIndex ForwardIndex::build(const SparseBatchView& docs, Precision precisio
       std::memcpy(row, head, sizeof(head));
       unsigned char* terms = row + kHeaderBytes;
       unsigned char* values = terms + f.values_at(n);
+      // Heaviest first (ties by term), the order the dot kernels' early stop needs.
+      by_weight.resize(n);
+      for (std::size_t i = 0; i < n; ++i) by_weight[i] = static_cast<std::uint32_t>(i);
+      const float* w = docs.values + b;
+      std::sort(by_weight.begin(), by_weight.end(),
+                [w](std::uint32_t x, std::uint32_t y) { return w[x] > w[y] || (w[x] == w[y] && x < y); });
       for (std::size_t i = 0; i < n; ++i) {
-        const std::uint32_t t = docs.indices[b + i];
+        const std::size_t j = b + by_weight[i];
+        const std::uint32_t t = docs.indices[j];
         if (f.wide_terms_) {
           std::memcpy(terms + 4 * i, &t, 4);
         } else {
           const auto t16 = static_cast<std::uint16_t>(t);
           std::memcpy(terms + 2 * i, &t16, 2);
         }
-        const float v = docs.values[b + i];
+        const float v = docs.values[j];
         if (precision == Precision::kFp32) {
           std::memcpy(values + 4 * i, &v, 4);
         } else {
@@ -109,7 +118,7 @@ ForwardIndex ForwardIndex::from_parts(bool wide_terms, Precision precision, std:
   return f;
 }
 
-std::string ForwardIndex::check(std::size_t n_docs, std::size_t dim) const {
+std::string ForwardIndex::check(std::size_t n_docs, std::size_t dim, bool heaviest_first) const {
   if (handles_.size() != n_docs) return "forward index has the wrong number of rows";
   if (wide_terms_ != (dim > 65536)) return "forward index term width does not match the vocabulary";
   // Rows are back to back, each fully inside the array, in any document order: row i names
@@ -125,16 +134,46 @@ std::string ForwardIndex::check(std::size_t n_docs, std::size_t dim) const {
     const std::uint64_t next = at + row_bytes(head[1]) / 8;
     if (next > words_.size()) return "forward index row runs past the end";
     const Row r = row(static_cast<RowHandle>(at));
+    float previous = std::numeric_limits<float>::infinity();
     for (std::size_t j = 0; j < r.n; ++j) {
       const auto [t, v] = entry(r, j);
       if (t >= dim) return "forward index holds a term id out of range";
       if (!std::isfinite(v) || v < 0.0f) return "forward index holds an invalid weight";
+      // Search stops scoring a row early on this order (kernels.hpp): a row out of order
+      // would lose documents silently.
+      if (heaviest_first && v > previous) return "forward index row is not stored heaviest weight first";
+      previous = v;
     }
     at = next;
   }
   if (at != words_.size()) return "forward index has trailing bytes";
   if (words_.size() > kMaxWords) return "forward index is too large";
   return {};
+}
+
+void ForwardIndex::sort_rows_heaviest_first(std::size_t num_threads) {
+  const std::size_t vb = value_bytes(), tb = term_bytes();
+  const std::size_t chunk = 4096;
+  parallel_for((handles_.size() + chunk - 1) / chunk, num_threads, [&](std::size_t c, std::size_t) {
+    std::vector<std::pair<float, std::uint32_t>> entries;  // (weight, position in the row)
+    std::vector<unsigned char> terms, values;
+    for (std::size_t d = c * chunk; d < std::min(handles_.size(), (c + 1) * chunk); ++d) {
+      const Row r = row(handles_[d]);
+      entries.resize(r.n);
+      for (std::size_t i = 0; i < r.n; ++i) entries[i] = {entry(r, i).second, static_cast<std::uint32_t>(i)};
+      std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) {
+        return x.first > y.first || (x.first == y.first && x.second < y.second);
+      });
+      auto* t = static_cast<unsigned char*>(const_cast<void*>(r.terms));
+      auto* v = static_cast<unsigned char*>(const_cast<void*>(r.values));
+      terms.assign(t, t + r.n * tb);
+      values.assign(v, v + r.n * vb);
+      for (std::size_t i = 0; i < r.n; ++i) {
+        std::memcpy(t + i * tb, terms.data() + entries[i].second * tb, tb);
+        std::memcpy(v + i * vb, values.data() + entries[i].second * vb, vb);
+      }
+    }
+  });
 }
 
 }  // namespace aftershock::sparse

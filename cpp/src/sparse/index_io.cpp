@@ -1,6 +1,7 @@
 // Serialization of SparseIndex (kind "SPRS") and the read-only accessors. A load checks
 // every CRC, then every structural invariant, so a damaged or hostile file raises
 // FormatError instead of reading out of bounds later.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -11,12 +12,14 @@ namespace aftershock::sparse {
 namespace {
 
 constexpr char kKind[4] = {'S', 'P', 'R', 'S'};
-// Layout 4: forward rows addressed by handle (FWDR/FWDH/PROW); summaries as runs under
-// per-page term directories (BlockSummaries). Older layouts are refused with a message to
-// rebuild. Integers in CONF are written as integers (io::Config::set_uint, exact up to
-// 2^64 - 1, e.g. the seed); files that wrote them as doubles read the same way, so the
-// layout number did not change.
-constexpr std::uint64_t kLayout = 4;
+// Layout 5: forward rows addressed by handle (FWDR/FWDH/PROW), each row heaviest weight
+// first; summaries as runs under per-page term directories (BlockSummaries). Layout 4 is
+// layout 5 with rows in term order: its rows are reordered on load (the one difference),
+// so saved indexes keep working. Older layouts are refused with a message to rebuild.
+// Integers in CONF are written as integers (io::Config::set_uint, exact up to 2^64 - 1,
+// e.g. the seed); files that wrote them as doubles read the same way.
+constexpr std::uint64_t kLayout = 5;
+constexpr std::uint64_t kTermOrderLayout = 4;
 
 [[noreturn]] void corrupt(const std::string& what) { throw FormatError("aftershock file: sparse index " + what); }
 
@@ -108,8 +111,10 @@ SparseIndex SparseIndex::read(const io::FileReader& r) {
   }
   ix.params_.seed = c.get_uint("seed", std::numeric_limits<std::uint64_t>::max());
   ix.params_.knn = ix.knn_;
-  if (!c.has("layout") || c.get("layout") != static_cast<double>(kLayout))
+  const double layout = c.has("layout") ? c.get("layout") : 0.0;
+  if (layout != static_cast<double>(kLayout) && layout != static_cast<double>(kTermOrderLayout))
     corrupt("was written by another version of aftershock (an older layout); rebuild it");
+  const bool term_order_rows = layout == static_cast<double>(kTermOrderLayout);
   // The values, not only their checksums: the check build runs (a parameter build refuses
   // would reach the search code otherwise). Its message starts with the key.
   try {
@@ -125,16 +130,17 @@ SparseIndex SparseIndex::read(const io::FileReader& r) {
   ix.block_post_begin_ = r.read_vector<std::uint32_t>("BPST");
   ix.block_scale_ = r.read_vector<float>("BSCL");
   ix.knn_graph_ = r.read_vector<DocId>("KNNG");
-  ix.check_invariants();
+  ix.check_invariants(!term_order_rows);
+  if (term_order_rows) ix.fwd_.sort_rows_heaviest_first(0);
   ix.summaries_ = BlockSummaries::read(r, ix.dim_, ix.list_block_begin_);
   r.verify_unread();
   return ix;
 }
 
-void SparseIndex::check_invariants() const {
+void SparseIndex::check_invariants(bool heaviest_first_rows) const {
   if (params_.precision != Precision::kFp16 && params_.precision != Precision::kFp32)
     corrupt("the stored precision is neither fp16 nor fp32");
-  if (const std::string why = fwd_.check(n_docs_, dim_); !why.empty()) corrupt(why);
+  if (const std::string why = fwd_.check(n_docs_, dim_, heaviest_first_rows); !why.empty()) corrupt(why);
   check_offsets(list_post_begin_, dim_, post_rows_.size(), "posting list");
   check_offsets(list_block_begin_, dim_, block_scale_.size(), "block");
   if (block_post_begin_.size() != block_scale_.size()) corrupt("section lengths disagree");
@@ -203,6 +209,7 @@ std::vector<std::pair<TermId, float>> SparseIndex::document(DocId d) const {
   const ForwardIndex::Row r = fwd_.row(fwd_.handle(d));
   std::vector<std::pair<TermId, float>> out(r.n);
   for (std::size_t i = 0; i < r.n; ++i) out[i] = fwd_.entry(r, i);
+  std::sort(out.begin(), out.end());  // rows are stored heaviest first; documents read in term order
   return out;
 }
 

@@ -43,18 +43,20 @@ const SparseKernels& sparse_kernels() { return registry().active(); }
 namespace testing {
 
 float dot(simd::Level level, const std::uint16_t* terms, const std::uint16_t* half_values, std::size_t n,
-          const float* query) {
-  return supported(level).dot_u16_f16(terms, half_values, n, query);
+          const float* query, float query_mass, float threshold) {
+  return supported(level).dot_u16_f16(terms, half_values, n, query, query_mass, threshold);
 }
-float dot(simd::Level level, const std::uint16_t* terms, const float* values, std::size_t n, const float* query) {
-  return supported(level).dot_u16_f32(terms, values, n, query);
+float dot(simd::Level level, const std::uint16_t* terms, const float* values, std::size_t n, const float* query,
+          float query_mass, float threshold) {
+  return supported(level).dot_u16_f32(terms, values, n, query, query_mass, threshold);
 }
 float dot(simd::Level level, const std::uint32_t* terms, const std::uint16_t* half_values, std::size_t n,
-          const float* query) {
-  return supported(level).dot_u32_f16(terms, half_values, n, query);
+          const float* query, float query_mass, float threshold) {
+  return supported(level).dot_u32_f16(terms, half_values, n, query, query_mass, threshold);
 }
-float dot(simd::Level level, const std::uint32_t* terms, const float* values, std::size_t n, const float* query) {
-  return supported(level).dot_u32_f32(terms, values, n, query);
+float dot(simd::Level level, const std::uint32_t* terms, const float* values, std::size_t n, const float* query,
+          float query_mass, float threshold) {
+  return supported(level).dot_u32_f32(terms, values, n, query, query_mass, threshold);
 }
 void accumulate_codes_u8(simd::Level level, const std::uint8_t* blocks, const std::uint8_t* codes, std::size_t n,
                          float weight, float* acc) {

@@ -33,11 +33,23 @@ struct SummaryPageView {
 /// `query` is a dense float32 vector covering every term id (PRECONDITION: terms[i] < its
 /// length). Values are float32 or IEEE-half bits. The order of additions is fixed per
 /// level, so one level always returns the same bits for the same input.
+///
+/// Early stop: with threshold = -inf the kernels return the full sum. Otherwise values
+/// must be non-increasing (forward rows are stored heaviest first) and query_mass at least
+/// the sum of the query's positive weights; after every 16 entries, while entries remain,
+/// the kernel bounds the rest (dot_stop.inc) and, when the sum so far plus that bound stays
+/// below `threshold` by a rounding margin, stops and returns that upper bound (< threshold:
+/// the document cannot enter a top-k whose k-th score is `threshold`). When it does not
+/// stop, the result has the same bits as with threshold = -inf.
 struct SparseKernels {
-  float (*dot_u16_f16)(const std::uint16_t* terms, const std::uint16_t* values, std::size_t n, const float* query);
-  float (*dot_u16_f32)(const std::uint16_t* terms, const float* values, std::size_t n, const float* query);
-  float (*dot_u32_f16)(const std::uint32_t* terms, const std::uint16_t* values, std::size_t n, const float* query);
-  float (*dot_u32_f32)(const std::uint32_t* terms, const float* values, std::size_t n, const float* query);
+  float (*dot_u16_f16)(const std::uint16_t* terms, const std::uint16_t* values, std::size_t n, const float* query,
+                       float query_mass, float threshold);
+  float (*dot_u16_f32)(const std::uint16_t* terms, const float* values, std::size_t n, const float* query,
+                       float query_mass, float threshold);
+  float (*dot_u32_f16)(const std::uint32_t* terms, const std::uint16_t* values, std::size_t n, const float* query,
+                       float query_mass, float threshold);
+  float (*dot_u32_f32)(const std::uint32_t* terms, const float* values, std::size_t n, const float* query,
+                       float query_mass, float threshold);
   /// acc[blocks[i]] += weight * codes[i] for i < n. Block ids are the low byte of a block
   /// index (the caller offsets `acc` to the 256-block page). PRECONDITION: blocks are
   /// distinct (a summary run holds each block once), so SIMD scatter has no

@@ -3,6 +3,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "kernels.hpp"
 
@@ -33,12 +35,25 @@ inline __m256 load8(const float* query, const TermT* t) {
                         query[t[7]]);
 }
 
+#include "dot_stop.inc"
+
 template <class TermT, class ValueT>
-float dot(const TermT* terms, const ValueT* values, std::size_t n, const float* query) {
-  __m256 acc = _mm256_setzero_ps();
+float dot(const TermT* terms, const ValueT* values, std::size_t n, const float* query, float query_mass,
+          float threshold) {
+  const bool may_stop = threshold > -std::numeric_limits<float>::infinity();
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 acc = zero, met = zero;  // met: the positive query weight met so far
+  float bound;
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    acc = _mm256_fmadd_ps(load8(query, terms + i), load_values(values + i), acc);
+    const __m256 q = load8(query, terms + i);
+    acc = _mm256_fmadd_ps(q, load_values(values + i), acc);
+    if (may_stop) {
+      met = _mm256_add_ps(met, _mm256_max_ps(q, zero));
+      if ((i + 8) % 16 == 0 && i + 8 < n &&
+          dot_stops(hsum(acc), hsum(met), load_value(values[i + 8]), query_mass, threshold, bound))
+        return bound;
+    }
   }
   if (i < n) {
     // The tail as one more zero-padded vector step (term 0 with weight 0 adds 0): a scalar

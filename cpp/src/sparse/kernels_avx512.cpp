@@ -4,6 +4,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "kernels.hpp"
 
@@ -19,13 +21,28 @@ inline __m512 load_values(const std::uint16_t* p, __mmask16 m) {
   return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
 }
 
+#include "dot_stop.inc"
+
+inline float load_value(float v) { return v; }
+inline float load_value(std::uint16_t h) { return _cvtsh_ss(h); }
+
 template <class TermT, class ValueT>
-float dot(const TermT* terms, const ValueT* values, std::size_t n, const float* query) {
-  __m512 acc = _mm512_setzero_ps();
+float dot(const TermT* terms, const ValueT* values, std::size_t n, const float* query, float query_mass,
+          float threshold) {
+  const bool may_stop = threshold > -std::numeric_limits<float>::infinity();
+  const __m512 zero = _mm512_setzero_ps();
+  __m512 acc = zero, met = zero;  // met: the positive query weight met so far
+  float bound;
   std::size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     __m512 q = _mm512_i32gather_ps(load_terms(terms + i, 0xffff), query, 4);
     acc = _mm512_fmadd_ps(q, load_values(values + i, 0xffff), acc);
+    if (may_stop) {
+      met = _mm512_add_ps(met, _mm512_max_ps(q, zero));
+      if (i + 16 < n && dot_stops(_mm512_reduce_add_ps(acc), _mm512_reduce_add_ps(met), load_value(values[i + 16]),
+                                  query_mass, threshold, bound))
+        return bound;
+    }
   }
   if (i < n) {
     const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);

@@ -3,6 +3,7 @@
 // heap_factor * (current k-th score), scoring each surviving document once, exactly.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
@@ -12,6 +13,8 @@
 #include "kernels.hpp"
 
 namespace aftershock::sparse {
+
+constexpr float kNoStop = -std::numeric_limits<float>::infinity();
 
 struct Searcher {
   const SparseIndex& ix;
@@ -31,6 +34,8 @@ struct Searcher {
     std::vector<std::pair<float, TermId>> terms;
     std::vector<TermId> qterms;  // the query's positive terms, ascending, and their weights
     std::vector<float> qweights;
+    float query_mass = 0.0f;  // sum of the positive query weights (the early stop's bound)
+    bool may_stop = false;    // whether scoring may stop early (not in the lossless setting)
     std::vector<float> bound;
     std::vector<BlockRef> blocks;
     std::vector<DocId> results;
@@ -39,18 +44,22 @@ struct Searcher {
     SearchStats stats;  // of the current query
   };
 
-  float score(const ForwardIndex::Row& r, const float* q) const {
+  // The document's score, or, when `threshold` is finite and the row's heaviest entries
+  // already show it cannot reach it, an upper bound below it (the kernels' early stop).
+  float score(const ForwardIndex::Row& r, const float* q, float query_mass, float threshold) const {
     using u16 = std::uint16_t;
     using u32 = std::uint32_t;
     const ForwardIndex& f = ix.fwd_;
+    const auto* v16 = static_cast<const u16*>(r.values);
+    const auto* v32 = static_cast<const float*>(r.values);
     if (f.wide_terms()) {
-      return f.precision() == Precision::kFp32
-                 ? kern.dot_u32_f32(static_cast<const u32*>(r.terms), static_cast<const float*>(r.values), r.n, q)
-                 : kern.dot_u32_f16(static_cast<const u32*>(r.terms), static_cast<const u16*>(r.values), r.n, q);
+      const auto* t = static_cast<const u32*>(r.terms);
+      return f.precision() == Precision::kFp32 ? kern.dot_u32_f32(t, v32, r.n, q, query_mass, threshold)
+                                               : kern.dot_u32_f16(t, v16, r.n, q, query_mass, threshold);
     }
-    return f.precision() == Precision::kFp32
-               ? kern.dot_u16_f32(static_cast<const u16*>(r.terms), static_cast<const float*>(r.values), r.n, q)
-               : kern.dot_u16_f16(static_cast<const u16*>(r.terms), static_cast<const u16*>(r.values), r.n, q);
+    const auto* t = static_cast<const u16*>(r.terms);
+    return f.precision() == Precision::kFp32 ? kern.dot_u16_f32(t, v32, r.n, q, query_mass, threshold)
+                                             : kern.dot_u16_f16(t, v16, r.n, q, query_mass, threshold);
   }
 
   // Rows are read at random, so their latency is hidden in two stages: the first line of
@@ -83,7 +92,8 @@ struct Searcher {
       if (word & bit) continue;
       word |= bit;
       s.visited.push_back(r.doc);
-      top.push(score(r, s.dense.data()), r.doc);
+      // A document stopped early can never enter later either: the k-th score only grows.
+      top.push(score(r, s.dense.data(), s.query_mass, s.may_stop ? top.threshold() : kNoStop), r.doc);
     }
   }
 
@@ -104,6 +114,42 @@ struct Searcher {
     for (std::size_t b = 0; b < nb; ++b) s.bound[b] *= ix.block_scale_[b0 + b];
   }
 
+  // Visits s.blocks best bound first (equal bounds: the smaller global block number, lists
+  // being in term order, so the walk is deterministic) until the first block whose bound is
+  // below heap_factor * k-th score: the k-th score only grows, so no later block could pass.
+  // In rounds rather than through a heap over all of them: the best kRound blocks left are
+  // selected and sorted, visited, and then every block left below the cut is dropped (it
+  // would never be visited) -- usually nearly all of a query's ~1,500 blocks, which
+  // therefore are never heap-ordered. The order, and so the result, is a priority queue's.
+  static constexpr std::size_t kRound = 32;
+  void walk_blocks(Scratch& s, TopK& top) const {
+    auto higher = [](const BlockRef& a, const BlockRef& b) { return a.bound > b.bound || (a.bound == b.bound && a.block < b.block); };
+    auto first = s.blocks.begin(), end = s.blocks.end();
+    while (first != end) {
+      const auto mid = first + static_cast<std::ptrdiff_t>(std::min<std::size_t>(kRound, static_cast<std::size_t>(end - first)));
+      std::nth_element(first, mid, end, higher);
+      std::sort(first, mid, higher);
+      for (auto it = first; it != mid; ++it) {
+        if (top.full() && it->bound < p.heap_factor * top.threshold()) return;
+        ++s.stats.blocks_visited;
+        // Blocks hold ~8 documents, too few for visit's prefetch to run ahead of the first
+        // ones: the next block (likely visited next) has its rows' heads fetched while this
+        // one is scored.
+        if (it + 1 != mid) {
+          const auto [next_rows, next_n] = block_rows(it[1].term, it[1].block);
+          for (std::size_t i = 0; i < std::min(next_n, kHeadAhead); ++i) prefetch_head(next_rows[i]);
+        }
+        const auto [rows, n] = block_rows(it->term, it->block);
+        visit(rows, n, s, top);
+      }
+      first = mid;
+      if (top.full()) {
+        const float cut = p.heap_factor * top.threshold();
+        end = std::partition(first, end, [cut](const BlockRef& b) { return !(b.bound < cut); });
+      }
+    }
+  }
+
   // Fills `top` (empty, sized for k) with query qi's results; leaves the scratch all-zero.
   void search_one(const SparseBatchView& q, std::size_t qi, Scratch& s, TopK& top) const {
     const std::int64_t qb = q.indptr[qi], qe = q.indptr[qi + 1];
@@ -117,6 +163,10 @@ struct Searcher {
       s.qterms.push_back(q.indices[j]);
       s.qweights.push_back(q.values[j]);
     }
+    s.query_mass = 0.0f;
+    for (float w : s.qweights) s.query_mass += w;
+    // heap_factor 0 is the setting that skips nothing; it stays a plain exhaustive scorer.
+    s.may_stop = p.heap_factor > 0.0f;
     const std::size_t cut = std::min(p.query_cut, s.terms.size());
     s.stats = SearchStats{};
     s.stats.lists = cut;
@@ -143,27 +193,7 @@ struct Searcher {
         s.stats.blocks += nb;
         for (std::size_t b = 0; b < nb; ++b) s.blocks.push_back({s.bound[b], t, b0 + b});
       }
-      // Equal bounds go to the smaller global block number (lists in term order): deterministic.
-      auto lower = [](const BlockRef& a, const BlockRef& b) { return a.bound < b.bound || (a.bound == b.bound && a.block > b.block); };
-      std::make_heap(s.blocks.begin(), s.blocks.end(), lower);
-      for (auto end = s.blocks.end(); end != s.blocks.begin(); --end) {
-        const BlockRef best = s.blocks.front();
-        // The k-th score only grows and blocks come by decreasing bound, so the first
-        // skipped block ends the search.
-        if (top.full() && best.bound < p.heap_factor * top.threshold()) break;
-        std::pop_heap(s.blocks.begin(), end, lower);
-        ++s.stats.blocks_visited;
-        // Blocks hold ~8 documents, too few for visit's prefetch to run ahead of the first
-        // ones: the next block by bound (likely visited next) has its rows' heads fetched
-        // while this one is scored.
-        if (end - s.blocks.begin() > 1) {
-          const BlockRef& next = s.blocks.front();
-          const auto [next_rows, next_n] = block_rows(next.term, next.block);
-          for (std::size_t i = 0; i < std::min(next_n, kHeadAhead); ++i) prefetch_head(next_rows[i]);
-        }
-        const auto [rows, n] = block_rows(best.term, best.block);
-        visit(rows, n, s, top);
-      }
+      walk_blocks(s, top);
     }
 
     if (p.n_knn > 0 && ix.knn_ > 0) {
@@ -289,9 +319,7 @@ void SparseIndex::build_knn(std::size_t knn, const SearchParams& params, const P
     terms.clear();
     values.clear();
     for (std::size_t d = c0; d < c1; ++d) {
-      const ForwardIndex::Row r = fwd_.row(fwd_.handle(static_cast<DocId>(d)));
-      for (std::size_t i = 0; i < r.n; ++i) {
-        const auto [u, v] = fwd_.entry(r, i);
+      for (const auto& [u, v] : document(static_cast<DocId>(d))) {  // terms ascending, as queries are
         terms.push_back(u);
         values.push_back(v);
       }

@@ -65,3 +65,24 @@ def test_search_at_every_level_matches_scalar(simd_level, synthetic):
     bound = (abs(queries.astype(np.float64)) @ abs(docs.astype(np.float64)).T).toarray().max(axis=1) * 200 * EPS32
     np.testing.assert_allclose(got.scores, want.scores, rtol=0, atol=float(bound.max()))
     assert recall_at_k(got.ids, want.ids, 10) >= 0.99
+
+
+@given(st.integers(0, 300), st.floats(0.0, 3.0), st.integers(0, 2**32 - 1))
+@per_level_settings(max_examples=60)
+def test_dot_early_stop_returns_the_score_or_a_bound_below_the_threshold(simd_level, n, fraction, seed):
+    """On a row stored heaviest first, a threshold either leaves the score's bits unchanged or
+    stops with an upper bound of it below the threshold; it stops only rows whose exact
+    (float64) score is below the threshold."""
+    rng = np.random.default_rng(seed)
+    dim = 3000
+    query = np.where(rng.random(dim) < 0.3, rng.lognormal(0, 1, size=dim), 0.0).astype(np.float32)
+    mass = float(query[query > 0].astype(np.float64).sum())
+    terms = rng.choice(dim, size=n, replace=False).astype(np.uint16)
+    values = np.sort(rng.lognormal(0, 1, size=n).astype(np.float32))[::-1].copy()
+    full = _core._sparse_dot(simd_level, terms, values, query)
+    exact = float(query[terms.astype(np.int64)].astype(np.float64) @ values.astype(np.float64))
+    threshold = np.float32(fraction * max(exact, 1e-3))
+    got = _core._sparse_dot(simd_level, terms, values, query, mass, threshold)
+    if got != full:
+        assert got < threshold and exact < threshold, (simd_level, n, got, full, exact, threshold)
+        assert got >= exact * (1 - 1e-5)

@@ -42,7 +42,9 @@ def test_knn_refinement_does_not_lose_recall(synthetic):
 def _best_first_model(ix, docs, query, k, query_cut, heap_factor, level):
     """Search as documented, in Python: every block of the query_cut heaviest terms' lists,
     best bound first across lists (ties: smaller term, then block), stopping at the first
-    bound below heap_factor * k-th score; each new document scored by the index's kernel."""
+    bound below heap_factor * k-th score; each new document scored by the index's kernel over
+    its row stored heaviest weight first (a row the kernel stops early scores below the k-th
+    score, so it is rejected here too)."""
     terms = query.indices[query.data > 0].astype(np.uint32)
     weights = query.data[query.data > 0].astype(np.float32)
     dense = np.zeros(docs.shape[1], np.float32)
@@ -62,7 +64,9 @@ def _best_first_model(ix, docs, query, k, query_cut, heap_factor, level):
                 continue
             seen.add(d)
             lo, hi = docs.indptr[d], docs.indptr[d + 1]
-            score = np.float32(_core._sparse_dot(level, docs.indices[lo:hi].astype(np.uint16), docs.data[lo:hi], dense))
+            heaviest_first = np.argsort(-docs.data[lo:hi], kind="stable")  # the forward rows' order
+            row_terms = docs.indices[lo:hi][heaviest_first].astype(np.uint16)
+            score = np.float32(_core._sparse_dot(level, row_terms, docs.data[lo:hi][heaviest_first], dense))
             top = sorted(top + [(score, d)], key=lambda e: (-e[0], e[1]))[:k]
     return [d for _, d in top], [s for s, _ in top]
 

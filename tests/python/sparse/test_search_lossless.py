@@ -1,5 +1,7 @@
-"""SparseIndex.search with pruning off (LOSSLESS_BUILD / LOSSLESS_SEARCH) equals exact_search
-bit for bit; empty queries and documents, padding and the tie rule."""
+"""SparseIndex.search with pruning off (LOSSLESS_BUILD / LOSSLESS_SEARCH) equals exact search
+(float64) within float32 rounding, ids equal wherever scores are not tied within it: forward
+rows are summed heaviest weight first, exact_search in term order, so the float32 sums may
+differ in their last bits. Empty queries and documents, padding and the tie rule."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from aftershock import SparseIndex, exact_search
 from aftershock.datasets import synthetic_sparse
 from strategies import csr_batches
 
-from .reference import FLOAT32_VALUES, LOSSLESS_BUILD, LOSSLESS_SEARCH
+from .reference import FLOAT32_VALUES, LOSSLESS_BUILD, LOSSLESS_SEARCH, assert_topk_matches, reference_topk
 
 
 @given(csr_batches(n_rows=st.integers(1, 60)), st.integers(0, 2**20), st.integers(1, 10))
@@ -28,9 +30,8 @@ def test_lossless_index_equals_exact_search(docs, seed, k):
         summary_energy=float(rng.uniform(0.1, 1.0)), seed=seed, **LOSSLESS_BUILD,
     )
     got = ix.search(queries, k, **LOSSLESS_SEARCH)
-    want = exact_search(docs, queries, k)
-    np.testing.assert_array_equal(got.scores, want.scores)
-    np.testing.assert_array_equal(got.ids, want.ids)
+    assert_topk_matches(got, *reference_topk(docs, queries, k))
+    assert_topk_matches(exact_search(docs, queries, k), *reference_topk(docs, queries, k))
 
 
 def test_lossless_with_global_pruning_and_knn_graph():
@@ -38,8 +39,8 @@ def test_lossless_with_global_pruning_and_knn_graph():
     want = exact_search(docs, queries, 10)
     ix = SparseIndex.build(docs, pruning="global", n_postings=10**7, **FLOAT32_VALUES, knn=5)
     got = ix.search(queries, 10, n_knn=5, **LOSSLESS_SEARCH)
-    np.testing.assert_array_equal(got.scores, want.scores)
     np.testing.assert_array_equal(got.ids, want.ids)
+    np.testing.assert_allclose(got.scores, want.scores, rtol=1e-5)
 
 
 def test_empty_queries_and_documents_are_valid():

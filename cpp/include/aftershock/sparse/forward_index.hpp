@@ -6,9 +6,11 @@
 //
 // Row layout at word `handle`: u32 doc id, u32 length n, n term ids (u16 when the
 // vocabulary has at most 65,536 terms, else u32), zero padding to the value size, n values
-// (IEEE half or float32), zero padding to 8 bytes. Rows may be stored in any document order
-// (the sparse build groups documents by their heaviest terms); handles_ maps a document to
-// its row.
+// (IEEE half or float32), zero padding to 8 bytes. Entries are stored heaviest weight first
+// (ties by their order in the input row), so scoring can stop once the rest of a row cannot
+// lift a document into the top k (the dot kernels' early stop, cpp/src/sparse/kernels.hpp).
+// Rows may be stored in any document order (the sparse build groups documents by their
+// heaviest terms); handles_ maps a document to its row.
 #pragma once
 
 #include <cstddef>
@@ -48,9 +50,13 @@ class ForwardIndex {
   /// Reassembles a loaded index; check() must pass before any other use.
   static ForwardIndex from_parts(bool wide_terms, Precision precision, std::vector<std::uint64_t> words,
                                  std::vector<RowHandle> handles);
-  /// Verifies the layout against n_docs and dim (every row in place, ids and weights valid);
-  /// returns an error message, or an empty string when the rows are sound.
-  std::string check(std::size_t n_docs, std::size_t dim) const;
+  /// Verifies the layout against n_docs and dim (every row in place, ids and weights valid,
+  /// and, when `heaviest_first`, every row's weights non-increasing); returns an error
+  /// message, or an empty string when the rows are sound.
+  std::string check(std::size_t n_docs, std::size_t dim, bool heaviest_first = true) const;
+  /// Reorders every row's entries heaviest weight first (ties by position): rows of files
+  /// written before that order (layout 4) are brought to it on load. Checked rows only.
+  void sort_rows_heaviest_first(std::size_t num_threads);
   /// One bit per word of the rows, set where a row starts (checked rows only): loaded
   /// postings are validated against it. A bitmap of 1/64 the rows' size stays in cache,
   /// where looking each posting's header up would miss on every one.

@@ -97,7 +97,8 @@ class SparseIndex {
                         SearchStats* stats = nullptr) const;
   void write(io::FileWriter& w, std::string& conf_text) const;
   static SparseIndex read(const io::FileReader& r);
-  void check_invariants() const;  // after load: every offset and id in range
+  // After load: every offset and id in range; rows heaviest first unless the file predates it.
+  void check_invariants(bool heaviest_first_rows) const;
 
   BuildParams params_;
   std::size_t n_docs_ = 0;
