@@ -68,7 +68,9 @@ def split_source(source: Any, kind: str, n_shards: int | None) -> tuple[list[tup
         n = source.count()
         _check_shards(n, n_shards)
         pieces = source.split_at_indices(_bounds(n, n_shards)[1:-1])
-        return [("dataset", piece) for piece in pieces], n_shards
+        # Each task fetches its piece's blocks (Arrow tables, wherever they live) itself;
+        # iterating the piece inside the task would start a Ray Data executor per task.
+        return [("dataset", piece.to_arrow_refs()) for piece in pieces], n_shards
     if kind == "sparse":
         return _split_sparse(source, n_shards), n_shards
     return _split_multivector(source, n_shards), n_shards
@@ -150,15 +152,24 @@ def _load_file(path: Path, kind: str) -> tuple[tuple, dict]:
     return (np.load(path), None), {}
 
 
-def _load_dataset(piece: Any, kind: str, dim: int | None) -> tuple[tuple, dict]:
+def _dataset_batches(block_refs: list) -> Any:
+    """The piece's blocks, in order, as dicts of numpy columns (ragged columns: object arrays)."""
+    import ray
+    from ray.data.block import BlockAccessor
+
+    for ref in block_refs:
+        yield BlockAccessor.for_block(ray.get(ref)).to_batch_format("numpy")
+
+
+def _load_dataset(block_refs: list, kind: str, dim: int | None) -> tuple[tuple, dict]:
     if kind == "multivector":
         docs = []
-        for batch in piece.iter_batches(batch_format="numpy"):
+        for batch in _dataset_batches(block_refs):
             docs.extend(np.asarray(v) for v in batch["vectors"])
         return (docs, None), {}
     indptr = [0]
     indices, values = [], []
-    for batch in piece.iter_batches(batch_format="numpy"):
+    for batch in _dataset_batches(block_refs):
         for ix, vs in zip(batch["indices"], batch["values"]):
             ix, vs = np.asarray(ix), np.asarray(vs)
             if ix.shape != vs.shape or ix.ndim != 1:

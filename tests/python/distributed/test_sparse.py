@@ -8,25 +8,16 @@ import json
 import numpy as np
 import pytest
 
-from .conftest import RAY_MISSING
+from .conftest import LOSSLESS_SEARCH, RAY_MISSING
 
 pytest.importorskip("ray", reason=RAY_MISSING)
 
 from aftershock import FormatError, SearchResult, exact_search  # noqa: E402
 from aftershock.distributed import ShardedIndex, merge_topk, read_manifest  # noqa: E402
 
-# Pruning off: every posting kept, fp32 weights, every query term walked, no block skipped.
-LOSSLESS_BUILD = dict(pruning="fixed", n_postings=10**9, precision="fp32")
-LOSSLESS_SEARCH = dict(query_cut=10**6, heap_factor=0.0)
-
-
 @pytest.fixture(scope="module")
-def sharded(ray_local, sparse_data, tmp_path_factory):
-    docs, _ = sparse_data
-    path = tmp_path_factory.mktemp("sparse") / "index"
-    ix = ShardedIndex.build(docs, 3, kind="sparse", path=path, **LOSSLESS_BUILD)
-    yield ix
-    ix.close()
+def sharded(sparse_index):
+    return sparse_index
 
 
 def test_lossless_shards_equal_exact_top_k(sharded, sparse_data):
@@ -38,6 +29,9 @@ def test_lossless_shards_equal_exact_top_k(sharded, sparse_data):
         np.testing.assert_array_equal(got.ids, want.ids)
         np.testing.assert_array_equal(got.scores, want.scores)
         assert got.answered == (0, 1, 2) and got.failed == {}
+    # Query 0 ties documents 5, 999, 1000, 2000 and 2999 (in three shards): by global id.
+    np.testing.assert_array_equal(got.ids[0, :5], [5, 999, 1000, 2000, 2999])
+    assert (got.scores[0, :5] == got.scores[0, 0]).all()
     # The empty last query pads its whole row.
     assert (got.ids[-1] == -1).all() and np.isneginf(got.scores[-1]).all()
     # One query as an (indices, values) pair, as SparseIndex.search takes it.
@@ -46,31 +40,16 @@ def test_lossless_shards_equal_exact_top_k(sharded, sparse_data):
     np.testing.assert_array_equal(one.ids, exact_search(docs, row, 10).ids)
 
 
-def test_manifest_and_reopen_give_identical_results(sharded, sparse_data):
+def test_manifest_and_reopen_give_identical_results(sharded, sparse_built, sparse_data):
     _, queries = sparse_data
     m = read_manifest(sharded.path)
     assert m.kind == "sparse" and m.n_docs == 3000 and m.n_shards == 3
     assert [s.id_offset for s in m.shards] == [0, 1000, 2000]
     assert m.build["n_postings"] == 10**9 and m.build["pruning"] == "fixed"
-    before = sharded.search(queries, 10)
-    with ShardedIndex.open(sharded.path, replicas=2, num_cpus_per_actor=0) as again:
-        assert again.n_docs == 3000 and len(again.actors[0]) == 2
-        for _ in range(2):  # both replicas of every shard answer
-            after = again.search(queries, 10)
-            np.testing.assert_array_equal(after.ids, before.ids)
-            np.testing.assert_array_equal(after.scores, before.scores)
-
-
-def test_ties_go_to_the_smaller_global_id(ray_local, tmp_path):
-    import scipy.sparse as sp
-
-    docs = sp.csr_matrix(np.ones((6, 2), dtype=np.float32))
-    with ShardedIndex.build(docs, 3, kind="sparse", path=tmp_path / "ties", num_cpus_per_task=0.5) as ix:
-        res = ix.search(np.array([1.0, 1.0], dtype=np.float32), 4, heap_factor=0.0)
-        np.testing.assert_array_equal(res.ids, [[0, 1, 2, 3]])
-        res = ix.search(np.array([1.0, 1.0], dtype=np.float32), 8, heap_factor=0.0)
-        np.testing.assert_array_equal(res.ids, [[0, 1, 2, 3, 4, 5, -1, -1]])
-        assert np.isneginf(res.scores[0, 6:]).all()
+    _, before = sparse_built  # answered by the index build() returned, before it was closed
+    after = sharded.search(queries, 10)  # the same files, reopened by new actors
+    np.testing.assert_array_equal(after.ids, before.ids)
+    np.testing.assert_array_equal(after.scores, before.scores)
 
 
 def test_merge_is_exact_with_ties_and_padding():
