@@ -106,12 +106,18 @@ def run_sharding(args, docs, queries, gt, meta, out) -> list[dict]:
     rows.append(row)
     emit(out, meta, {"bench": "distributed", **params, **row})
     print(f"in-process: build {build_s:.1f} s, p50 {lat['p50_ms']:.2f} ms", flush=True)
+    single_n_postings = single.info()["build"]["n_postings"]
     del single
 
     for n_shards in args.shards:
         path = Path(args.work_dir) / f"debian-{n_shards}shards"
         t = time.perf_counter()
-        ix = ShardedIndex.build(docs, n_shards, kind="sparse", path=path, overwrite=True, num_cpus_per_task=1)
+        build = {}
+        if args.equal_postings:  # the single index's postings, divided among the shards
+            build["n_postings"] = max(1, single_n_postings // n_shards)
+        ix = ShardedIndex.build(
+            docs, n_shards, kind="sparse", path=path, overwrite=True, num_cpus_per_task=1, **build
+        )
         build_s = time.perf_counter() - t
         ix.search(queries[:20], K, **params)  # warm every actor
         lat, ids = time_single(lambda q: ix.search(q, K, **params), queries, n_lat)
@@ -122,7 +128,7 @@ def run_sharding(args, docs, queries, gt, meta, out) -> list[dict]:
             key: float(np.sum([s[key] for s in per_shard], axis=0).mean()) for key in ("docs_scored", "blocks_visited")
         }
         row = {
-            "config": f"{n_shards} shard(s)", "n_shards": n_shards, "build_s": build_s,
+            "config": f"{n_shards} shard(s)" + (", equal postings" if args.equal_postings else ""), "n_shards": n_shards, "build_s": build_s,
             "size_bytes": ix.info()["size_bytes"], "recall": recall_at_k(batch_ids, gt, K), **lat,
             "qps_batch": qps_batch, "qps_concurrent": qps_conc, **work,
             "work_vs_single": work["docs_scored"] / base_work["docs_scored"],
@@ -186,6 +192,10 @@ def main() -> None:
     p.add_argument("--grid-query-cuts", default="3,5,8,10,12,16")
     p.add_argument("--grid-heap-factors", default="0.7,0.8,0.9,1.0")
     p.add_argument("--skip-sharding", action="store_true")
+    p.add_argument(
+        "--equal-postings", action="store_true",
+        help="build shards with n_postings = the single index's / n_shards (default: each shard's own default)",
+    )
     p.add_argument("--work-dir", default=None)
     p.add_argument("--out", default=None, help="JSON lines output file (appended)")
     args = p.parse_args()
