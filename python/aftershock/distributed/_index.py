@@ -383,6 +383,7 @@ class ShardedIndex:
         )
         self._turn = itertools.count()
         self._closed = False
+        self._owns_actors = True
         try:
             for s, actors in zip(manifest.shards, self._actors):
                 for actor in actors:
@@ -547,8 +548,8 @@ class ShardedIndex:
         )
         return _result(merged, answered, failed)
 
-    def _collect(self, shard, ref, args, timeout_s, allow_partial, failed):
-        """One shard's answer; on failure, one more try on the next replica, then fail or record."""
+    def _collect(self, shard, ref, args, timeout_s, allow_partial, failed, method="search"):
+        """One shard's answer; on failure, one more try on each other replica, then fail or record."""
         attempts = len(self._actors[shard])
         for attempt in range(attempts):
             try:
@@ -559,12 +560,15 @@ class ShardedIndex:
                     raise cause from None  # the caller's error, the same on every shard
                 reason = str(exc).splitlines()[0]
             except GetTimeoutError:
-                ray.cancel(ref)
+                try:
+                    ray.cancel(ref)
+                except (RayError, ValueError, TypeError):
+                    pass  # a best effort: the answer is dropped either way
                 reason = f"no answer within {timeout_s} s"
             except RayError as exc:
                 reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             if attempt + 1 < attempts:
-                ref = self._submit(shard, "search", args, attempt=attempt + 1)
+                ref = self._submit(shard, method, args, attempt=attempt + 1)
         if not allow_partial:
             raise ShardError(shard, str(self._path / self.shards[shard].file), reason)
         failed[shard] = reason
@@ -613,7 +617,8 @@ class ShardedIndex:
         queries, k, _, params = self._prepare(queries, k, None, params)
         refs = [self._submit(i, "search_stats", (queries, k, params)) for i in range(self.n_shards)]
         failed: dict[int, str] = {}
-        return [self._collect(i, ref, (queries, k, params), None, False, failed) for i, ref in enumerate(refs)]
+        args = (queries, k, params)
+        return [self._collect(i, ref, args, None, False, failed, "search_stats") for i, ref in enumerate(refs)]
 
     # ------------------------------------------------------------------------- updates
     def add(self, *_args, **_kwargs):
@@ -625,11 +630,25 @@ class ShardedIndex:
         raise NotImplementedError(f"ShardedIndex.delete: {_ISSUE_13}")
 
     # ------------------------------------------------------------------------- lifetime
+    def __getstate__(self) -> dict:
+        """Pickling sends the actor handles, not the shards: a copy (e.g. in a Serve replica)
+        searches the same actors, lives only as long as the process that opened them, and its
+        ``close`` leaves them running."""
+        state = {key: value for key, value in self.__dict__.items() if key != "_turn"}
+        state["_owns_actors"] = False
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._turn = itertools.count()
+
     def close(self) -> None:
-        """Stop the shard actors (the files stay). Idempotent."""
+        """Stop the shard actors (the files stay); a pickled copy only stops using them. Idempotent."""
         if getattr(self, "_closed", True):
             return
         self._closed = True
+        if not self._owns_actors:
+            return
         for actors in self._actors:
             for actor in actors:
                 try:
@@ -650,8 +669,13 @@ def _load_error(exc: RayError, file: Path) -> BaseException:
     cause = getattr(exc, "cause", None)
     inner = getattr(cause, "cause", None) if cause is not None else None
     for err in (inner, cause):
-        if isinstance(err, (ValueError, OSError)):
+        if isinstance(err, OSError):
             return err
+        if isinstance(err, ValueError):  # FormatError among them: name the shard's file
+            try:
+                return type(err)(f"{file}: {err}" if str(file) not in str(err) else str(err))
+            except TypeError:
+                return err
     text = str(exc)
     return FormatError(f"{file}: the shard actor could not load it: {text.splitlines()[0] if text else type(exc).__name__}")
 

@@ -125,8 +125,11 @@ def to_response(result: SearchResult) -> dict:
 class SearchIngress:
     """The Serve deployment: owns a :class:`ShardedIndex` (its shard actors) and answers POSTs."""
 
-    def __init__(self, path: str, open_options: dict | None) -> None:
-        self._index = ShardedIndex.open(path, **(open_options or {}))
+    def __init__(self, index: str | ShardedIndex, open_options: dict | None) -> None:
+        if isinstance(index, ShardedIndex):
+            self._index = index  # the caller's actors, sent as handles
+        else:
+            self._index = ShardedIndex.open(index, **(open_options or {}))
 
     async def __call__(self, request: Request) -> JSONResponse:
         if request.method != "POST":
@@ -145,17 +148,23 @@ class SearchIngress:
         return JSONResponse(to_response(result))
 
 
-def app(path: str | os.PathLike, *, open_options: dict | None = None, num_replicas: int = 1):
+def app(index: str | os.PathLike | ShardedIndex, *, open_options: dict | None = None, num_replicas: int = 1):
     """The Serve application for ``serve.run(app(...), route_prefix="/search")``.
 
-    Each ingress replica opens the index (its own shard actors); ``open_options`` are
-    :meth:`ShardedIndex.open`'s keyword arguments.
+    ``index`` is a path: each ingress replica opens the index itself (its own shard actors,
+    ``open_options`` being :meth:`ShardedIndex.open`'s keyword arguments). Or it is an open
+    :class:`ShardedIndex`: the replicas search its actors, which live as long as the process
+    that opened them (a script that serves and exits should pass the path).
     """
-    return SearchIngress.options(num_replicas=num_replicas).bind(os.fspath(path), open_options)
+    if isinstance(index, ShardedIndex):
+        if open_options:
+            raise TypeError("open_options: only with a path (an open index already has its actors)")
+        return SearchIngress.options(num_replicas=num_replicas).bind(index, None)
+    return SearchIngress.options(num_replicas=num_replicas).bind(os.fspath(index), open_options)
 
 
 def serve_http(
-    path: str | os.PathLike,
+    index: str | os.PathLike | ShardedIndex,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -164,7 +173,8 @@ def serve_http(
     open_options: dict | None = None,
     num_replicas: int = 1,
 ) -> str:
-    """Start Ray Serve (if needed) and deploy the ingress; returns the endpoint's URL.
+    """Start Ray Serve (if needed) and deploy the ingress over ``index`` (a path or an open
+    :class:`ShardedIndex`, see :func:`app`); returns the endpoint's URL.
 
     ``serve.delete(name)`` stops it (``serve.shutdown()`` stops Serve itself).
 
@@ -174,5 +184,5 @@ def serve_http(
         As :meth:`ShardedIndex.open`, raised by the deployment's replica.
     """
     serve.start(http_options={"host": host, "port": port})
-    serve.run(app(path, open_options=open_options, num_replicas=num_replicas), name=name, route_prefix=route_prefix)
+    serve.run(app(index, open_options=open_options, num_replicas=num_replicas), name=name, route_prefix=route_prefix)
     return f"http://{host}:{port}{route_prefix}"

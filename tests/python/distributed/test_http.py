@@ -38,7 +38,8 @@ def _post(url: str, body) -> tuple[int, dict]:
 
 def test_post_search_returns_the_python_ids(sparse_index, sparse_data):
     _, queries = sparse_data
-    url = serve_http(sparse_index.path, port=_free_port(), name="aftershock-test")
+    # The open index goes to the ingress as actor handles: Serve searches the same shard actors.
+    url = serve_http(sparse_index, port=_free_port(), name="aftershock-test")
     try:
         rows = [queries[i] for i in range(3)] + [queries[-1]]  # the last one is empty: padded
         body = {"queries": [{"indices": r.indices.tolist(), "values": r.data.tolist()} for r in rows], "k": 5}
@@ -60,3 +61,29 @@ def test_post_search_returns_the_python_ids(sparse_index, sparse_data):
         assert status == 400 and error["error"].startswith("n_probe: ")
     finally:
         serve.shutdown()
+
+
+def test_parse_request_shapes_and_errors():
+    from aftershock.distributed.http import parse_request, to_response
+
+    (ind, val, ptr), k, params = parse_request({"indices": [7, 3], "values": [1.0, 2], "k": 3}, "sparse")
+    assert ind.tolist() == [3, 7] and val.tolist() == [2.0, 1.0] and ptr.tolist() == [0, 2] and k == 3
+    assert params == {}
+    queries, k, params = parse_request({"queries": [[[0.5, 1.0]], [[1, 2], [3, 4]]], "params": {"n_probe": 2}}, "multivector")
+    assert [q.shape for q in queries] == [(1, 2), (2, 2)] and k == 10 and params == {"n_probe": 2}
+    for body, kind, match in [
+        ([], "sparse", "^body: "),
+        ({"indices": [1], "values": [1.0], "k": True}, "sparse", "^k: "),
+        ({"indices": [1, 2], "values": [1.0]}, "sparse", r"^queries\[0\]: "),
+        ({"indices": [1.5], "values": [1.0]}, "sparse", r"^queries\[0\].indices: "),
+        ({"values": [1.0]}, "sparse", r"^queries\[0\]: "),
+        ({"query": [1.0, 2.0]}, "multivector", r"^query\[0\]: "),
+        ({"query": [[1.0], [2.0, 3.0]]}, "multivector", r"^query\[0\]: "),
+        ({"k": 3}, "multivector", "^body: "),
+    ]:
+        with pytest.raises((ValueError, TypeError), match=match):
+            parse_request(body, kind)
+    from aftershock import SearchResult
+
+    out = to_response(SearchResult(np.array([[1.5, -np.inf]], np.float32), np.array([[4, -1]])))
+    assert out == {"ids": [[4, -1]], "scores": [[1.5, None]]}

@@ -117,6 +117,12 @@ def test_damaged_manifest_or_shard_file_is_refused(sharded, tmp_path):
         read_manifest(copy)
     manifest["shards"][2]["file"] = "shard-00002.aftershock"
     (copy / "manifest.json").write_text(json.dumps(manifest))
+    # A flipped byte keeps the size: the shard's actor refuses the file with the index's own check.
+    data = bytearray((copy / "shard-00002.aftershock").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / "shard-00002.aftershock").write_bytes(bytes(data))
+    with pytest.raises(FormatError, match="shard-00002.aftershock"):
+        ShardedIndex.open(copy)
     with open(copy / "shard-00002.aftershock", "ab") as f:
         f.write(b"\0")
     with pytest.raises(FormatError, match="shard 2 has"):
