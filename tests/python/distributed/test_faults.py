@@ -57,4 +57,5 @@ def test_dead_shard_fails_by_name_or_partially(sparse_built, sparse_data):
         rest[lo:hi] = 0
         want = exact_search(rest.tocsr(), queries, 10)
         np.testing.assert_array_equal(got.ids, want.ids)
-        np.testing.assert_array_equal(got.scores, want.scores)
+        # Index rows are summed heaviest weight first, exact_search in term order: equal up to rounding.
+        np.testing.assert_allclose(got.scores, want.scores, rtol=1e-5)

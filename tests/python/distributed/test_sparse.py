@@ -27,7 +27,8 @@ def test_lossless_shards_equal_exact_top_k(sharded, sparse_data):
         want = exact_search(docs, queries, k)
         assert isinstance(got, SearchResult) and got.ids.dtype == np.int64 and got.scores.dtype == np.float32
         np.testing.assert_array_equal(got.ids, want.ids)
-        np.testing.assert_array_equal(got.scores, want.scores)
+        # Index rows are summed heaviest weight first, exact_search in term order: equal up to rounding.
+        np.testing.assert_allclose(got.scores, want.scores, rtol=1e-5)
         assert got.answered == (0, 1, 2) and got.failed == {}
     # Query 0 ties documents 5, 999, 1000, 2000 and 2999 (in three shards): by global id.
     np.testing.assert_array_equal(got.ids[0, :5], [5, 999, 1000, 2000, 2999])
