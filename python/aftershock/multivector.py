@@ -25,6 +25,7 @@ from ._base import CoreBacked
 from ._progress import Progress
 from ._results import SearchResult
 from ._validate import as_ragged, choice, positive_int, real, seed_value, thread_count
+from . import tuning as _tuning
 
 __all__ = ["MultiVectorIndex"]
 
@@ -67,7 +68,25 @@ def _count(value, name: str, minimum: int) -> int | None:
 
 
 
-class MultiVectorIndex(CoreBacked):
+# tune()'s grids, cheap to expensive (see aftershock.tuning).
+_TUNE_N_PROBE = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+_TUNE_N_CANDIDATES = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192)
+_MUVERA_CANDIDATES = 1024
+
+
+def default_search(method: str, n_docs: int) -> dict:
+    """The built-in search defaults of an index of ``n_docs`` documents (see :meth:`MultiVectorIndex.search`)."""
+    if method == "muvera":
+        return {"n_candidates": _MUVERA_CANDIDATES}
+    return {"n_probe": 1, "n_candidates": _centroid_candidates(n_docs)}
+
+
+def _centroid_candidates(n_docs: int) -> int:
+    """Centroid method: documents reranked exactly by default."""
+    return max(256, min(512, n_docs))
+
+
+class MultiVectorIndex(_tuning.Tunable, CoreBacked):
     """Approximate top-k MaxSim retrieval: candidate generation plus exact rerank.
 
     Create one with :meth:`build` or :meth:`load`. ``const`` operations (search, save) may
@@ -234,6 +253,7 @@ class MultiVectorIndex(CoreBacked):
         n_interaction: int | None = None,
         bitvector_threshold: float | None = None,
         n_bitvector: int | None = None,
+        target_recall: float | None = None,
         num_threads: int = 0,
     ) -> SearchResult:
         """Approximate top-k documents by MaxSim; returned scores are exact.
@@ -298,6 +318,7 @@ class MultiVectorIndex(CoreBacked):
             },
         )
         k = positive_int(k, "k", minimum=1)
+        n_candidates, n_probe = self._resolve(k, n_candidates, n_probe, target_recall)
         params = {
             "n_candidates": _count(n_candidates, "n_candidates", 1),
             "n_probe": _count(n_probe, "n_probe", 1),
@@ -311,6 +332,142 @@ class MultiVectorIndex(CoreBacked):
         flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets")
         scores, ids = self._core.search(flat, offs, k, num_threads=num_threads, **params)
         return SearchResult(scores, ids)
+
+    # ------------------------------------------------------------- defaults
+    def _defaults(self) -> dict:
+        """The search defaults: the tuned ones when tune() stored some, else the built-in
+        ones for this corpus size (:func:`default_search`)."""
+        return {**default_search(self.method, self.n_docs), **(self._tuned_defaults() or {})}
+
+    def _resolve(self, k, n_candidates, n_probe, target_recall):
+        if target_recall is not None:
+            given = [n for n, v in (("n_candidates", n_candidates), ("n_probe", n_probe)) if v is not None]
+            if given:
+                raise ValueError(f"target_recall: cannot be combined with {' / '.join(given)} (it picks them)")
+            tuned = self._tuned_for(target_recall, k)
+            return tuned["n_candidates"], tuned.get("n_probe")
+        d = self._defaults()
+        if n_candidates is None:
+            # a default never reranks fewer documents than asked for
+            n_candidates = max(d["n_candidates"], k)
+        if n_probe is None and self.method == "centroid":
+            n_probe = d["n_probe"]
+        return n_candidates, n_probe
+
+    def _check_tuned_params(self, params: dict) -> dict:
+        names = {"n_candidates"} if self.method == "muvera" else {"n_candidates", "n_probe"}
+        if set(params) != names:
+            raise ValueError(f"expected {sorted(names)}, got {sorted(params)}")
+        return {name: positive_int(params[name], name) for name in sorted(names)}
+
+    # ------------------------------------------------------------------ tune
+    def tune(
+        self,
+        queries,
+        *,
+        query_offsets=None,
+        target_recall: float = 0.95,
+        k: int = 10,
+        sample: int | None = 200,
+        max_ms: float | None = None,
+        num_threads: int = 1,
+        repeats: int = 3,
+        ground_truth=None,
+        seed: int = 0,
+    ) -> _tuning.TuneResult:
+        """Find the fastest ``n_probe`` / ``n_candidates`` reaching ``target_recall``.
+
+        Recall is recall@``k`` against exact MaxSim over the stored documents
+        (:meth:`search_exact`) on the sample queries. The search (:mod:`aftershock.tuning`)
+        walks the recall frontier: for each ``n_probe`` of a coarse grid (1, 2, 3, 4, 6,
+        8, ...), the smallest ``n_candidates`` reaching the target is bisected (16 ... 8192,
+        capped at ``n_docs``); then the neighbourhood of the fastest point is refined.
+        ``method="muvera"`` indexes have one knob, ``n_candidates``. ``n_interaction`` and
+        the bit-vector prefilter keep their defaults. A reached result becomes the index's
+        default search setting, is kept for ``search(..., target_recall=...)``, and is
+        saved with the index.
+
+        Parameters
+        ----------
+        queries : as for :meth:`search`
+            Queries like the ones the index will serve. Required: the index's tokens are
+            not readable from Python, so it cannot sample its documents as queries (a
+            :class:`~aftershock.MultiVectorStore` can: ``store.doc(i)``; a document's
+            first ~32 tokens look like a query).
+        query_offsets : array_like of int, optional
+            As for :meth:`search`.
+        target_recall : float in (0, 1]
+        k : int
+        sample : int or None
+            Queries used (a seeded subset); None uses all.
+        max_ms : float, optional
+            Only settings at most this many milliseconds per query qualify.
+        num_threads : int
+            Threads of the timed searches (default 1).
+        repeats : int
+            Timed runs per frontier setting; the minimum is kept.
+        ground_truth : array_like of int ``[n_queries, >= k]``, optional
+            Exact top-k ids of all given queries (default: computed by :meth:`search_exact`).
+        seed : int
+            Seeds the sampling.
+
+        Returns
+        -------
+        aftershock.tuning.TuneResult
+
+        Raises
+        ------
+        TypeError, ValueError
+            Bad queries (as :meth:`search`), a missing ``queries``, ``target_recall``
+            outside (0, 1], ``k < 1``, ``sample < 1``, ``max_ms <= 0``, ``repeats < 1`` or
+            a ``ground_truth`` of the wrong shape (each names the argument).
+        """
+        target, k = _tuning.check_target(target_recall, k)
+        sample = _tuning.check_sample(sample)
+        max_ms = _tuning.check_max_ms(max_ms)
+        repeats = positive_int(repeats, "repeats")
+        num_threads = thread_count(num_threads)
+        seed = seed_value(seed)
+        if queries is None:
+            raise ValueError(
+                "queries: required for a MultiVectorIndex (its tokens are not readable from Python); "
+                "pass held-out queries, or documents' first tokens from a MultiVectorStore"
+            )
+        flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets", self.dim)
+        n_all = len(offs) - 1
+        if n_all == 0:
+            raise ValueError("queries: expected at least one query")
+        rows = _tuning.sample_rows(n_all, sample, seed)
+        parts = [flat[offs[r] : offs[r + 1]] for r in rows]
+        q_off = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in parts], out=q_off[1:])
+        q = np.ascontiguousarray(np.concatenate(parts))
+        if ground_truth is not None:
+            gt = np.asarray(ground_truth)
+            if gt.ndim != 2 or gt.shape[0] != n_all or gt.shape[1] < k or gt.dtype.kind not in "iu":
+                raise ValueError(f"ground_truth: expected integer ids [{n_all}, >= {k}], got {gt.dtype} {gt.shape}")
+            truth = gt[rows, :k]
+        else:
+            truth = self._core.search_exact(q, q_off, k, num_threads=0)[1]
+        cands = [c for c in _TUNE_N_CANDIDATES if k <= c < self.n_docs] + [self.n_docs]
+        cands = sorted(set(max(c, k) for c in cands))
+        inner = _tuning.Knob("n_candidates", cands, integer=True)
+        outer = None
+        if self.method == "centroid":
+            n_centroids = self.info()["build"]["n_centroids"]
+            probes = [p for p in _TUNE_N_PROBE if p < n_centroids] + [n_centroids]
+            outer = _tuning.Knob("n_probe", sorted(set(probes)), integer=True)
+
+        def run(params):
+            return self._core.search(q, q_off, k, num_threads=num_threads, **params)[1]
+
+        params, recall, ms, reached, trials = _tuning.search_settings(
+            run, truth, k, target, outer, inner, repeats=repeats, max_ms=max_ms
+        )
+        result = _tuning.TuneResult(params, recall, ms, reached, target, k, len(rows), "given", tuple(trials))
+        if reached:
+            self._tuned_state().add(result)
+        return result
 
     def search_exact(self, queries, k: int = 10, *, query_offsets=None, num_threads: int = 0) -> SearchResult:
         """Brute-force top-k by exact MaxSim over every stored document (the recall reference).
@@ -346,9 +503,15 @@ class MultiVectorIndex(CoreBacked):
             ``fde_dim``, ``index_size_bytes``, ``store_size_bytes``.
         """
         parts = self._core.info()
+        search = dict(parts["search"])
+        defaults = self._defaults()
+        search.update(defaults)
+        if "n_interaction" in search and parts["search"].get("n_interaction"):
+            # the core resolves n_interaction from its own n_candidates default
+            search["n_interaction"] = 8 * defaults["n_candidates"]
         return self._make_info(
             build=parts["build"],
-            search=parts["search"],
+            search=search,
             stats=parts["stats"],
         )
 
