@@ -103,13 +103,13 @@ def fuse(
             ranks = np.broadcast_to(np.arange(1, ids.shape[1] + 1, dtype=np.float64), ids.shape)
             contrib = weight / (rrf_k + ranks)
         else:
-            s = np.where(valid, scores, np.nan)
-            with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
-                sup.filter(RuntimeWarning)
-                hi = np.nanmax(s, axis=1, keepdims=True) if s.shape[1] else np.zeros((n_q, 1))
-                lo = np.nanmin(s, axis=1, keepdims=True) if s.shape[1] else np.zeros((n_q, 1))
-            span = hi - lo
-            norm = np.where(span > 0, (s - lo) / np.where(span > 0, span, 1.0), 1.0)
+            # rows without a valid entry contribute nothing, whatever their bounds
+            hi = np.where(valid, scores, -np.inf).max(axis=1, initial=-np.inf, keepdims=True)
+            lo = np.where(valid, scores, np.inf).min(axis=1, initial=np.inf, keepdims=True)
+            span = np.where(np.isfinite(hi) & np.isfinite(lo), hi - lo, 0.0)
+            s = np.where(valid, scores, 0.0)
+            with np.errstate(invalid="ignore"):
+                norm = np.where(span > 0, (s - np.where(np.isfinite(lo), lo, 0.0)) / np.where(span > 0, span, 1.0), 1.0)
             contrib = weight * norm
         rows = np.broadcast_to(np.arange(n_q)[:, None], ids.shape)
         q_parts.append(rows[valid])

@@ -103,9 +103,9 @@ def test_info_layout(data, method):
     assert stats["index_size_bytes"] + stats["store_size_bytes"] == info["size_bytes"]
     search = info["search"]
     if method == "centroid":
-        assert search == {
+        assert search == {  # multivector.default_search for this corpus size
             "n_candidates": 256,
-            "n_probe": 4,
+            "n_probe": 1,
             "n_interaction": 2048,
             "bitvector_threshold": None,
             "n_bitvector": 0,
