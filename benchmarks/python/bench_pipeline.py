@@ -49,10 +49,9 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import format_table, run_metadata  # noqa: E402
-
-import aftershock  # noqa: E402
-from aftershock import MultiVectorIndex, MultiVectorStore, Pipeline, SparseIndex, exact_search  # noqa: E402
+import aftershock
+from aftershock import MultiVectorIndex, MultiVectorStore, Pipeline, SparseIndex, exact_search
+from common import format_table, run_metadata
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -106,8 +105,10 @@ def timed(fn, repeats: int, n: int):
 # ----------------------------------------------------------------------------- part 1
 def part_pipeline(args, meta, emit) -> None:
     folder = args.folder
-    ids = [json.loads(line)["id"] for line in open(folder / "docs.jsonl")]
-    queries = [json.loads(line)["id"] for line in open(folder / "queries.jsonl")]
+    with open(folder / "docs.jsonl") as f:
+        ids = [json.loads(line)["id"] for line in f]
+    with open(folder / "queries.jsonl") as f:
+        queries = [json.loads(line)["id"] for line in f]
     qrels = read_qrels(folder / "qrels.tsv")
     nq = min(args.n_queries, len(queries))
     rels = [qrels.get(q, {}) for q in queries[:nq]]
@@ -123,8 +124,10 @@ def part_pipeline(args, meta, emit) -> None:
 
     t = time.perf_counter()
     sparse = SparseIndex.build(docs, num_threads=args.build_threads)
-    print(f"SparseIndex built in {time.perf_counter() - t:.1f} s: {sparse.info()['build']['n_postings']} n_postings",
-          flush=True)
+    print(
+        f"SparseIndex built in {time.perf_counter() - t:.1f} s: {sparse.info()['build']['n_postings']} n_postings",
+        flush=True,
+    )
     store = MultiVectorStore.build(vec, off, num_threads=args.build_threads)
     if args.mv_index and Path(args.mv_index).exists():
         mv = MultiVectorIndex.load(args.mv_index)
@@ -140,11 +143,18 @@ def part_pipeline(args, meta, emit) -> None:
 
     def record(name, ms, result, **extra):
         ranked = [[ids[d] for d in row if d >= 0] for row in result.ids]
-        row = {"system": name, "mrr@10": mrr_at_10(ranked, rels), "ndcg@10": ndcg_at_10(ranked, rels),
-               "ms_per_query": ms, **extra}
+        row = {
+            "system": name,
+            "mrr@10": mrr_at_10(ranked, rels),
+            "ndcg@10": ndcg_at_10(ranked, rels),
+            "ms_per_query": ms,
+            **extra,
+        }
         rows.append(row)
         emit({"bench": "pipeline", **row, "n_queries": nq, "n_docs": len(ids), **meta})
-        print(f"  {name}: MRR@10 {row['mrr@10']:.4f}  nDCG@10 {row['ndcg@10']:.4f}  {ms:.3f} ms/q", flush=True)
+        print(
+            f"  {name}: MRR@10 {row['mrr@10']:.4f}  nDCG@10 {row['ndcg@10']:.4f}  {ms:.3f} ms/q", flush=True
+        )
 
     r = args.repeats
     ms, res = timed(lambda: exact_search(docs, sq, 10, num_threads=1), 1, nq)
@@ -158,19 +168,31 @@ def part_pipeline(args, meta, emit) -> None:
     record("exact MaxSim", ms, exact)
     for n in (50, 100, 200):
         p = Pipeline(sparse, store, n_candidates=n)
-        ms, res = timed(lambda: p.search(sq, tq[0], 10, token_offsets=tq[1], num_threads=1), r, nq)
+        ms, res = timed(lambda p=p: p.search(sq, tq[0], 10, token_offsets=tq[1], num_threads=1), r, nq)
         record(f"pipeline sparse->MaxSim@{n}", ms, res, recall_vs_exact_maxsim=recall(res.ids, exact.ids))
     for fusion in ("rrf", "score"):
         for n in (100, 200):
             p = Pipeline([sparse, mv], store, n_candidates=n, fusion=fusion)
-            ms, res = timed(lambda: p.search(sq, tq[0], 10, token_offsets=tq[1], num_threads=1), r, nq)
-            record(f"fusion {fusion}@{n} -> MaxSim", ms, res, recall_vs_exact_maxsim=recall(res.ids, exact.ids))
+            ms, res = timed(lambda p=p: p.search(sq, tq[0], 10, token_offsets=tq[1], num_threads=1), r, nq)
+            record(
+                f"fusion {fusion}@{n} -> MaxSim", ms, res, recall_vs_exact_maxsim=recall(res.ids, exact.ids)
+            )
     p = Pipeline([sparse, mv], None, n_candidates=100, fusion="rrf")
-    ms, res = timed(lambda: p.search(sq, tq[0], 10, token_offsets=tq[1], num_threads=1), r, nq)
+    ms, res = timed(lambda p=p: p.search(sq, tq[0], 10, token_offsets=tq[1], num_threads=1), r, nq)
     record("fusion rrf@100 (no rerank)", ms, res)
     print()
-    print(format_table(rows, [("system", "system", ""), ("mrr@10", "MRR@10", ".4f"), ("ndcg@10", "nDCG@10", ".4f"),
-                              ("ms_per_query", "ms/query", ".3f"), ("recall_vs_exact_maxsim", "R@10 vs MaxSim", ".3f")]))
+    print(
+        format_table(
+            rows,
+            [
+                ("system", "system", ""),
+                ("mrr@10", "MRR@10", ".4f"),
+                ("ndcg@10", "nDCG@10", ".4f"),
+                ("ms_per_query", "ms/query", ".3f"),
+                ("recall_vs_exact_maxsim", "R@10 vs MaxSim", ".3f"),
+            ],
+        )
+    )
     print(flush=True)
 
 
@@ -184,37 +206,76 @@ def part_tune(args, meta, emit) -> None:
     tune_q, held_q, held_gt = queries[:half], queries[half:], gt[half:, :10]
     t = time.perf_counter()
     index = SparseIndex.build(docs, num_threads=args.build_threads)
-    print(f"tune part: SparseIndex over {docs.shape[0]} passages built in {time.perf_counter() - t:.1f} s", flush=True)
+    print(
+        f"tune part: SparseIndex over {docs.shape[0]} passages built in {time.perf_counter() - t:.1f} s",
+        flush=True,
+    )
     r = args.repeats
     nq = held_q.shape[0]
     sweep = []
     for qc in args.query_cuts:
         for hf in args.heap_factors:
-            ms, res = timed(lambda: index.search(held_q, 10, query_cut=qc, heap_factor=hf, num_threads=1), r, nq)
+            ms, res = timed(
+                lambda qc=qc, hf=hf: index.search(held_q, 10, query_cut=qc, heap_factor=hf, num_threads=1),
+                r,
+                nq,
+            )
             row = {"query_cut": qc, "heap_factor": hf, "recall": recall(res.ids, held_gt), "ms_per_query": ms}
             sweep.append(row)
             emit({"bench": "tune-sweep", **row, **meta})
     ok = [s for s in sweep if s["recall"] >= args.target]
     hand = min(ok, key=lambda s: s["ms_per_query"]) if ok else None
-    print(f"hand sweep: {len(sweep)} settings, {len(ok)} reach recall@10 {args.target}; best {hand}", flush=True)
+    print(
+        f"hand sweep: {len(sweep)} settings, {len(ok)} reach recall@10 {args.target}; best {hand}", flush=True
+    )
     t = time.perf_counter()
-    result = index.tune(tune_q, target_recall=args.target, k=10, sample=args.tune_sample, ground_truth=gt[:half],
-                        num_threads=1, repeats=r)
+    result = index.tune(
+        tune_q,
+        target_recall=args.target,
+        k=10,
+        sample=args.tune_sample,
+        ground_truth=gt[:half],
+        num_threads=1,
+        repeats=r,
+    )
     tune_s = time.perf_counter() - t
     print(result)
     ms_t, res_t = timed(lambda: index.search(held_q, 10, num_threads=1), r, nq)
-    ms_h, _ = timed(lambda: index.search(held_q, 10, query_cut=hand["query_cut"], heap_factor=hand["heap_factor"],
-                                         num_threads=1), r, nq) if hand else (math.nan, None)
-    out = {"bench": "tune-vs-hand", "target": args.target, "tune_params": result.params,
-           "tune_recall_sample": result.recall, "tune_recall_held_out": recall(res_t.ids, held_gt),
-           "tune_ms_per_query": ms_t, "tune_seconds": tune_s, "tune_trials": len(result.trials),
-           "hand_params": None if hand is None else {"query_cut": hand["query_cut"], "heap_factor": hand["heap_factor"]},
-           "hand_recall_held_out": None if hand is None else hand["recall"], "hand_ms_per_query": ms_h,
-           "latency_ratio": ms_t / ms_h if hand else None, **meta}
+    ms_h, _ = (
+        timed(
+            lambda: index.search(
+                held_q, 10, query_cut=hand["query_cut"], heap_factor=hand["heap_factor"], num_threads=1
+            ),
+            r,
+            nq,
+        )
+        if hand
+        else (math.nan, None)
+    )
+    out = {
+        "bench": "tune-vs-hand",
+        "target": args.target,
+        "tune_params": result.params,
+        "tune_recall_sample": result.recall,
+        "tune_recall_held_out": recall(res_t.ids, held_gt),
+        "tune_ms_per_query": ms_t,
+        "tune_seconds": tune_s,
+        "tune_trials": len(result.trials),
+        "hand_params": None
+        if hand is None
+        else {"query_cut": hand["query_cut"], "heap_factor": hand["heap_factor"]},
+        "hand_recall_held_out": None if hand is None else hand["recall"],
+        "hand_ms_per_query": ms_h,
+        "latency_ratio": ms_t / ms_h if hand else None,
+        **meta,
+    }
     emit(out)
-    print(f"tune: {result.params} recall(held-out) {out['tune_recall_held_out']:.4f} {ms_t:.4f} ms/q "
-          f"({tune_s:.1f} s, {len(result.trials)} trials); hand: {out['hand_params']} recall {out['hand_recall_held_out']} "
-          f"{ms_h:.4f} ms/q; ratio {out['latency_ratio']:.3f}", flush=True)
+    print(
+        f"tune: {result.params} recall(held-out) {out['tune_recall_held_out']:.4f} {ms_t:.4f} ms/q "
+        f"({tune_s:.1f} s, {len(result.trials)} trials); hand: {out['hand_params']} recall {out['hand_recall_held_out']} "
+        f"{ms_h:.4f} ms/q; ratio {out['latency_ratio']:.3f}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -225,12 +286,19 @@ def main() -> None:
     ap.add_argument("--n-queries", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--build-threads", type=int, default=2)
-    ap.add_argument("--mv-index", default="", help="cache the MultiVectorIndex in this file (load it if present)")
+    ap.add_argument(
+        "--mv-index", default="", help="cache the MultiVectorIndex in this file (load it if present)"
+    )
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--tune-sample", type=int, default=200)
-    ap.add_argument("--query-cuts", type=lambda s: [int(x) for x in s.split(",")], default=[3, 4, 5, 6, 7, 8, 10, 12, 16])
-    ap.add_argument("--heap-factors", type=lambda s: [float(x) for x in s.split(",")],
-                    default=[0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0])
+    ap.add_argument(
+        "--query-cuts", type=lambda s: [int(x) for x in s.split(",")], default=[3, 4, 5, 6, 7, 8, 10, 12, 16]
+    )
+    ap.add_argument(
+        "--heap-factors",
+        type=lambda s: [float(x) for x in s.split(",")],
+        default=[0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0],
+    )
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     meta = run_metadata(1)
@@ -242,8 +310,11 @@ def main() -> None:
             out.write(line + "\n")
             out.flush()
 
-    print(f"aftershock {aftershock.__version__} from {aftershock.__file__}; simd {meta['simd_info'].get('active')}; "
-          f"cpu {meta['cpu_model']}; git {meta['git_sha']}", flush=True)
+    print(
+        f"aftershock {aftershock.__version__} from {aftershock.__file__}; simd {meta['simd_info'].get('active')}; "
+        f"cpu {meta['cpu_model']}; git {meta['git_sha']}",
+        flush=True,
+    )
     parts = args.parts.split(",")
     if "pipeline" in parts:
         part_pipeline(args, meta, emit)

@@ -35,20 +35,25 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     sys.path.insert(0, str(args.shared))
-    import build_datasets as bd  # noqa: E402  (the data folder's own encoder)
+    import build_datasets as bd
 
     shared_docs = {}
     with gzip.open(args.shared / "debian" / "docs.jsonl.gz", "rt") as f:
         for line in f:
             d = json.loads(line)
             shared_docs[d["id"]] = (d["row"], d["text"])
-    docs = [json.loads(line) for line in open(args.folder / "docs.jsonl")]
-    queries = [json.loads(line) for line in open(args.folder / "queries.jsonl")]
+    with open(args.folder / "docs.jsonl") as f:
+        docs = [json.loads(line) for line in f]
+    with open(args.folder / "queries.jsonl") as f:
+        queries = [json.loads(line) for line in f]
     shared_matrix = sp.load_npz(args.shared / "debian" / "sparse" / "docs.npz").tocsr()
     same = [shared_docs.get(d["id"], (None, None))[1] == d["text"] for d in docs]
     todo = [i for i, s in enumerate(same) if not s]
-    print(f"{len(docs)} passages: {len(docs) - len(todo)} from the committed matrix, {len(todo)} to encode; "
-          f"{len(queries)} queries to encode", flush=True)
+    print(
+        f"{len(docs)} passages: {len(docs) - len(todo)} from the committed matrix, {len(todo)} to encode; "
+        f"{len(queries)} queries to encode",
+        flush=True,
+    )
 
     ns = argparse.Namespace(threads=args.threads, fp32=False)
     _, _, sp_tok, sp_model, _, _ = bd.load_models(ns)
@@ -71,8 +76,10 @@ def main() -> None:
     matrix.sort_indices()
     sp.save_npz(out / "docs.npz", matrix, compressed=False)
     sp.save_npz(out / "queries.npz", encoded_queries.astype(np.float32), compressed=False)
-    print(f"wrote {out}/docs.npz {matrix.shape} ({matrix.nnz / matrix.shape[0]:.1f} nnz/doc), "
-          f"queries.npz {encoded_queries.shape} ({encoded_queries.nnz / encoded_queries.shape[0]:.1f} nnz/query)")
+    print(
+        f"wrote {out}/docs.npz {matrix.shape} ({matrix.nnz / matrix.shape[0]:.1f} nnz/doc), "
+        f"queries.npz {encoded_queries.shape} ({encoded_queries.nnz / encoded_queries.shape[0]:.1f} nnz/query)"
+    )
 
 
 if __name__ == "__main__":

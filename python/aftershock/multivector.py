@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from . import tuning as _tuning
 from ._base import CoreBacked
 from ._progress import Progress
 from ._results import SearchResult
 from ._validate import as_ragged, choice, positive_int, real, seed_value, thread_count
-from . import tuning as _tuning
 
 __all__ = ["MultiVectorIndex"]
 
@@ -82,15 +82,15 @@ def default_search(method: str, n_docs: int) -> dict:
     """The built-in search defaults of an index of ``n_docs`` documents.
 
     ``method="centroid"``: ``n_probe=1`` and
-    ``n_candidates = max(256, 512 * (n_docs / 20000) ** 0.25)`` rounded up to a multiple of
-    32 (256 up to ~1,250 documents, 384 at 5,000, 512 at 20,000, 704 at 70,604, 1,376 at
-    1M), at most
-    ``n_docs``. The exact rerank of ``n_candidates`` documents is what buys recall here,
+    ``n_candidates = max(512, 512 * (n_docs / 20000) ** 0.25)`` rounded up to a multiple of
+    32, at most ``n_docs`` (512 up to 20,000 documents, 704 at 70,604, 928 at 200,000,
+    1,376 at 1M). The exact rerank of ``n_candidates`` documents is what buys recall here,
     and the count needed for recall@10 >= 0.95 grows slowly with the corpus (measured on
-    the real Debian token vectors at 128-d: 256 at 2,000 and 5,000 passages, ~420 at
-    20,000, <= 512 at 70,604; see docs/tuning.md), so the rule keeps a margin above those
-    points. ``n_probe=1`` is as accurate as 2-8 at equal ``n_candidates`` there and
-    probes the fewest documents. ``method="muvera"``: ``n_candidates=1024``.
+    the real Debian token vectors at 128-d, 300-1,000 queries: ~250 at 2,000 and 5,000
+    passages, ~420 at 10,000 and 20,000, <= 512 at 70,604; see docs/tuning.md); 512 below
+    20,000 keeps a margin over the noise of those estimates, and the quarter power follows
+    the growth beyond. ``n_probe=1`` is as accurate as 2-8 at equal ``n_candidates`` there
+    and probes the fewest documents. ``method="muvera"``: ``n_candidates=1024``.
     """
     if method == "muvera":
         return {"n_candidates": _MUVERA_CANDIDATES}
@@ -99,7 +99,7 @@ def default_search(method: str, n_docs: int) -> dict:
 
 def _centroid_candidates(n_docs: int) -> int:
     scaled = 512.0 * (max(n_docs, 1) / 20000.0) ** 0.25
-    return int(max(1, min(n_docs, max(256, -(-int(np.ceil(scaled)) // 32) * 32))))
+    return int(max(1, min(n_docs, max(512, -(-int(np.ceil(scaled)) // 32) * 32))))
 
 
 class MultiVectorIndex(_tuning.Tunable, CoreBacked):
@@ -293,8 +293,8 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
             Documents reranked exactly per query; ``>= n_docs`` reranks everything, i.e.
             exact search. Default: the setting of the last :meth:`tune` that reached its
             target (saved with the index), else derived from the corpus size
-            (:func:`default_search`: centroid 256 up to ~1,250 documents, 512 at 20,000,
-            growing as ``n_docs ** 0.25``; muvera 1024), and never fewer than ``k``.
+            (:func:`default_search`: centroid 512 up to 20,000 documents, then growing as
+            ``n_docs ** 0.25``, at most ``n_docs``; muvera 1024), and never fewer than ``k``.
         n_probe : int >= 1, optional
             ``method="centroid"``: centroids probed per query token; ``>= n_centroids``
             visits every document. Default: tuned, else 1.
@@ -474,7 +474,7 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
         else:
             truth = self._core.search_exact(q, q_off, k, num_threads=0)[1]
         cands = [c for c in _TUNE_N_CANDIDATES if k <= c < self.n_docs] + [self.n_docs]
-        cands = sorted(set(max(c, k) for c in cands))
+        cands = sorted({max(c, k) for c in cands})
         inner = _tuning.Knob("n_candidates", cands, integer=True)
         outer = None
         if self.method == "centroid":

@@ -14,7 +14,8 @@ import math
 import os
 import secrets
 import shutil
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,9 @@ def fuse(
         raise ValueError("results: expected at least one stage's SearchResult")
     n_q = results[0].ids.shape[0]
     if any(r.ids.shape[0] != n_q for r in results):
-        raise ValueError(f"results: expected the same number of queries in every stage, got {[r.ids.shape[0] for r in results]}")
+        raise ValueError(
+            f"results: expected the same number of queries in every stage, got {[r.ids.shape[0] for r in results]}"
+        )
     w = _weights(weights, len(results))
     rrf_k = real(rrf_k, "rrf_k")
     if not (rrf_k >= 0 and math.isfinite(rrf_k)):
@@ -109,7 +112,9 @@ def fuse(
             span = np.where(np.isfinite(hi) & np.isfinite(lo), hi - lo, 0.0)
             s = np.where(valid, scores, 0.0)
             with np.errstate(invalid="ignore"):
-                norm = np.where(span > 0, (s - np.where(np.isfinite(lo), lo, 0.0)) / np.where(span > 0, span, 1.0), 1.0)
+                norm = np.where(
+                    span > 0, (s - np.where(np.isfinite(lo), lo, 0.0)) / np.where(span > 0, span, 1.0), 1.0
+                )
             contrib = weight * norm
         rows = np.broadcast_to(np.arange(n_q)[:, None], ids.shape)
         q_parts.append(rows[valid])
@@ -228,21 +233,28 @@ class Pipeline:
         if isinstance(stages, (SparseIndex, MultiVectorIndex)):
             stages = [stages]
         if not isinstance(stages, (list, tuple)):
-            raise TypeError(f"stages: expected a SparseIndex, a MultiVectorIndex or a list of them, got {type(stages).__name__}")
+            raise TypeError(
+                f"stages: expected a SparseIndex, a MultiVectorIndex or a list of them, got {type(stages).__name__}"
+            )
         if not stages:
             raise ValueError("stages: expected at least one first stage")
         for i, s in enumerate(stages):
             if not isinstance(s, (SparseIndex, MultiVectorIndex)):
-                raise TypeError(f"stages[{i}]: expected a SparseIndex or a MultiVectorIndex, got {type(s).__name__}")
+                raise TypeError(
+                    f"stages[{i}]: expected a SparseIndex or a MultiVectorIndex, got {type(s).__name__}"
+                )
         if rerank is not None and not isinstance(rerank, MultiVectorStore):
             raise TypeError(f"rerank: expected a MultiVectorStore or None, got {type(rerank).__name__}")
         n_docs = {s.n_docs for s in stages} | ({rerank.n_docs} if rerank is not None else set())
         if len(n_docs) != 1:
             raise ValueError(
                 "stages: every stage and the rerank store must hold the same documents (ids are row numbers); "
-                f"got n_docs {[s.n_docs for s in stages]}" + (f" and rerank {rerank.n_docs}" if rerank is not None else "")
+                f"got n_docs {[s.n_docs for s in stages]}"
+                + (f" and rerank {rerank.n_docs}" if rerank is not None else "")
             )
-        dims = {s.dim for s in stages if isinstance(s, MultiVectorIndex)} | ({rerank.dim} if rerank is not None else set())
+        dims = {s.dim for s in stages if isinstance(s, MultiVectorIndex)} | (
+            {rerank.dim} if rerank is not None else set()
+        )
         if len(dims) > 1:
             raise ValueError(f"rerank: token dim differs from the multi-vector stages' ({sorted(dims)})")
         self.stages = list(stages)
@@ -266,8 +278,10 @@ class Pipeline:
 
     def __repr__(self) -> str:
         stages = ", ".join(type(s).__name__ for s in self.stages)
-        return (f"Pipeline(stages=[{stages}], rerank={'MultiVectorStore' if self.rerank else None}, "
-                f"n_candidates={self.n_candidates}, fusion={self.fusion!r}, n_docs={self.n_docs})")
+        return (
+            f"Pipeline(stages=[{stages}], rerank={'MultiVectorStore' if self.rerank else None}, "
+            f"n_candidates={self.n_candidates}, fusion={self.fusion!r}, n_docs={self.n_docs})"
+        )
 
     # ----------------------------------------------------------------- search
     def search(
@@ -334,8 +348,11 @@ class Pipeline:
         if needs_tokens:
             if token_queries is None:
                 raise ValueError("token_queries: required by the pipeline's multi-vector stage or rerank")
-            dim = self.rerank.dim if self.rerank is not None else next(
-                s.dim for s in self.stages if isinstance(s, MultiVectorIndex))
+            dim = (
+                self.rerank.dim
+                if self.rerank is not None
+                else next(s.dim for s in self.stages if isinstance(s, MultiVectorIndex))
+            )
             tq = as_ragged(token_queries, token_offsets, "token_queries", "token_offsets", dim)
             n_q.add(("token_queries", len(tq[1]) - 1))
         elif token_queries is not None:
@@ -409,15 +426,30 @@ class Pipeline:
             for i, s in enumerate(self.stages):
                 fname = f"stage{i}.aft"
                 s.save(os.path.join(tmp, fname))
-                entries.append({"kind": type(s).__name__, "file": fname, "n_docs": s.n_docs,
-                                "size_bytes": os.path.getsize(os.path.join(tmp, fname))})
+                entries.append(
+                    {
+                        "kind": type(s).__name__,
+                        "file": fname,
+                        "n_docs": s.n_docs,
+                        "size_bytes": os.path.getsize(os.path.join(tmp, fname)),
+                    }
+                )
             rerank = None
             if self.rerank is not None:
                 self.rerank.save(os.path.join(tmp, "rerank.aft"))
-                rerank = {"kind": "MultiVectorStore", "file": "rerank.aft", "n_docs": self.rerank.n_docs,
-                          "size_bytes": os.path.getsize(os.path.join(tmp, "rerank.aft"))}
-            manifest = {"format": _FORMAT, "version": _VERSION, "stages": entries, "rerank": rerank,
-                        "params": self._params()}
+                rerank = {
+                    "kind": "MultiVectorStore",
+                    "file": "rerank.aft",
+                    "n_docs": self.rerank.n_docs,
+                    "size_bytes": os.path.getsize(os.path.join(tmp, "rerank.aft")),
+                }
+            manifest = {
+                "format": _FORMAT,
+                "version": _VERSION,
+                "stages": entries,
+                "rerank": rerank,
+                "params": self._params(),
+            }
             with open(os.path.join(tmp, _MANIFEST), "w", encoding="utf-8") as f:
                 json.dump(manifest, f, indent=2, sort_keys=True, allow_nan=False)
                 f.flush()
@@ -439,7 +471,7 @@ class Pipeline:
             raise
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Pipeline":
+    def load(cls, path: str | os.PathLike) -> Pipeline:
         """Read a directory written by :meth:`save`, verifying the manifest and every file
         (each file's own checksums and values, its kind, ``n_docs`` and byte size).
 
@@ -485,10 +517,14 @@ class Pipeline:
                 raise bad(f"{what}: bad file name {fname!r}")
             full = os.path.join(root, fname)
             if os.path.getsize(full) != entry["size_bytes"]:
-                raise bad(f"{what}: {fname} has {os.path.getsize(full)} bytes, the manifest says {entry['size_bytes']}")
+                raise bad(
+                    f"{what}: {fname} has {os.path.getsize(full)} bytes, the manifest says {entry['size_bytes']}"
+                )
             obj = klass.load(full)
             if obj.n_docs != entry["n_docs"]:
-                raise bad(f"{what}: {fname} holds {obj.n_docs} documents, the manifest says {entry['n_docs']}")
+                raise bad(
+                    f"{what}: {fname} holds {obj.n_docs} documents, the manifest says {entry['n_docs']}"
+                )
             return obj
 
         if not isinstance(m["stages"], list) or not m["stages"]:

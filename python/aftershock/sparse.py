@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from . import tuning as _tuning
 from ._base import CoreBacked
 from ._progress import Progress
 from ._results import SearchResult
 from ._compat import warn_renamed
 from ._validate import UINT32_MAX, as_csr, choice, positive_int, real, seed_value, thread_count
-from . import tuning as _tuning
 
 __all__ = ["SparseIndex", "exact_search"]
 

@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -290,7 +291,10 @@ def search_settings(
             hi_v = inner.coarse[j]
             values = [inner_value(hi_v)]
             if j > 0:
-                fine = [inner_value(v) for v in _between(inner.coarse[j - 1], hi_v, inner.fine_points, inner.integer)]
+                fine = [
+                    inner_value(v)
+                    for v in _between(inner.coarse[j - 1], hi_v, inner.fine_points, inner.integer)
+                ]
                 values = list(dict.fromkeys(fine + values))
             jj = cheapest_inner(o_params, values, "refine")
             if jj is None:
@@ -299,14 +303,19 @@ def search_settings(
             measure_latency(p, "refine")
 
     ok = [
-        t for t in trials
-        if t.recall >= target and not math.isnan(t.ms_per_query) and (max_ms is None or t.ms_per_query <= max_ms)
+        t
+        for t in trials
+        if t.recall >= target
+        and not math.isnan(t.ms_per_query)
+        and (max_ms is None or t.ms_per_query <= max_ms)
     ]
     if ok:
         best = min(ok, key=lambda t: (t.ms_per_query, -t.recall))
         return dict(best.params), best.recall, best.ms_per_query, True, trials
     # Nothing reaches the target (within max_ms): report the best recall found.
-    best = max(trials, key=lambda t: (t.recall, -(t.ms_per_query if not math.isnan(t.ms_per_query) else math.inf)))
+    best = max(
+        trials, key=lambda t: (t.recall, -(t.ms_per_query if not math.isnan(t.ms_per_query) else math.inf))
+    )
     if math.isnan(best.ms_per_query):
         measure_latency(best.params, best.phase)
         best = next(t for t in trials if t.params == best.params)
@@ -362,7 +371,9 @@ class TunedSettings:
             "n_queries": int(result.n_queries),
             "queries": result.queries,
         }
-        self.entries = [e for e in self.entries if (e["target_recall"], e["k"]) != (result.target_recall, result.k)]
+        self.entries = [
+            e for e in self.entries if (e["target_recall"], e["k"]) != (result.target_recall, result.k)
+        ]
         self.entries.append(entry)
         self.default = (result.target_recall, result.k)
 
@@ -376,7 +387,9 @@ class TunedSettings:
         ValueError naming ``target_recall`` when there is none."""
         fits = [e for e in self.entries if e["k"] == k and e["target_recall"] >= target_recall]
         if not fits:
-            have = ", ".join(f"(target_recall={e['target_recall']}, k={e['k']})" for e in self.entries) or "none"
+            have = (
+                ", ".join(f"(target_recall={e['target_recall']}, k={e['k']})" for e in self.entries) or "none"
+            )
             raise ValueError(
                 f"target_recall: this {self.kind} is not tuned for target_recall={target_recall}, k={k} "
                 f"(tuned: {have}); call tune(queries, target_recall={target_recall}, k={k}) first"
@@ -386,8 +399,12 @@ class TunedSettings:
     def to_payload(self) -> bytes:
         import json
 
-        doc = {"version": TUNE_VERSION, "kind": self.kind, "default": list(self.default) if self.default else None,
-               "settings": self.entries}
+        doc = {
+            "version": TUNE_VERSION,
+            "kind": self.kind,
+            "default": list(self.default) if self.default else None,
+            "settings": self.entries,
+        }
         return json.dumps(doc, sort_keys=True, allow_nan=False).encode()
 
     def load_payload(self, payload: bytes, format_error: Callable[[str], Exception]) -> None:
@@ -435,8 +452,11 @@ class TunedSettings:
             entries.append({**e, "target_recall": float(t), "params": params})
         default = doc["default"]
         if default is not None:
-            if (not isinstance(default, list) or len(default) != 2
-                    or not any((e["target_recall"], e["k"]) == (default[0], default[1]) for e in entries)):
+            if (
+                not isinstance(default, list)
+                or len(default) != 2
+                or not any((e["target_recall"], e["k"]) == (default[0], default[1]) for e in entries)
+            ):
                 raise bad(f"names default {default!r}, which is not a stored setting")
             default = (float(default[0]), int(default[1]))
         self.entries, self.default = entries, default

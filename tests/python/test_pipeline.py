@@ -8,11 +8,17 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from aftershock import (
+    FormatError,
+    MultiVectorIndex,
+    MultiVectorStore,
+    Pipeline,
+    SearchResult,
+    SparseIndex,
+    fuse,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from aftershock import FormatError, MultiVectorIndex, MultiVectorStore, Pipeline, SearchResult, SparseIndex, fuse
-
 from multivector.reference import clustered, reference_maxsim
 
 
@@ -48,7 +54,7 @@ def test_lossless_pipeline_equals_exact_maxsim_over_candidates(case):
         close = np.isclose(got.scores[i, : len(ids)], scores, rtol=1e-5)
         assert close.all()
         assert set(got.ids[i, : len(ids)]) == set(ids) or np.any(np.diff(scores) > -1e-5)
-        assert (got.ids[i, len(ids):] == -1).all()
+        assert (got.ids[i, len(ids) :] == -1).all()
 
 
 def test_multivector_first_stage_with_all_candidates_is_exact(case):
@@ -112,7 +118,7 @@ def test_fusion_equals_python_reference(lists, depth, method, data):
 
 
 def test_fused_pipeline_uses_fusion_then_rerank(case):
-    vec, off, qs, _, queries, store, sparse, mv = case
+    _vec, _off, qs, _, queries, store, sparse, mv = case
     pipe = Pipeline([sparse, mv], store, n_candidates=40, fusion="score", weights=[1.0, 2.0])
     got = pipe.search(queries, qs, 5)
     a = sparse.search(queries, 40)
@@ -183,7 +189,7 @@ def test_save_load_round_trip(case, tmp_path):
 
 
 def test_bad_arguments(case):
-    vec, off, qs, docs, queries, store, sparse, mv = case
+    vec, off, qs, _docs, queries, store, sparse, mv = case
     other = MultiVectorStore.build(vec[: off[10]], off[:11])
     with pytest.raises(TypeError, match="stages"):
         Pipeline("index", store)

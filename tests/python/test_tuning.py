@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import pickle
 
+import aftershock
+import aftfile
 import numpy as np
 import pytest
-
-import aftershock
 from aftershock import FormatError, MultiVectorIndex, SparseIndex, exact_search
 from aftershock.datasets import synthetic_sparse
 from aftershock.tuning import TuneResult, recall_at_k
-
-import aftfile
 from multivector.reference import clustered
 
 TOLERANCE = 0.04
@@ -53,7 +51,7 @@ def _stored_recall(index, queries, k, **params):
 
 
 def test_sparse_tune_reaches_target_on_held_out_queries(tuned_sparse):
-    docs, queries, index, result = tuned_sparse
+    _docs, queries, index, result = tuned_sparse
     assert isinstance(result, TuneResult) and result.reached
     assert result.recall >= 0.9 and result.queries == "given" and result.n_queries == 200
     assert set(result.params) == {"query_cut", "heap_factor"}
@@ -75,7 +73,7 @@ def test_sparse_tune_reaches_target_on_held_out_queries(tuned_sparse):
 
 
 def test_sparse_tune_from_documents(sparse_case):
-    docs, queries, index = sparse_case
+    _docs, queries, index = sparse_case
     index = SparseIndex.from_bytes(index.to_bytes())
     result = index.tune(target_recall=0.9, k=10, sample=100, repeats=1)
     assert result.queries == "documents" and result.n_queries == 100
@@ -88,11 +86,16 @@ def test_tuned_settings_are_saved_and_reloaded(tuned_sparse, tmp_path):
     _, queries, index, result = tuned_sparse
     path = tmp_path / "tuned.aft"
     index.save(path)
-    for other in (SparseIndex.load(path), SparseIndex.from_bytes(index.to_bytes()), pickle.loads(pickle.dumps(index))):
+    for other in (
+        SparseIndex.load(path),
+        SparseIndex.from_bytes(index.to_bytes()),
+        pickle.loads(pickle.dumps(index)),
+    ):
         assert other.tuned == index.tuned
         assert other.info()["search"] == index.info()["search"]
         np.testing.assert_array_equal(
-            other.search(queries[:50], 10, target_recall=0.9).ids, index.search(queries[:50], 10, **result.params).ids
+            other.search(queries[:50], 10, target_recall=0.9).ids,
+            index.search(queries[:50], 10, **result.params).ids,
         )
     # The core reads the file (it skips the TUNE section); a file without one loads untuned.
     plain = SparseIndex.from_bytes(index._core.to_bytes())
@@ -176,7 +179,7 @@ def test_unreachable_max_ms_stores_nothing(sparse_case):
 
 
 def test_multivector_tune(mv_case, tmp_path):
-    vec, off, qs, index = mv_case
+    _vec, _off, qs, index = mv_case
     index = MultiVectorIndex.from_bytes(index.to_bytes())
     result = index.tune(qs[:150], target_recall=0.9, k=10, sample=None, repeats=1)
     assert result.reached and set(result.params) == {"n_probe", "n_candidates"}
@@ -187,7 +190,9 @@ def test_multivector_tune(mv_case, tmp_path):
     index.save(tmp_path / "mv.aft")
     loaded = MultiVectorIndex.load(tmp_path / "mv.aft")
     assert loaded.tuned == index.tuned
-    np.testing.assert_array_equal(loaded.search(held_out, 10).ids, index.search(held_out, 10, **result.params).ids)
+    np.testing.assert_array_equal(
+        loaded.search(held_out, 10).ids, index.search(held_out, 10, **result.params).ids
+    )
     with pytest.raises(ValueError, match="queries"):
         index.tune(None)
     with pytest.raises(ValueError, match="n_probe"):
