@@ -14,8 +14,10 @@ retrieves the top 10 of the first ``--n-queries`` queries on one thread:
 * ``pipeline sparse->MaxSim@N``: SparseIndex candidates (N = 50, 100, 200) reranked by
   exact MaxSim;
 * ``fusion rrf@N`` / ``fusion score@N``: SparseIndex and MultiVectorIndex fused (reciprocal
-  rank / min-max normalized scores), N candidates reranked by exact MaxSim; and the RRF
-  list alone (``fusion rrf (no rerank)``).
+  rank / min-max normalized scores), N candidates reranked by exact MaxSim; the
+  multi-vector stage searches with ``n_candidates=N`` (its own exact rerank of N
+  documents; the default 512 would be redone by the pipeline's rerank); and the RRF
+  list alone (``fusion rrf@100 (no rerank)``, the multi-vector stage at its defaults).
 
 Reported: MRR@10 and nDCG@10 (binary gains from qrels, computed here), ms per query (the
 minimum over ``--repeats`` runs of the batch with ``num_threads=1``, divided by the number
@@ -172,7 +174,9 @@ def part_pipeline(args, meta, emit) -> None:
         record(f"pipeline sparse->MaxSim@{n}", ms, res, recall_vs_exact_maxsim=recall(res.ids, exact.ids))
     for fusion in ("rrf", "score"):
         for n in (100, 200):
-            p = Pipeline([sparse, mv], store, n_candidates=n, fusion=fusion)
+            p = Pipeline(
+                [sparse, mv], store, n_candidates=n, fusion=fusion, stage_params=[{}, {"n_candidates": n}]
+            )
             ms, res = timed(lambda p=p: p.search(sq, tq[0], 10, token_offsets=tq[1], num_threads=1), r, nq)
             record(
                 f"fusion {fusion}@{n} -> MaxSim", ms, res, recall_vs_exact_maxsim=recall(res.ids, exact.ids)

@@ -72,6 +72,8 @@ def _count(value, name: str, minimum: int) -> int | None:
 _TUNE_N_PROBE = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 _TUNE_N_CANDIDATES = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192)
 _MUVERA_CANDIDATES = 1024
+# Sampled documents become tune() queries by keeping this many of their tokens (see tune()).
+_DOC_QUERY_TOKENS = 16
 
 
 # The core's n_interaction default, relative to n_candidates (config.hpp kDefaultInteractionFactor).
@@ -413,11 +415,14 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
 
         Parameters
         ----------
-        queries : as for :meth:`search`
-            Queries like the ones the index will serve. Required: the index's tokens are
-            not readable from Python, so it cannot sample its documents as queries (a
-            :class:`~aftershock.MultiVectorStore` can: ``store.doc(i)``; a document's
-            first ~32 tokens look like a query).
+        queries : as for :meth:`search`, optional
+            Queries like the ones the index will serve (best: held-out real queries).
+            When None, ``sample`` documents (seeded) become queries, each reduced to 16 of
+            its stored tokens drawn at random (in order; all of a shorter document):
+            ColBERT queries hold ~10-32 tokens and documents ~100, and a query's token
+            count sets both the probing work and the score scale, so whole documents would
+            tune for queries that never come. A document-query's exact top-k contains the
+            document itself, which makes its recall slightly optimistic.
         query_offsets : array_like of int, optional
             As for :meth:`search`.
         target_recall : float in (0, 1]
@@ -442,7 +447,7 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
         Raises
         ------
         TypeError, ValueError
-            Bad queries (as :meth:`search`), a missing ``queries``, ``target_recall``
+            Bad queries (as :meth:`search`), ``target_recall``
             outside (0, 1], ``k < 1``, ``sample < 1``, ``max_ms <= 0``, ``repeats < 1`` or
             a ``ground_truth`` of the wrong shape (each names the argument).
         """
@@ -453,21 +458,33 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
         num_threads = thread_count(num_threads)
         seed = seed_value(seed)
         if queries is None:
-            raise ValueError(
-                "queries: required for a MultiVectorIndex (its tokens are not readable from Python); "
-                "pass held-out queries, or documents' first tokens from a MultiVectorStore"
-            )
-        flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets", self.dim)
-        n_all = len(offs) - 1
-        if n_all == 0:
-            raise ValueError("queries: expected at least one query")
-        rows = _tuning.sample_rows(n_all, sample, seed)
-        parts = [flat[offs[r] : offs[r + 1]] for r in rows]
+            if ground_truth is not None:
+                raise ValueError("ground_truth: only with given queries")
+            if query_offsets is not None:
+                raise ValueError("query_offsets: only with given queries")
+            rows = _tuning.sample_rows(self.n_docs, 200 if sample is None else sample, seed)
+            rng = np.random.default_rng(seed)
+            parts = []
+            for r in rows:
+                tokens = self._core.decode_doc(int(r))
+                if len(tokens) > _DOC_QUERY_TOKENS:
+                    tokens = tokens[np.sort(rng.choice(len(tokens), _DOC_QUERY_TOKENS, replace=False))]
+                parts.append(tokens)
+            source = "documents"
+        else:
+            flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets", self.dim)
+            n_all = len(offs) - 1
+            if n_all == 0:
+                raise ValueError("queries: expected at least one query")
+            rows = _tuning.sample_rows(n_all, sample, seed)
+            parts = [flat[offs[r] : offs[r + 1]] for r in rows]
+            source = "given"
         q_off = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum([len(p) for p in parts], out=q_off[1:])
         q = np.ascontiguousarray(np.concatenate(parts))
         if ground_truth is not None:
             gt = np.asarray(ground_truth)
+            n_all = len(offs) - 1
             if gt.ndim != 2 or gt.shape[0] != n_all or gt.shape[1] < k or gt.dtype.kind not in "iu":
                 raise ValueError(f"ground_truth: expected integer ids [{n_all}, >= {k}], got {gt.dtype} {gt.shape}")
             truth = gt[rows, :k]
@@ -488,7 +505,7 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
         params, recall, ms, reached, trials = _tuning.search_settings(
             run, truth, k, target, outer, inner, repeats=repeats, max_ms=max_ms
         )
-        result = _tuning.TuneResult(params, recall, ms, reached, target, k, len(rows), "given", tuple(trials))
+        result = _tuning.TuneResult(params, recall, ms, reached, target, k, len(rows), source, tuple(trials))
         if reached:
             self._tuned_state().add(result)
         return result

@@ -154,6 +154,41 @@ def _weights(weights, n: int) -> list[float]:
     return w
 
 
+_STAGE_KNOBS = {
+    "SparseIndex": {"query_cut", "heap_factor", "n_knn", "target_recall"},
+    "MultiVectorIndex": {
+        "n_candidates",
+        "n_probe",
+        "n_interaction",
+        "bitvector_threshold",
+        "n_bitvector",
+        "target_recall",
+    },
+}
+
+
+def _stage_params(stage_params, stages) -> list[dict]:
+    if stage_params is None:
+        return [{} for _ in stages]
+    if not isinstance(stage_params, (list, tuple)) or len(stage_params) != len(stages):
+        raise ValueError(f"stage_params: expected a list of {len(stages)} dicts (one per stage)")
+    out = []
+    for i, (params, stage) in enumerate(zip(stage_params, stages)):
+        if not isinstance(params, dict):
+            raise TypeError(f"stage_params[{i}]: expected a dict, got {type(params).__name__}")
+        allowed = _STAGE_KNOBS[type(stage).__name__]
+        for name, value in params.items():
+            if name not in allowed:
+                raise TypeError(
+                    f"stage_params[{i}]: {name!r} is not a search parameter of {type(stage).__name__} "
+                    f"(expected one of {sorted(allowed)})"
+                )
+            if isinstance(value, bool) or not isinstance(value, (int, float, type(None))):
+                raise TypeError(f"stage_params[{i}][{name!r}]: expected a number, got {type(value).__name__}")
+        out.append(dict(params))
+    return out
+
+
 def _cut(result: SearchResult, min_score: float | None, max_gap: float | None) -> SearchResult:
     """Relevance filtering of the last stage: see :class:`Pipeline`."""
     scores, ids = result.scores.copy(), result.ids.copy()
@@ -196,6 +231,14 @@ class Pipeline:
         Reciprocal-rank fusion constant (default 60).
     min_score : float, optional
         Relevance filter on the last stage: results scoring below it are cut.
+    stage_params : sequence of dict, optional
+        One dict per stage of search parameters for that stage (e.g. ``{"query_cut": 8}``
+        or ``{"n_candidates": 100}``); default ``{}``: the stage's own defaults. Only the
+        stage's knobs are accepted (``query_cut``, ``heap_factor``, ``n_knn``,
+        ``target_recall``; ``n_candidates``, ``n_probe``, ``n_interaction``,
+        ``bitvector_threshold``, ``n_bitvector``, ``target_recall``), plain numbers only.
+        A multi-vector stage feeding a rerank needs few candidates of its own: its
+        internal exact rerank of ``n_candidates`` documents is repeated by the pipeline's.
     max_gap : float, optional
         Relevance filter on the last stage: results after the first drop between
         consecutive scores larger than ``max_gap`` times the best score's magnitude are
@@ -229,6 +272,7 @@ class Pipeline:
         rrf_k: float = 60.0,
         min_score: float | None = None,
         max_gap: float | None = None,
+        stage_params: Sequence[dict] | None = None,
     ) -> None:
         if isinstance(stages, (SparseIndex, MultiVectorIndex)):
             stages = [stages]
@@ -262,6 +306,7 @@ class Pipeline:
         self.n_candidates = positive_int(n_candidates, "n_candidates")
         self.fusion = choice(fusion, "fusion", _FUSIONS)
         self.weights = _weights(weights, len(self.stages))
+        self.stage_params = _stage_params(stage_params, self.stages)
         self.rrf_k = real(rrf_k, "rrf_k")
         if not (self.rrf_k >= 0 and math.isfinite(self.rrf_k)):
             raise ValueError(f"rrf_k: expected a finite number >= 0, got {rrf_k!r}")
@@ -360,13 +405,15 @@ class Pipeline:
         if len({n for _, n in n_q}) > 1:
             raise ValueError(f"token_queries: expected as many queries as sparse_queries, got {dict(n_q)}")
         stage_results = []
-        for s in self.stages:
+        for s, params in zip(self.stages, self.stage_params):
             if isinstance(s, SparseIndex):
                 if sq.n_cols != s.dim:
                     raise ValueError(f"sparse_queries: expected {s.dim} columns, got {sq.n_cols}")
-                stage_results.append(s.search(sq_matrix, depth, num_threads=num_threads))
+                stage_results.append(s.search(sq_matrix, depth, num_threads=num_threads, **params))
             else:
-                stage_results.append(s.search(tq[0], depth, query_offsets=tq[1], num_threads=num_threads))
+                stage_results.append(
+                    s.search(tq[0], depth, query_offsets=tq[1], num_threads=num_threads, **params)
+                )
         if len(stage_results) == 1:
             cand = stage_results[0]
         else:
@@ -389,6 +436,7 @@ class Pipeline:
             "n_candidates": self.n_candidates,
             "fusion": self.fusion,
             "weights": self.weights,
+            "stage_params": self.stage_params,
             "rrf_k": self.rrf_k,
             "min_score": self.min_score,
             "max_gap": self.max_gap,
@@ -534,7 +582,7 @@ class Pipeline:
         if m["rerank"] is not None:
             rerank = load_entry(m["rerank"], {"MultiVectorStore": MultiVectorStore}, "rerank")
         params = m["params"]
-        keys = {"n_candidates", "fusion", "weights", "rrf_k", "min_score", "max_gap"}
+        keys = {"n_candidates", "fusion", "weights", "rrf_k", "min_score", "max_gap", "stage_params"}
         if not isinstance(params, dict) or set(params) != keys:
             raise bad("params: unexpected fields")
         try:

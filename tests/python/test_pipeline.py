@@ -152,7 +152,15 @@ def test_relevance_cut(case):
 
 def test_save_load_round_trip(case, tmp_path):
     _, _, qs, _, queries, store, sparse, mv = case
-    pipe = Pipeline([sparse, mv], store, n_candidates=30, fusion="rrf", rrf_k=10.0, max_gap=0.5)
+    pipe = Pipeline(
+        [sparse, mv],
+        store,
+        n_candidates=30,
+        fusion="rrf",
+        rrf_k=10.0,
+        max_gap=0.5,
+        stage_params=[{"query_cut": 5}, {"n_candidates": 40}],
+    )
     path = tmp_path / "pipe"
     pipe.save(path)
     pipe.save(path)  # replaces a saved pipeline
@@ -161,6 +169,7 @@ def test_save_load_round_trip(case, tmp_path):
     np.testing.assert_array_equal(a.ids, b.ids)
     np.testing.assert_array_equal(a.scores, b.scores)
     assert loaded.rrf_k == 10.0 and loaded.max_gap == 0.5 and loaded.n_candidates == 30
+    assert loaded.stage_params == [{"query_cut": 5}, {"n_candidates": 40}]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries left
     manifest = json.loads((path / "manifest.json").read_text())
     assert [s["kind"] for s in manifest["stages"]] == ["SparseIndex", "MultiVectorIndex"]
@@ -211,6 +220,10 @@ def test_bad_arguments(case):
         Pipeline([sparse, mv], store, weights=[1.0])
     with pytest.raises(ValueError, match="max_gap"):
         Pipeline(sparse, store, max_gap=-1.0)
+    with pytest.raises(TypeError, match=r"stage_params\[0\]"):
+        Pipeline(sparse, store, stage_params=[{"n_probe": 2}])
+    with pytest.raises(ValueError, match="stage_params"):
+        Pipeline(sparse, store, stage_params=[{}, {}])
     pipe = Pipeline([sparse, mv], store)
     with pytest.raises(ValueError, match="sparse_queries"):
         pipe.search(token_queries=qs)

@@ -193,10 +193,19 @@ def test_multivector_tune(mv_case, tmp_path):
     np.testing.assert_array_equal(
         loaded.search(held_out, 10).ids, index.search(held_out, 10, **result.params).ids
     )
-    with pytest.raises(ValueError, match="queries"):
-        index.tune(None)
+    with pytest.raises(ValueError, match="ground_truth"):
+        index.tune(None, ground_truth=np.zeros((3, 10), np.int64))
     with pytest.raises(ValueError, match="n_probe"):
         index.search(held_out, 10, target_recall=0.9, n_probe=2)
+
+
+def test_multivector_tune_from_documents(mv_case):
+    *_, qs, index = mv_case
+    index = MultiVectorIndex.from_bytes(index.to_bytes())
+    result = index.tune(target_recall=0.9, k=10, sample=100, repeats=1)
+    assert result.reached and result.queries == "documents" and result.n_queries == 100
+    exact = index.search_exact(qs, 10)
+    assert recall_at_k(index.search(qs, 10).ids, exact.ids, 10) >= 0.9 - 2 * TOLERANCE
 
 
 def test_multivector_defaults_depend_on_corpus_size(mv_case):
