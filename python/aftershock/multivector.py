@@ -389,7 +389,7 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
     # ------------------------------------------------------------------ tune
     def tune(
         self,
-        queries,
+        queries=None,
         *,
         query_offsets=None,
         target_recall: float = 0.95,

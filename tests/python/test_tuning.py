@@ -200,7 +200,10 @@ def test_multivector_tune(mv_case, tmp_path):
 
 
 def test_multivector_tune_from_documents(mv_case):
-    *_, qs, index = mv_case
+    vec, off, qs, index = mv_case
+    np.testing.assert_array_equal(index._core.decode_doc(3), vec[off[3] : off[4]])  # fp32, no pooling
+    with pytest.raises(IndexError):
+        index._core.decode_doc(index.n_docs)
     index = MultiVectorIndex.from_bytes(index.to_bytes())
     result = index.tune(target_recall=0.9, k=10, sample=100, repeats=1)
     assert result.reached and result.queries == "documents" and result.n_queries == 100
