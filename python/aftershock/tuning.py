@@ -235,16 +235,20 @@ def search_settings(
         return ms_of[kk]
 
     def cheapest_inner(o_params: dict, values: Sequence, phase: str):
-        """Bisection: the cheapest of ``values`` reaching the target (None if none does)."""
+        """Bisection: the cheapest of ``values`` reaching the target (None if none does).
+
+        The most expensive value is only measured when the bisection ends on it: it is the
+        costliest search of the grid (e.g. ``n_candidates = n_docs``, exact search).
+        """
         lo, hi = 0, len(values) - 1
-        if measure_recall({**o_params, inner.name: values[hi]}, phase) < target:
-            return None
         while lo < hi:
             mid = (lo + hi) // 2
             if measure_recall({**o_params, inner.name: values[mid]}, phase) >= target:
                 hi = mid
             else:
                 lo = mid + 1
+        if measure_recall({**o_params, inner.name: values[lo]}, phase) < target:
+            return None
         return lo
 
     def inner_value(v):
