@@ -296,7 +296,8 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
             exact search. Default: the setting of the last :meth:`tune` that reached its
             target (saved with the index), else derived from the corpus size
             (:func:`default_search`: centroid 512 up to 20,000 documents, then growing as
-            ``n_docs ** 0.25``, at most ``n_docs``; muvera 1024), and never fewer than ``k``.
+            ``n_docs ** 0.25``, at most ``n_docs``; muvera 1024), never fewer than ``k`` and
+            never more than a given ``n_interaction`` / ``n_bitvector``.
         n_probe : int >= 1, optional
             ``method="centroid"``: centroids probed per query token; ``>= n_centroids``
             visits every document. Default: tuned, else 1.
@@ -344,7 +345,9 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
             },
         )
         k = positive_int(k, "k", minimum=1)
-        n_candidates, n_probe = self._resolve(k, n_candidates, n_probe, target_recall)
+        n_candidates, n_probe = self._resolve(
+            k, n_candidates, n_probe, target_recall, caps=(n_interaction, n_bitvector)
+        )
         params = {
             "n_candidates": _count(n_candidates, "n_candidates", 1),
             "n_probe": _count(n_probe, "n_probe", 1),
@@ -365,7 +368,7 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
         ones for this corpus size (:func:`default_search`)."""
         return {**default_search(self.method, self.n_docs), **(self._tuned_defaults() or {})}
 
-    def _resolve(self, k, n_candidates, n_probe, target_recall):
+    def _resolve(self, k, n_candidates, n_probe, target_recall, caps=()):
         if target_recall is not None:
             given = [n for n, v in (("n_candidates", n_candidates), ("n_probe", n_probe)) if v is not None]
             if given:
@@ -374,8 +377,12 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
             return tuned["n_candidates"], tuned.get("n_probe")
         d = self._defaults()
         if n_candidates is None:
-            # a default never reranks fewer documents than asked for
+            # A default never reranks fewer documents than asked for, nor more than an
+            # explicit n_interaction / n_bitvector keeps (those must be >= n_candidates).
             n_candidates = max(d["n_candidates"], k)
+            for cap in caps:
+                if isinstance(cap, (int, np.integer)) and not isinstance(cap, bool) and cap > 0:
+                    n_candidates = min(n_candidates, int(cap))
         if n_probe is None and self.method == "centroid":
             n_probe = d["n_probe"]
         return n_candidates, n_probe
