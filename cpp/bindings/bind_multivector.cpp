@@ -19,6 +19,7 @@ namespace {
 using multivector::BuildParams;
 using multivector::IndexInfo;
 using multivector::MultiVectorIndex;
+using multivector::MultiVectorStore;
 using multivector::SearchParams;
 
 // A count argument: None keeps `fallback` (the C++ default), a negative value is refused
@@ -188,7 +189,20 @@ void bind_multivector(py::module_& m) {
       .def_property_readonly("n_docs", &MultiVectorIndex::n_docs)
       .def_property_readonly("dim", &MultiVectorIndex::dim)
       .def_property_readonly("size_bytes", &MultiVectorIndex::size_bytes)
-      .def("info", [](const MultiVectorIndex& self) { return info_dict(self.info()); });
+      .def("info", [](const MultiVectorIndex& self) { return info_dict(self.info()); })
+      // The stored tokens of one document (after pooling; fp16/bf16 widened, int8 code * scale),
+      // float32 [n_tokens, dim]: what the rerank scores, and what tune() samples as queries.
+      .def(
+          "decode_doc",
+          [](const MultiVectorIndex& self, DocId doc) {
+            const MultiVectorStore& s = self.store();
+            const std::size_t n = s.n_tokens(doc);  // std::out_of_range for a bad doc
+            CArray<float> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(s.dim())});
+            float* dst = out.mutable_data();
+            without_gil([&] { s.decode_doc(doc, dst); });
+            return out;
+          },
+          py::arg("doc"));
 
   // Kernel access for the tests (every SIMD level against the scalar oracle).
   m.def(

@@ -4,6 +4,10 @@ Two engines over one C++ core:
 
 * :class:`SparseIndex` -- learned sparse retrieval (Seismic-style) over SPLADE-like vectors.
 * :class:`MultiVectorStore` -- exact late-interaction (ColBERT MaxSim) scoring with SIMD kernels.
+
+:class:`Pipeline` chains them (first stage(s), fusion, exact MaxSim rerank); ``tune()``
+on either index finds the fastest search setting reaching a target recall
+(:mod:`aftershock.tuning`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from ._results import SearchResult
 from .store import MultiVectorStore
 from .multivector import MultiVectorIndex
 from .sparse import SparseIndex, exact_search
+from .pipeline import Pipeline, fuse
+from .tuning import Trial, TuneResult
 
 __version__ = "0.1.0"
 
@@ -38,4 +44,7 @@ def simd_info() -> dict:
     return _core.simd_info()
 
 
-__all__ = ["FormatError", "cleanup", "MultiVectorIndex", "MultiVectorStore", "SearchResult", "SparseIndex", "exact_search", "simd_info", "__version__"]
+__all__ = [
+    "FormatError", "cleanup", "MultiVectorIndex", "MultiVectorStore", "Pipeline", "SearchResult", "SparseIndex",
+    "Trial", "TuneResult", "exact_search", "fuse", "simd_info", "__version__",
+]

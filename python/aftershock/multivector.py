@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from . import tuning as _tuning
 from ._base import CoreBacked
 from ._progress import Progress
 from ._results import SearchResult
@@ -67,7 +68,43 @@ def _count(value, name: str, minimum: int) -> int | None:
 
 
 
-class MultiVectorIndex(CoreBacked):
+# tune()'s grids, cheap to expensive (see aftershock.tuning).
+_TUNE_N_PROBE = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+_TUNE_N_CANDIDATES = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192)
+_MUVERA_CANDIDATES = 1024
+# Sampled documents become tune() queries by keeping this many of their tokens (see tune()).
+_DOC_QUERY_TOKENS = 16
+
+
+# The core's n_interaction default, relative to n_candidates (config.hpp kDefaultInteractionFactor).
+_INTERACTION_FACTOR = 8
+
+
+def default_search(method: str, n_docs: int) -> dict:
+    """The built-in search defaults of an index of ``n_docs`` documents.
+
+    ``method="centroid"``: ``n_probe=1`` and
+    ``n_candidates = max(512, 512 * (n_docs / 20000) ** 0.25)`` rounded up to a multiple of
+    32, at most ``n_docs`` (512 up to 20,000 documents, 704 at 70,604, 928 at 200,000,
+    1,376 at 1M). The exact rerank of ``n_candidates`` documents is what buys recall here,
+    and the count needed for recall@10 >= 0.95 grows slowly with the corpus (measured on
+    the real Debian token vectors at 128-d, 300-1,000 queries: ~250 at 2,000 and 5,000
+    passages, ~420 at 10,000 and 20,000, <= 512 at 70,604; see docs/tuning.md); 512 below
+    20,000 keeps a margin over the noise of those estimates, and the quarter power follows
+    the growth beyond. ``n_probe=1`` is as accurate as 2-8 at equal ``n_candidates`` there
+    and probes the fewest documents. ``method="muvera"``: ``n_candidates=1024``.
+    """
+    if method == "muvera":
+        return {"n_candidates": _MUVERA_CANDIDATES}
+    return {"n_probe": 1, "n_candidates": _centroid_candidates(n_docs)}
+
+
+def _centroid_candidates(n_docs: int) -> int:
+    scaled = 512.0 * (max(n_docs, 1) / 20000.0) ** 0.25
+    return int(max(1, min(n_docs, max(512, -(-int(np.ceil(scaled)) // 32) * 32))))
+
+
+class MultiVectorIndex(_tuning.Tunable, CoreBacked):
     """Approximate top-k MaxSim retrieval: candidate generation plus exact rerank.
 
     Create one with :meth:`build` or :meth:`load`. ``const`` operations (search, save) may
@@ -234,6 +271,7 @@ class MultiVectorIndex(CoreBacked):
         n_interaction: int | None = None,
         bitvector_threshold: float | None = None,
         n_bitvector: int | None = None,
+        target_recall: float | None = None,
         num_threads: int = 0,
     ) -> SearchResult:
         """Approximate top-k documents by MaxSim; returned scores are exact.
@@ -254,11 +292,15 @@ class MultiVectorIndex(CoreBacked):
         query_offsets : array_like of int, optional
             ``[n_queries + 1]`` offsets into a 2-d ``queries`` buffer.
         n_candidates : int >= 1, optional
-            Documents reranked exactly per query (default: centroid 256, muvera 1024);
-            ``>= n_docs`` reranks everything, i.e. exact search.
+            Documents reranked exactly per query; ``>= n_docs`` reranks everything, i.e.
+            exact search. Default: the setting of the last :meth:`tune` that reached its
+            target (saved with the index), else derived from the corpus size
+            (:func:`default_search`: centroid 512 up to 20,000 documents, then growing as
+            ``n_docs ** 0.25``, at most ``n_docs``; muvera 1024), never fewer than ``k`` and
+            never more than a given ``n_interaction`` / ``n_bitvector``.
         n_probe : int >= 1, optional
-            ``method="centroid"``: centroids probed per query token (default 4);
-            ``>= n_centroids`` visits every document.
+            ``method="centroid"``: centroids probed per query token; ``>= n_centroids``
+            visits every document. Default: tuned, else 1.
         n_interaction : int >= 0, optional
             ``method="centroid"``: documents kept by the probe score for the centroid
             interaction; 0 = every probed document; otherwise ``>= n_candidates``
@@ -269,6 +311,11 @@ class MultiVectorIndex(CoreBacked):
         n_bitvector : int >= 0, optional
             ``method="centroid"``: documents the prefilter keeps (the ones matching the most
             query tokens); 0 = off (default), otherwise ``>= n_candidates``.
+        target_recall : float in (0, 1], optional
+            Use the setting :meth:`tune` stored for this ``k`` and a target at least this
+            high (the fastest such); ``ValueError`` naming ``target_recall`` when the
+            index was not tuned for it (tuning never runs implicitly). Not combinable with
+            ``n_candidates`` / ``n_probe``.
         num_threads : int
             Threads (0 = all cores); parallel over queries. Results do not depend on it.
 
@@ -298,6 +345,9 @@ class MultiVectorIndex(CoreBacked):
             },
         )
         k = positive_int(k, "k", minimum=1)
+        n_candidates, n_probe = self._resolve(
+            k, n_candidates, n_probe, target_recall, caps=(n_interaction, n_bitvector)
+        )
         params = {
             "n_candidates": _count(n_candidates, "n_candidates", 1),
             "n_probe": _count(n_probe, "n_probe", 1),
@@ -311,6 +361,161 @@ class MultiVectorIndex(CoreBacked):
         flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets")
         scores, ids = self._core.search(flat, offs, k, num_threads=num_threads, **params)
         return SearchResult(scores, ids)
+
+    # ------------------------------------------------------------- defaults
+    def _defaults(self) -> dict:
+        """The search defaults: the tuned ones when tune() stored some, else the built-in
+        ones for this corpus size (:func:`default_search`)."""
+        return {**default_search(self.method, self.n_docs), **(self._tuned_defaults() or {})}
+
+    def _resolve(self, k, n_candidates, n_probe, target_recall, caps=()):
+        if target_recall is not None:
+            given = [n for n, v in (("n_candidates", n_candidates), ("n_probe", n_probe)) if v is not None]
+            if given:
+                raise ValueError(f"target_recall: cannot be combined with {' / '.join(given)} (it picks them)")
+            tuned = self._tuned_for(target_recall, k)
+            return tuned["n_candidates"], tuned.get("n_probe")
+        d = self._defaults()
+        if n_candidates is None:
+            # A default never reranks fewer documents than asked for, nor more than an
+            # explicit n_interaction / n_bitvector keeps (those must be >= n_candidates).
+            n_candidates = max(d["n_candidates"], k)
+            for cap in caps:
+                if isinstance(cap, (int, np.integer)) and not isinstance(cap, bool) and cap > 0:
+                    n_candidates = min(n_candidates, int(cap))
+        if n_probe is None and self.method == "centroid":
+            n_probe = d["n_probe"]
+        return n_candidates, n_probe
+
+    def _check_tuned_params(self, params: dict) -> dict:
+        names = {"n_candidates"} if self.method == "muvera" else {"n_candidates", "n_probe"}
+        if set(params) != names:
+            raise ValueError(f"expected {sorted(names)}, got {sorted(params)}")
+        return {name: positive_int(params[name], name) for name in sorted(names)}
+
+    # ------------------------------------------------------------------ tune
+    def tune(
+        self,
+        queries=None,
+        *,
+        query_offsets=None,
+        target_recall: float = 0.95,
+        k: int = 10,
+        sample: int | None = 200,
+        max_ms: float | None = None,
+        num_threads: int = 1,
+        repeats: int = 3,
+        ground_truth=None,
+        seed: int = 0,
+    ) -> _tuning.TuneResult:
+        """Find the fastest ``n_probe`` / ``n_candidates`` reaching ``target_recall``.
+
+        Recall is recall@``k`` against exact MaxSim over the stored documents
+        (:meth:`search_exact`) on the sample queries. The search (:mod:`aftershock.tuning`)
+        walks the recall frontier: for each ``n_probe`` of a coarse grid (1, 2, 3, 4, 6,
+        8, ...), the smallest ``n_candidates`` reaching the target is bisected (16 ... 8192,
+        capped at ``n_docs``); then the neighbourhood of the fastest point is refined.
+        ``method="muvera"`` indexes have one knob, ``n_candidates``. ``n_interaction`` and
+        the bit-vector prefilter keep their defaults. A reached result becomes the index's
+        default search setting, is kept for ``search(..., target_recall=...)``, and is
+        saved with the index.
+
+        Parameters
+        ----------
+        queries : as for :meth:`search`, optional
+            Queries like the ones the index will serve (best: held-out real queries).
+            When None, ``sample`` documents (seeded) become queries, each reduced to 16 of
+            its stored tokens drawn at random (in order; all of a shorter document):
+            ColBERT queries hold ~10-32 tokens and documents ~100, and a query's token
+            count sets both the probing work and the score scale, so whole documents would
+            tune for queries that never come. A document-query's exact top-k contains the
+            document itself, which makes its recall slightly optimistic.
+        query_offsets : array_like of int, optional
+            As for :meth:`search`.
+        target_recall : float in (0, 1]
+        k : int
+        sample : int or None
+            Queries used (a seeded subset); None uses all.
+        max_ms : float, optional
+            Only settings at most this many milliseconds per query qualify.
+        num_threads : int
+            Threads of the timed searches (default 1).
+        repeats : int
+            Timed runs per frontier setting; the minimum is kept.
+        ground_truth : array_like of int ``[n_queries, >= k]``, optional
+            Exact top-k ids of all given queries (default: computed by :meth:`search_exact`).
+        seed : int
+            Seeds the sampling.
+
+        Returns
+        -------
+        aftershock.tuning.TuneResult
+
+        Raises
+        ------
+        TypeError, ValueError
+            Bad queries (as :meth:`search`), ``target_recall``
+            outside (0, 1], ``k < 1``, ``sample < 1``, ``max_ms <= 0``, ``repeats < 1`` or
+            a ``ground_truth`` of the wrong shape (each names the argument).
+        """
+        target, k = _tuning.check_target(target_recall, k)
+        sample = _tuning.check_sample(sample)
+        max_ms = _tuning.check_max_ms(max_ms)
+        repeats = positive_int(repeats, "repeats")
+        num_threads = thread_count(num_threads)
+        seed = seed_value(seed)
+        if queries is None:
+            if ground_truth is not None:
+                raise ValueError("ground_truth: only with given queries")
+            if query_offsets is not None:
+                raise ValueError("query_offsets: only with given queries")
+            rows = _tuning.sample_rows(self.n_docs, 200 if sample is None else sample, seed)
+            rng = np.random.default_rng(seed)
+            parts = []
+            for r in rows:
+                tokens = self._core.decode_doc(int(r))
+                if len(tokens) > _DOC_QUERY_TOKENS:
+                    tokens = tokens[np.sort(rng.choice(len(tokens), _DOC_QUERY_TOKENS, replace=False))]
+                parts.append(tokens)
+            source = "documents"
+        else:
+            flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets", self.dim)
+            n_all = len(offs) - 1
+            if n_all == 0:
+                raise ValueError("queries: expected at least one query")
+            rows = _tuning.sample_rows(n_all, sample, seed)
+            parts = [flat[offs[r] : offs[r + 1]] for r in rows]
+            source = "given"
+        q_off = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in parts], out=q_off[1:])
+        q = np.ascontiguousarray(np.concatenate(parts))
+        if ground_truth is not None:
+            gt = np.asarray(ground_truth)
+            n_all = len(offs) - 1
+            if gt.ndim != 2 or gt.shape[0] != n_all or gt.shape[1] < k or gt.dtype.kind not in "iu":
+                raise ValueError(f"ground_truth: expected integer ids [{n_all}, >= {k}], got {gt.dtype} {gt.shape}")
+            truth = gt[rows, :k]
+        else:
+            truth = self._core.search_exact(q, q_off, k, num_threads=0)[1]
+        cands = [c for c in _TUNE_N_CANDIDATES if k <= c < self.n_docs] + [self.n_docs]
+        cands = sorted({max(c, k) for c in cands})
+        inner = _tuning.Knob("n_candidates", cands, integer=True)
+        outer = None
+        if self.method == "centroid":
+            n_centroids = self.info()["build"]["n_centroids"]
+            probes = [p for p in _TUNE_N_PROBE if p < n_centroids] + [n_centroids]
+            outer = _tuning.Knob("n_probe", sorted(set(probes)), integer=True)
+
+        def run(params):
+            return self._core.search(q, q_off, k, num_threads=num_threads, **params)[1]
+
+        params, recall, ms, reached, trials = _tuning.search_settings(
+            run, truth, k, target, outer, inner, repeats=repeats, max_ms=max_ms
+        )
+        result = _tuning.TuneResult(params, recall, ms, reached, target, k, len(rows), source, tuple(trials))
+        if reached:
+            self._tuned_state().add(result)
+        return result
 
     def search_exact(self, queries, k: int = 10, *, query_offsets=None, num_threads: int = 0) -> SearchResult:
         """Brute-force top-k by exact MaxSim over every stored document (the recall reference).
@@ -346,9 +551,15 @@ class MultiVectorIndex(CoreBacked):
             ``fde_dim``, ``index_size_bytes``, ``store_size_bytes``.
         """
         parts = self._core.info()
+        search = dict(parts["search"])
+        defaults = self._defaults()
+        search.update(defaults)
+        if "n_interaction" in search and parts["search"].get("n_interaction"):
+            # the core resolves n_interaction from its own n_candidates default
+            search["n_interaction"] = _INTERACTION_FACTOR * defaults["n_candidates"]
         return self._make_info(
             build=parts["build"],
-            search=parts["search"],
+            search=search,
             stats=parts["stats"],
         )
 

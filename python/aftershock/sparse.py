@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from . import tuning as _tuning
 from ._base import CoreBacked
 from ._progress import Progress
 from ._results import SearchResult
@@ -23,7 +24,14 @@ _STATS_COLUMNS = ("lists", "blocks", "blocks_visited", "postings", "docs_scored"
 
 
 
-class SparseIndex(CoreBacked):
+# Sampled documents become tune() queries by keeping their heaviest terms (see tune()).
+_DOC_QUERY_TERMS = 16
+# tune()'s grids, cheap to expensive (see aftershock.tuning).
+_TUNE_QUERY_CUTS = (2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64)
+_TUNE_HEAP_FACTORS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0)
+
+
+class SparseIndex(_tuning.Tunable, CoreBacked):
     """An approximate top-k index over sparse non-negative vectors (SPLADE-like).
 
     Each term keeps an inverted list, statically pruned to its largest postings and split
@@ -198,9 +206,10 @@ class SparseIndex(CoreBacked):
         queries,
         k: int = 10,
         *,
-        query_cut: int = 10,
-        heap_factor: float = 0.8,
+        query_cut: int | None = None,
+        heap_factor: float | None = None,
         n_knn: int = 0,
+        target_recall: float | None = None,
         num_threads: int = 0,
     ) -> SearchResult:
         """Approximate top-``k`` documents by inner product for each query.
@@ -212,15 +221,22 @@ class SparseIndex(CoreBacked):
             array or an ``(indices, values)`` pair is a single query (one output row).
         k : int
             Results per query.
-        query_cut : int
+        query_cut : int, optional
             Only the ``query_cut`` heaviest query terms' lists are walked (all query
-            terms still contribute to the exact scores).
-        heap_factor : float >= 0
+            terms still contribute to the exact scores). Default: the setting of the
+            last :meth:`tune` that reached its target (saved with the index), else 10.
+        heap_factor : float >= 0, optional
             A block is skipped when its summary bound is below ``heap_factor`` times the
-            current k-th best score. 0 visits every block of the walked lists.
+            current k-th best score. 0 visits every block of the walked lists. Default:
+            as for ``query_cut`` (built-in 0.8).
         n_knn : int
             If the index has a kNN graph, the first ``n_knn`` neighbours of every result
             are scored too.
+        target_recall : float in (0, 1], optional
+            Use the setting :meth:`tune` stored for this ``k`` and a target at least this
+            high (the fastest such); ``ValueError`` naming ``target_recall`` when the
+            index was not tuned for it (tuning needs queries and seconds of work, so it
+            never runs implicitly). Not combinable with ``query_cut`` / ``heap_factor``.
         num_threads : int
             Threads over queries, 0 = all cores. Results do not depend on it.
 
@@ -240,8 +256,10 @@ class SparseIndex(CoreBacked):
             Unsupported container or dtype.
         ValueError
             Wrong number of columns, NaN/inf or negative weights, bad ids, ``k < 1``,
-            ``query_cut < 1`` or ``heap_factor < 0``.
+            ``query_cut < 1`` or ``heap_factor < 0``; ``target_recall`` the index was
+            not tuned for, or given with ``query_cut`` / ``heap_factor``.
         """
+        query_cut, heap_factor = self._resolve(k, query_cut, heap_factor, target_recall)
         scores, ids = self._search(queries, k, query_cut, heap_factor, n_knn, num_threads, with_stats=False)
         return SearchResult(scores, ids)
 
@@ -250,9 +268,10 @@ class SparseIndex(CoreBacked):
         queries,
         k: int = 10,
         *,
-        query_cut: int = 10,
-        heap_factor: float = 0.8,
+        query_cut: int | None = None,
+        heap_factor: float | None = None,
         n_knn: int = 0,
+        target_recall: float | None = None,
         num_threads: int = 0,
     ) -> dict:
         """Run :meth:`search` and report the work it did for each query.
@@ -271,11 +290,174 @@ class SparseIndex(CoreBacked):
             ``"postings"`` (postings of the visited blocks and kNN neighbours, repeats
             included) and ``"docs_scored"`` (distinct documents scored exactly).
         """
+        query_cut, heap_factor = self._resolve(k, query_cut, heap_factor, target_recall)
         scores, ids, table = self._search(queries, k, query_cut, heap_factor, n_knn, num_threads, with_stats=True)
         out = {"scores": scores, "ids": ids}
         for j, name in enumerate(_STATS_COLUMNS):
             out[name] = np.ascontiguousarray(table[:, j])
         return out
+
+    def _defaults(self) -> dict:
+        """The search defaults: the tuned ones when tune() stored some, else built in."""
+        return {**_SEARCH_DEFAULTS, **(self._tuned_defaults() or {})}
+
+    def _resolve(self, k, query_cut, heap_factor, target_recall):
+        if target_recall is not None:
+            given = [n for n, v in (("query_cut", query_cut), ("heap_factor", heap_factor)) if v is not None]
+            if given:
+                raise ValueError(f"target_recall: cannot be combined with {' / '.join(given)} (it picks them)")
+            tuned = self._tuned_for(target_recall, positive_int(k, "k"))
+            return tuned["query_cut"], tuned["heap_factor"]
+        defaults = self._defaults()
+        return (
+            defaults["query_cut"] if query_cut is None else query_cut,
+            defaults["heap_factor"] if heap_factor is None else heap_factor,
+        )
+
+    def _check_tuned_params(self, params: dict) -> dict:
+        if set(params) != {"query_cut", "heap_factor"}:
+            raise ValueError(f"expected query_cut and heap_factor, got {sorted(params)}")
+        qc = params["query_cut"]
+        if isinstance(qc, float):
+            raise TypeError(f"query_cut: expected an integer, got {qc!r}")
+        hf = real(params["heap_factor"], "heap_factor")
+        if not (hf >= 0 and np.isfinite(hf)):
+            raise ValueError(f"heap_factor: expected a finite number >= 0, got {hf!r}")
+        return {"query_cut": positive_int(qc, "query_cut"), "heap_factor": hf}
+
+    # ------------------------------------------------------------------- tune
+    def tune(
+        self,
+        queries=None,
+        *,
+        target_recall: float = 0.95,
+        k: int = 10,
+        sample: int | None = 200,
+        max_ms: float | None = None,
+        num_threads: int = 1,
+        repeats: int = 3,
+        ground_truth=None,
+        seed: int = 0,
+    ) -> _tuning.TuneResult:
+        """Find the fastest ``query_cut`` / ``heap_factor`` reaching ``target_recall``.
+
+        Recall is recall@``k`` against exact search (by inner product, over this index's
+        stored documents, i.e. its forward-index weights) on the sample queries. The
+        search over the two knobs is described in :mod:`aftershock.tuning`: a coarse walk
+        along the recall frontier (``query_cut`` ascending, ``heap_factor`` bisected for
+        the largest value reaching the target), then a finer grid around the fastest
+        point; latency is the minimum over ``repeats`` runs. A reached result becomes the
+        index's default search setting, is kept for ``search(..., target_recall=...)``,
+        and is saved with the index (:meth:`save`, :meth:`to_bytes`, pickle).
+
+        Parameters
+        ----------
+        queries : as for :meth:`search`, optional
+            Queries like the ones the index will serve (best: held-out real queries). When
+            None, ``sample`` documents of the corpus (seeded) become queries, each cut to
+            its 16 heaviest terms: learned sparse queries are short (~10-30 terms) while
+            documents hold ~100-200, and ``query_cut`` / ``heap_factor`` act on the
+            query's heaviest terms and on the score scale, so a whole document would tune
+            them for queries that never come. A document-query's exact top-k includes the
+            document itself, which makes its recall slightly optimistic.
+        target_recall : float in (0, 1]
+        k : int
+            Recall is measured at this depth.
+        sample : int or None
+            Queries used (a seeded subset of ``queries``, or documents sampled); None uses
+            all given queries. More queries: a less noisy estimate, a slower tune.
+        max_ms : float, optional
+            Only settings at most this many milliseconds per query count as reaching the
+            target.
+        num_threads : int
+            Threads of the timed searches (default 1: single-thread latency is the least
+            noisy measure, and the ranking of settings does not depend on it).
+        repeats : int
+            Timed runs per frontier setting; the minimum is kept.
+        ground_truth : array_like of int ``[n_queries, >= k]``, optional
+            Exact top-k ids of the given ``queries`` (all of them, before sampling),
+            e.g. from :func:`exact_search` over the original documents. Default: computed
+            from the index's stored documents.
+        seed : int
+            Seeds the sampling.
+
+        Returns
+        -------
+        aftershock.tuning.TuneResult
+            The chosen setting, whether it reached the target, and every trial
+            (``result.table()`` is a list of dicts; ``print(result)`` shows it).
+
+        Raises
+        ------
+        TypeError, ValueError
+            Bad queries (as :meth:`search`), ``target_recall`` outside (0, 1], ``k < 1``,
+            ``sample < 1``, ``max_ms <= 0``, ``repeats < 1``, or a ``ground_truth`` of the
+            wrong shape (each names the argument).
+        """
+        target, k = _tuning.check_target(target_recall, k)
+        sample = _tuning.check_sample(sample)
+        max_ms = _tuning.check_max_ms(max_ms)
+        repeats = positive_int(repeats, "repeats")
+        num_threads = thread_count(num_threads)
+        seed = seed_value(seed)
+        docs = None
+        if queries is None:
+            if ground_truth is not None:
+                raise ValueError("ground_truth: only with given queries")
+            docs = self._stored_docs()
+            rows = _tuning.sample_rows(self.n_docs, 200 if sample is None else sample, seed)
+            q = _heaviest_terms(docs[rows], _DOC_QUERY_TERMS)
+            source = "documents"
+            truth = None
+        else:
+            csr = as_csr(queries, "queries", n_cols=self.dim)
+            import scipy.sparse as sp
+
+            allq = sp.csr_matrix((csr.values, csr.indices, csr.indptr), shape=(csr.n_rows, self.dim))
+            if allq.shape[0] == 0:
+                raise ValueError("queries: expected at least one query")
+            rows = _tuning.sample_rows(allq.shape[0], sample, seed)
+            q = allq[rows]
+            source = "given"
+            truth = None
+            if ground_truth is not None:
+                gt = np.asarray(ground_truth)
+                if gt.ndim != 2 or gt.shape[0] != allq.shape[0] or gt.shape[1] < k or gt.dtype.kind not in "iu":
+                    raise ValueError(
+                        f"ground_truth: expected integer ids [{allq.shape[0]}, >= {k}], got {gt.dtype} {gt.shape}"
+                    )
+                truth = gt[rows, :k]
+        if truth is None:
+            if docs is None:
+                docs = self._stored_docs()
+            truth = exact_search(docs, q, k, num_threads=0).ids
+        max_terms = int(np.diff(q.indptr).max()) if q.shape[0] else 1
+        cuts = [c for c in _TUNE_QUERY_CUTS if c < max_terms] + [max(max_terms, 1)]
+        outer = _tuning.Knob("query_cut", sorted(set(cuts)), integer=True)
+        inner = _tuning.Knob("heap_factor", _TUNE_HEAP_FACTORS, integer=False, round_to=3)
+
+        def run(params):
+            return self._search(q, k, params["query_cut"], params["heap_factor"], 0, num_threads, with_stats=False)[1]
+
+        params, recall, ms, reached, trials = _tuning.search_settings(
+            run, truth, k, target, outer, inner, repeats=repeats, max_ms=max_ms
+        )
+        result = _tuning.TuneResult(params, recall, ms, reached, target, k, q.shape[0], source, tuple(trials))
+        if reached:
+            self._tuned_state().add(result)
+        return result
+
+    def _stored_docs(self):
+        """The stored documents (forward-index weights) as a scipy CSR matrix."""
+        import scipy.sparse as sp
+
+        rows = [self._core.document(d) for d in range(self.n_docs)]
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([len(r) for r in rows], out=indptr[1:])
+        flat = [x for r in rows for x in r]
+        indices = np.fromiter((t for t, _ in flat), dtype=np.int64, count=len(flat))
+        values = np.fromiter((v for _, v in flat), dtype=np.float32, count=len(flat))
+        return sp.csr_matrix((values, indices, indptr), shape=(self.n_docs, self.dim))
 
     def _search(self, queries, k, query_cut, heap_factor, n_knn, num_threads, *, with_stats):
         csr = as_csr(queries, "queries", n_cols=self.dim)
@@ -308,7 +490,7 @@ class SparseIndex(CoreBacked):
             ``build``: the build parameters (``pruning``, ``n_postings``, ``max_fraction``,
             ``centroid_fraction``, ``min_cluster_size``, ``summary_energy``, ``knn``,
             ``seed``); ``search``: the default search parameters (``query_cut``,
-            ``heap_factor``, ``n_knn``); ``stats``: ``n_postings`` (kept in all lists),
+            ``heap_factor``, ``n_knn``; the tuned ones after :meth:`tune`, see :attr:`tuned`); ``stats``: ``n_postings`` (kept in all lists),
             ``n_blocks``, ``n_summary_entries``, and the bytes of each component
             (``forward_index_bytes``, ``postings_bytes``, ``blocks_bytes``,
             ``summaries_bytes``, ``knn_graph_bytes``; they add up to ``size_bytes``).
@@ -316,7 +498,7 @@ class SparseIndex(CoreBacked):
         build = {key: value for key, value in self._core.build_params.items() if key != "precision"}
         return self._make_info(
             build=build,
-            search=_SEARCH_DEFAULTS,
+            search=self._defaults(),
             stats={
                 "n_postings": self._core.n_postings_total,
                 "n_blocks": self._core.n_blocks_total,
@@ -357,6 +539,27 @@ class SparseIndex(CoreBacked):
 
     def _repr_fields(self) -> dict:
         return {"knn": self.knn}
+
+
+def _heaviest_terms(m, n_terms: int):
+    """Each row of CSR ``m`` cut to its ``n_terms`` largest weights (ties: smaller term)."""
+    import scipy.sparse as sp
+
+    m = sp.csr_matrix(m)
+    indptr = [0]
+    indices, values = [], []
+    for i in range(m.shape[0]):
+        a, b = m.indptr[i], m.indptr[i + 1]
+        idx, val = m.indices[a:b], m.data[a:b]
+        keep = np.sort(np.argsort(-val, kind="stable")[:n_terms])
+        indices.append(idx[keep])
+        values.append(val[keep])
+        indptr.append(indptr[-1] + len(keep))
+    return sp.csr_matrix(
+        (np.concatenate(values) if values else np.zeros(0, np.float32),
+         np.concatenate(indices) if indices else np.zeros(0, np.int64), np.asarray(indptr)),
+        shape=m.shape,
+    )
 
 
 def exact_search(docs, queries, k: int = 10, *, num_threads: int = 0) -> SearchResult:

@@ -103,10 +103,11 @@ def test_info_layout(data, method):
     assert stats["index_size_bytes"] + stats["store_size_bytes"] == info["size_bytes"]
     search = info["search"]
     if method == "centroid":
+        n_candidates = min(512, info["n_docs"])  # multivector.default_search for this corpus size
         assert search == {
-            "n_candidates": 256,
-            "n_probe": 4,
-            "n_interaction": 2048,
+            "n_candidates": n_candidates,
+            "n_probe": 1,
+            "n_interaction": 8 * n_candidates,
             "bitvector_threshold": None,
             "n_bitvector": 0,
         }
