@@ -214,35 +214,44 @@ def _demo_real_multivector(folder: Path, num_threads: int, threads: str, mv_quer
                  num_threads=num_threads)
     found, seconds = _timed(lambda: index.search(q, 100, query_offsets=queries.offsets, num_threads=num_threads))
     table.add(f"MultiVectorIndex ({index.method}), default search", found, seconds, threads, n)
-    note = _pipeline_rows(folder, table, index, queries, num_threads, threads, n)
+    note = _pipeline_rows(folder, table, docs, index, queries, num_threads, threads, n)
     print(format_table(table.rows))
     if note:
         print(f"[pipeline] {note}")
 
 
-def _pipeline_rows(folder, table, mv_index, queries: Ragged, num_threads, threads, n) -> str | None:
-    """Rows for :class:`aftershock.Pipeline` when this version has it and the multi-vector set has
-    its own sparse encodings (a first stage over the same documents and queries)."""
+def _pipeline_rows(folder, table, docs: Ragged, mv_index, queries: Ragged, num_threads, threads, n) -> str | None:
+    """Rows for :class:`aftershock.Pipeline` (sparse candidates, exact MaxSim rerank; and sparse +
+    multi-vector fused) when this version has it and the multi-vector folder holds sparse encodings
+    of its own documents and queries (``sparse/docs.npz``, ``sparse/queries.npz``: rows = its rows)."""
     import aftershock
 
     pipeline_cls = getattr(aftershock, "Pipeline", None)
     if pipeline_cls is None:
         return "aftershock.Pipeline is not in this version: skipped"
     sparse_dir = folder / "sparse"
-    if not all((sparse_dir / n).is_file() for n in _SPARSE_FILES):
-        return (f"needs sparse encodings of this set's own documents and queries ({sparse_dir}/docs.npz, "
-                f"queries.npz, as shared/data/build_datasets.py writes without --skip sparse): skipped")
+    if not all((sparse_dir / name).is_file() for name in _SPARSE_FILES):
+        return (f"needs sparse encodings of this set's own documents and queries ({sparse_dir}/docs.npz and "
+                f"queries.npz, rows = this folder's rows; benchmarks/python/pipeline_data.py writes them): skipped")
     import scipy.sparse as sp
 
     try:
-        docs = sp.load_npz(sparse_dir / "docs.npz").tocsr().astype(np.float32)
+        sparse_docs = sp.load_npz(sparse_dir / "docs.npz").tocsr().astype(np.float32)
         sparse_queries = sp.load_npz(sparse_dir / "queries.npz").tocsr().astype(np.float32)[:n]
-        first = aftershock.SparseIndex.build(docs, num_threads=num_threads)
-        q_list = queries.as_list()
-        for n_candidates in (50, 100, 200):
-            pipe = pipeline_cls(first, mv_index, n_candidates=n_candidates)
-            result, seconds = _timed(lambda: pipe.search(sparse_queries, q_list, 100, num_threads=num_threads))
-            table.add(f"Pipeline sparse -> MaxSim rerank of {n_candidates}", result, seconds, threads, n)
-    except Exception as e:  # noqa: BLE001 - another helper's API; report, never fail the demo
+        if sparse_docs.shape[0] != docs.n or sparse_queries.shape[0] != n:
+            return f"{sparse_dir}: its rows do not match the token files' ({sparse_docs.shape[0]} documents): skipped"
+        first, seconds = _timed(lambda: aftershock.SparseIndex.build(sparse_docs, num_threads=num_threads))
+        print(f"[pipeline] first stage {first} built in {seconds:.1f} s")
+        store = aftershock.MultiVectorStore.build(docs.vectors, docs.offsets, precision="fp16",
+                                                  num_threads=num_threads)
+        q = np.asarray(queries.vectors)
+        configs = [(f"Pipeline: sparse -> MaxSim rerank of {c}", first, c) for c in (50, 100, 200)]
+        configs.append(("Pipeline: sparse + MultiVectorIndex (RRF) -> rerank of 100", [first, mv_index], 100))
+        for name, stages, n_candidates in configs:
+            pipe = pipeline_cls(stages, store, n_candidates=n_candidates)
+            result, seconds = _timed(lambda: pipe.search(sparse_queries, q, 100, token_offsets=queries.offsets,
+                                                         num_threads=num_threads))
+            table.add(name, result, seconds, threads, n)
+    except Exception as e:  # noqa: BLE001 - another part's API; report it, never fail the demo
         return f"Pipeline did not run with the API this demo expects ({type(e).__name__}: {e})"
     return None

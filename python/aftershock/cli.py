@@ -232,7 +232,7 @@ def _cmd_tune(args) -> int:
         extra["sample"] = args.sample
     if args.max_ms is not None:
         extra["max_ms"] = args.max_ms
-    table = index.tune(batch, target_recall=args.target_recall, k=args.k, **extra)
+    table = index.tune(batch, target_recall=args.target_recall, k=args.k, num_threads=args.num_threads, **extra)
     rows = _rows_of(table)
     if args.json:
         print(json.dumps(rows if rows is not None else table, default=_json_default))
@@ -240,6 +240,9 @@ def _cmd_tune(args) -> int:
         print(format_table(rows))
     else:
         print(table)
+    for name in ("reached", "params", "best", "chosen"):
+        if hasattr(table, name) and not callable(getattr(table, name)):
+            print(f"{name}: {json.dumps(getattr(table, name), default=_json_default)}", file=sys.stderr)
     info = index.info()
     print(f"search defaults now: {json.dumps(info.get('search', {}), default=_json_default)}", file=sys.stderr)
     if args.output:
@@ -251,7 +254,12 @@ def _cmd_tune(args) -> int:
 
 
 def _rows_of(table):
-    """A list of dict rows from whatever tune() returns (list of dicts, dict of lists, DataFrame-like)."""
+    """A list of dict rows from whatever tune() returns: an object with ``table()`` (TuneResult),
+    a list of dicts, a dict holding one, or a DataFrame."""
+    if callable(getattr(table, "table", None)):
+        rows = table.table()
+        if isinstance(rows, (list, tuple)) and all(isinstance(r, dict) for r in rows):
+            return list(rows)
     if hasattr(table, "to_dict"):
         try:
             return table.to_dict("records")
@@ -474,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-recall", type=float, default=0.95)
     p.add_argument("--sample", type=int, help="queries to tune on (passed to tune)")
     p.add_argument("--max-ms", type=float, help="latency budget per query (passed to tune)")
+    p.add_argument("--num-threads", type=int, default=1, help="threads of the timed searches (default 1)")
     p.add_argument("-o", "--output", help="save the tuned index here")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_tune)
