@@ -93,15 +93,22 @@ def _find_real(path: str | None) -> Path:
     )
 
 
-def _find_multivector(base: Path) -> Path | None:
+def _find_multivector(base: Path, mv_dir: str | None = None) -> Path | None:
     """A folder of token vectors with its own ids and judgments (``build_datasets.py`` output)."""
-    for folder in (base / "multivector", Path(os.path.expanduser("~/.cache/aftershock-data/debian"))):
+    if mv_dir:
+        candidates = (Path(mv_dir),)
+    else:
+        candidates = (base / "multivector", Path(os.path.expanduser("~/.cache/aftershock-data/debian")))
+    for folder in candidates:
         needed = ("doc_offsets.npy", "query_offsets.npy", "queries.jsonl", "qrels.tsv")
         if (all((folder / n).is_file() for n in needed)
                 and _first(folder, ("doc_vectors_128.npy", "doc_vectors.npy")) is not None
                 and _first(folder, ("query_vectors_128.npy", "query_vectors.npy")) is not None
                 and _first(folder, ("docs.jsonl", "docs.jsonl.gz")) is not None):
             return folder
+    if mv_dir:
+        raise CliError(f"--mv-dir {mv_dir}: needs doc_vectors[_128].npy, doc_offsets.npy, query_vectors[_128].npy, "
+                       "query_offsets.npy, docs.jsonl, queries.jsonl and qrels.tsv")
     return None
 
 
@@ -134,16 +141,19 @@ def _timed(call):
 
 
 def demo_real(path: str | None, *, num_threads: int = 0, n_queries: int | None = None,
-              mv_queries: int | None = None) -> int:
+              mv_queries: int | None = None, mv_dir: str | None = None, multivector: bool = True) -> int:
     """Build both engines on the real set, search its queries, print judged quality."""
     from . import MultiVectorIndex, SparseIndex, exact_search, simd_info
-    from .datasets import load_debian_sparse
+    from ._cli_io import load_csr
     from .evaluation import read_ids, read_qrels
 
     base = _find_real(path)
     threads = str(num_threads) if num_threads else f"all ({os.cpu_count()})"
     print(f"aftershock: SIMD level {simd_info()['active']}; data {base}")
-    docs, queries, _ = load_debian_sparse(base)
+    docs = load_csr(str(base / "sparse" / "docs.npz"), "documents")
+    queries = load_csr(str(base / "sparse" / "queries.npz"), "queries")
+    if docs.shape[1] != queries.shape[1]:
+        raise CliError(f"{base}/sparse: documents have {docs.shape[1]} columns, queries {queries.shape[1]}")
     doc_ids = read_ids(_first(base, ("docs.jsonl.gz", "docs.jsonl")))
     query_ids = read_ids(base / "queries.jsonl")
     qrels = read_qrels(base / "qrels.tsv")
@@ -163,7 +173,9 @@ def demo_real(path: str | None, *, num_threads: int = 0, n_queries: int | None =
     table.add("SparseIndex, default search", found, seconds, threads, n)
     print(format_table(table.rows))
 
-    mv_dir = _find_multivector(base)
+    if not multivector:
+        return 0
+    mv_dir = _find_multivector(base, mv_dir)
     if mv_dir is None:
         print("[multivector] token vectors not found (<data>/multivector or ~/.cache/aftershock-data/debian; "
               "see shared/data/README.md to build them): skipped")

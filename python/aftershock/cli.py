@@ -424,7 +424,7 @@ def _cmd_demo(args) -> int:
         from ._cli_demo import demo_real
 
         return demo_real(args.real or None, num_threads=args.num_threads, n_queries=args.real_queries,
-                         mv_queries=args.mv_queries)
+                         mv_queries=args.mv_queries, mv_dir=args.mv_dir, multivector=not args.skip_multivector)
     from ._cli_demo import demo_synthetic
 
     return demo_synthetic(args.n_docs, args.n_queries, args.num_threads)
@@ -515,6 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--real-queries", type=int, help="--real: use only the first N queries")
     p.add_argument("--mv-queries", type=int, default=None,
                    help="--real: queries of the multi-vector part (default: all)")
+    p.add_argument("--mv-dir", help="--real: the token vectors' folder (default: DATA_DIR/multivector, then "
+                                    "~/.cache/aftershock-data/debian)")
+    p.add_argument("--skip-multivector", action="store_true", help="--real: the sparse part only")
     p.set_defaults(handler=_cmd_demo)
     return parser
 

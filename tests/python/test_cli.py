@@ -4,6 +4,7 @@ as the Python API), bench's Pareto table and PNG plot, tune, info, and user erro
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -276,3 +277,57 @@ def test_console_entry_in_a_subprocess(tmp_path):
     code = "import sys, aftershock; print(sorted(m for m in ('tqdm', 'matplotlib') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def _jsonl(path: Path, ids) -> None:
+    path.write_text("".join(json.dumps({"id": i, "row": r, "text": "..."}) + "\n" for r, i in enumerate(ids)))
+
+
+def test_demo_real_on_a_tiny_data_folder(tmp_path, capsys):
+    """The walk-through's layout: sparse/*.npz rows named by docs.jsonl / queries.jsonl, qrels.tsv in
+    corpus ids; a token folder with its own rows, ids and qrels (and sparse encodings of them, which
+    the pipeline rows use when aftershock.Pipeline exists)."""
+    data, mv = tmp_path / "debian", tmp_path / "tokens"
+    (data / "sparse").mkdir(parents=True)
+    (mv / "sparse").mkdir(parents=True)
+    docs, queries = synthetic_sparse(300, 8, seed=9)
+    sp.save_npz(data / "sparse" / "docs.npz", docs)
+    sp.save_npz(data / "sparse" / "queries.npz", queries)
+    doc_ids = [f"deb:p{i}" for i in range(300)]
+    query_ids = [f"debq:{i}" for i in range(8)]
+    _jsonl(data / "queries.jsonl", query_ids)
+    with gzip.open(data / "docs.jsonl.gz", "wt") as f:
+        f.write("".join(json.dumps({"id": d, "row": r}) + "\n" for r, d in enumerate(doc_ids)))
+    top = aftershock.exact_search(docs, queries, 2).ids
+    (data / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
+        f"{q}\t{doc_ids[top[i, i % 2]]}\t1\n" for i, q in enumerate(query_ids)))
+
+    rng = np.random.default_rng(4)
+    offsets = np.concatenate([[0], np.cumsum(rng.integers(3, 9, size=80))]).astype(np.int64)
+    q_offsets = np.concatenate([[0], np.cumsum(rng.integers(2, 5, size=8))]).astype(np.int64)
+    np.save(mv / "doc_vectors_128.npy", rng.standard_normal((int(offsets[-1]), 16)).astype(np.float16))
+    np.save(mv / "doc_offsets.npy", offsets)
+    np.save(mv / "query_vectors_128.npy", rng.standard_normal((int(q_offsets[-1]), 16)).astype(np.float16))
+    np.save(mv / "query_offsets.npy", q_offsets)
+    _jsonl(mv / "docs.jsonl", [f"deb:t{i}" for i in range(80)])
+    _jsonl(mv / "queries.jsonl", [f"debq:t{i}" for i in range(8)])
+    (mv / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"debq:t{i}\tdeb:t{3 * i}\t1\n"
+                                                                           for i in range(8)))
+    sp.save_npz(mv / "sparse" / "docs.npz", docs[:80])
+    sp.save_npz(mv / "sparse" / "queries.npz", queries)
+
+    capsys.readouterr()
+    assert cli.main(["demo", "--real", str(data), "--mv-dir", str(mv), "--num-threads", "1"]) == 0
+    out = capsys.readouterr().out
+    for system in ("sparse exact (exact_search)", "SparseIndex, default search", "exact MaxSim (fp16 tokens)",
+                   "MultiVectorIndex (centroid), default search"):
+        assert system in out
+    # the exact row's MRR@10: every query's judged document is in its exact top 2
+    exact_row = next(line for line in out.splitlines() if "sparse exact" in line).split()
+    expected = evaluate(run_from_result(aftershock.exact_search(docs, queries, 100), query_ids=query_ids,
+                                        doc_ids=doc_ids), read_qrels(data / "qrels.tsv"))
+    assert float(exact_row[3]) == pytest.approx(expected["MRR@10"], abs=5e-5) and expected["MRR@10"] >= 0.5
+    if hasattr(aftershock, "Pipeline"):
+        assert "Pipeline: sparse -> MaxSim rerank of 100" in out
+    else:
+        assert "aftershock.Pipeline is not in this version" in out
