@@ -18,8 +18,10 @@ def _demo_sparse(n_docs: int, n_queries: int, num_threads: int) -> None:
 
     t = time.perf_counter()
     docs, queries = synthetic_sparse(n_docs, n_queries, seed=0)
-    print(f"[sparse] generated {docs.shape[0]:,} SPLADE-like documents and {queries.shape[0]} queries "
-          f"(vocabulary {docs.shape[1]:,}, {docs.nnz / docs.shape[0]:.0f} nonzeros/doc) in {time.perf_counter() - t:.1f} s")
+    print(
+        f"[sparse] generated {docs.shape[0]:,} SPLADE-like documents and {queries.shape[0]} queries "
+        f"(vocabulary {docs.shape[1]:,}, {docs.nnz / docs.shape[0]:.0f} nonzeros/doc) in {time.perf_counter() - t:.1f} s"
+    )
     t = time.perf_counter()
     index = SparseIndex.build(docs, num_threads=num_threads)
     print(f"[sparse] built {index} in {time.perf_counter() - t:.1f} s")
@@ -30,10 +32,14 @@ def _demo_sparse(n_docs: int, n_queries: int, num_threads: int) -> None:
     t = time.perf_counter()
     found = index.search(queries, 10, num_threads=1)
     ms = (time.perf_counter() - t) * 1000 / n_queries
-    print(f"[sparse] default search: recall@10 {recall_at_k(found.ids, truth.ids, 10):.3f} vs exact, "
-          f"{ms:.3f} ms/query on one thread (exact brute force: {exact_ms:.3f} ms/query, {exact_ms / ms:.1f}x slower)")
-    print(f"[sparse] first query's top 3: ids {found.ids[0, :3].tolist()} "
-          f"scores {np.round(found.scores[0, :3], 3).tolist()}")
+    print(
+        f"[sparse] default search: recall@10 {recall_at_k(found.ids, truth.ids, 10):.3f} vs exact, "
+        f"{ms:.3f} ms/query on one thread (exact brute force: {exact_ms:.3f} ms/query, {exact_ms / ms:.1f}x slower)"
+    )
+    print(
+        f"[sparse] first query's top 3: ids {found.ids[0, :3].tolist()} "
+        f"scores {np.round(found.scores[0, :3], 3).tolist()}"
+    )
 
 
 def _demo_maxsim(n_docs: int, num_threads: int) -> None:
@@ -50,8 +56,10 @@ def _demo_maxsim(n_docs: int, num_threads: int) -> None:
     t = time.perf_counter()
     result = store.search(queries, 10, num_threads=1)
     dt = time.perf_counter() - t
-    print(f"[maxsim] exact MaxSim over {n_docs:,} documents ({int(offsets[-1]):,} tokens, dim 128): "
-          f"{n_docs * len(queries) / dt:,.0f} documents/s on one thread; first query's best id {int(result.ids[0, 0])}")
+    print(
+        f"[maxsim] exact MaxSim over {n_docs:,} documents ({int(offsets[-1]):,} tokens, dim 128): "
+        f"{n_docs * len(queries) / dt:,.0f} documents/s on one thread; first query's best id {int(result.ids[0, 0])}"
+    )
 
 
 def demo_synthetic(n_docs: int, n_queries: int, num_threads: int) -> int:
@@ -82,9 +90,11 @@ def _find_real(path: str | None) -> Path:
 
     candidates = [Path(path)] if path else _debian_candidates(None)
     for base in candidates:
-        if (all((base / "sparse" / n).is_file() for n in _SPARSE_FILES)
-                and all((base / n).is_file() for n in _JUDGED_FILES)
-                and _first(base, ("docs.jsonl.gz", "docs.jsonl")) is not None):
+        if (
+            all((base / "sparse" / n).is_file() for n in _SPARSE_FILES)
+            and all((base / n).is_file() for n in _JUDGED_FILES)
+            and _first(base, ("docs.jsonl.gz", "docs.jsonl")) is not None
+        ):
             return base
     tried = ", ".join(str(c) for c in candidates[:3]) + (", ..." if len(candidates) > 3 else "")
     raise CliError(
@@ -101,14 +111,18 @@ def _find_multivector(base: Path, mv_dir: str | None = None) -> Path | None:
         candidates = (base / "multivector", Path(os.path.expanduser("~/.cache/aftershock-data/debian")))
     for folder in candidates:
         needed = ("doc_offsets.npy", "query_offsets.npy", "queries.jsonl", "qrels.tsv")
-        if (all((folder / n).is_file() for n in needed)
-                and _first(folder, ("doc_vectors_128.npy", "doc_vectors.npy")) is not None
-                and _first(folder, ("query_vectors_128.npy", "query_vectors.npy")) is not None
-                and _first(folder, ("docs.jsonl", "docs.jsonl.gz")) is not None):
+        if (
+            all((folder / n).is_file() for n in needed)
+            and _first(folder, ("doc_vectors_128.npy", "doc_vectors.npy")) is not None
+            and _first(folder, ("query_vectors_128.npy", "query_vectors.npy")) is not None
+            and _first(folder, ("docs.jsonl", "docs.jsonl.gz")) is not None
+        ):
             return folder
     if mv_dir:
-        raise CliError(f"--mv-dir {mv_dir}: needs doc_vectors[_128].npy, doc_offsets.npy, query_vectors[_128].npy, "
-                       "query_offsets.npy, docs.jsonl, queries.jsonl and qrels.tsv")
+        raise CliError(
+            f"--mv-dir {mv_dir}: needs doc_vectors[_128].npy, doc_offsets.npy, query_vectors[_128].npy, "
+            "query_offsets.npy, docs.jsonl, queries.jsonl and qrels.tsv"
+        )
     return None
 
 
@@ -127,9 +141,13 @@ class _Table:
         metrics = evaluate(run, qrels)
         if self.truth_ids is None:
             self.truth_ids = result.ids
-        row = {"system": system, **metrics,
-               "recall@10 vs exact": recall_at_k(result.ids, self.truth_ids, 10),
-               "ms/query": seconds * 1000 / n, "threads": threads}
+        row = {
+            "system": system,
+            **metrics,
+            "recall@10 vs exact": recall_at_k(result.ids, self.truth_ids, 10),
+            "ms/query": seconds * 1000 / n,
+            "threads": threads,
+        }
         self.rows.append(row)
         return row
 
@@ -140,8 +158,15 @@ def _timed(call):
     return out, time.perf_counter() - t
 
 
-def demo_real(path: str | None, *, num_threads: int = 0, n_queries: int | None = None,
-              mv_queries: int | None = None, mv_dir: str | None = None, multivector: bool = True) -> int:
+def demo_real(
+    path: str | None,
+    *,
+    num_threads: int = 0,
+    n_queries: int | None = None,
+    mv_queries: int | None = None,
+    mv_dir: str | None = None,
+    multivector: bool = True,
+) -> int:
     """Build both engines on the real set, search its queries, print judged quality."""
     from . import MultiVectorIndex, SparseIndex, exact_search, simd_info
     from ._cli_io import load_csr
@@ -161,8 +186,10 @@ def demo_real(path: str | None, *, num_threads: int = 0, n_queries: int | None =
         raise CliError(f"{base}: docs.jsonl / queries.jsonl do not have one line per matrix row")
     n = queries.shape[0] if n_queries is None else max(1, min(n_queries, queries.shape[0]))
     queries = queries[:n]
-    print(f"[sparse] {docs.shape[0]:,} documents, {n} queries; run ids: \"id\" of docs.jsonl / queries.jsonl "
-          f"(line i = matrix row i), judged by qrels.tsv ({sum(len(v) for v in qrels.values())} judgments)")
+    print(
+        f'[sparse] {docs.shape[0]:,} documents, {n} queries; run ids: "id" of docs.jsonl / queries.jsonl '
+        f"(line i = matrix row i), judged by qrels.tsv ({sum(len(v) for v in qrels.values())} judgments)"
+    )
     index, seconds = _timed(lambda: SparseIndex.build(docs, num_threads=num_threads))
     print(f"[sparse] built {index} in {seconds:.1f} s")
     table = _Table(qrels, query_ids, doc_ids)
@@ -177,16 +204,34 @@ def demo_real(path: str | None, *, num_threads: int = 0, n_queries: int | None =
         return 0
     mv_dir = _find_multivector(base, mv_dir)
     if mv_dir is None:
-        print("[multivector] token vectors not found (<data>/multivector or ~/.cache/aftershock-data/debian; "
-              "see shared/data/README.md to build them): skipped")
+        print(
+            "[multivector] token vectors not found (<data>/multivector or ~/.cache/aftershock-data/debian; "
+            "see shared/data/README.md to build them): skipped"
+        )
         return 0
-    _demo_real_multivector(mv_dir, num_threads, threads, mv_queries, read_ids, read_qrels,
-                           MultiVectorIndex, sparse_rows=table.rows)
+    _demo_real_multivector(
+        mv_dir,
+        num_threads,
+        threads,
+        mv_queries,
+        read_ids,
+        read_qrels,
+        MultiVectorIndex,
+        sparse_rows=table.rows,
+    )
     return 0
 
 
-def _demo_real_multivector(folder: Path, num_threads: int, threads: str, mv_queries, read_ids, read_qrels,
-                           MultiVectorIndex, sparse_rows) -> None:
+def _demo_real_multivector(
+    folder: Path,
+    num_threads: int,
+    threads: str,
+    mv_queries,
+    read_ids,
+    read_qrels,
+    MultiVectorIndex,
+    sparse_rows,
+) -> None:
     import aftershock
 
     vec_path = _first(folder, ("doc_vectors_128.npy", "doc_vectors.npy"))
@@ -200,10 +245,13 @@ def _demo_real_multivector(folder: Path, num_threads: int, threads: str, mv_quer
         raise CliError(f"{folder}: docs.jsonl / queries.jsonl do not have one line per token set")
     n = queries.n if mv_queries is None else max(1, min(mv_queries, queries.n))
     queries = queries.rows(0, n)
-    print(f"[multivector] {folder}: its own corpus ({docs.n:,} passages, {docs.vectors.shape[0]:,} tokens, "
-          f"dim {docs.vectors.shape[1]}), {n} queries and qrels.tsv (a different sample from the sparse set's)")
-    index, seconds = _timed(lambda: MultiVectorIndex.build(docs.vectors, docs.offsets, precision="fp16",
-                                                           num_threads=num_threads))
+    print(
+        f"[multivector] {folder}: its own corpus ({docs.n:,} passages, {docs.vectors.shape[0]:,} tokens, "
+        f"dim {docs.vectors.shape[1]}), {n} queries and qrels.tsv (a different sample from the sparse set's)"
+    )
+    index, seconds = _timed(
+        lambda: MultiVectorIndex.build(docs.vectors, docs.offsets, precision="fp16", num_threads=num_threads)
+    )
     print(f"[multivector] built {index} in {seconds:.1f} s")
     table = _Table(qrels, query_ids, doc_ids)
     q = np.asarray(queries.vectors)
@@ -216,15 +264,25 @@ def _demo_real_multivector(folder: Path, num_threads: int, threads: str, mv_quer
                 sub = queries.rows(lo, hi)
                 parts.append(call(np.asarray(sub.vectors), sub.offsets))
                 bar.update(hi - lo)
-        return aftershock.SearchResult(np.concatenate([p.scores for p in parts]),
-                                       np.concatenate([p.ids for p in parts]))
+        return aftershock.SearchResult(
+            np.concatenate([p.scores for p in parts]), np.concatenate([p.ids for p in parts])
+        )
 
-    exact, seconds = _timed(lambda: batched(
-        lambda v, o: index.search_exact(v, 100, query_offsets=o, num_threads=num_threads), "exact MaxSim"))
+    exact, seconds = _timed(
+        lambda: batched(
+            lambda v, o: index.search_exact(v, 100, query_offsets=o, num_threads=num_threads), "exact MaxSim"
+        )
+    )
     table.add("exact MaxSim (fp16 tokens)", exact, seconds, threads, n)
-    index.search(q[: int(queries.offsets[min(n, 16)])], 100, query_offsets=queries.offsets[: min(n, 16) + 1],
-                 num_threads=num_threads)
-    found, seconds = _timed(lambda: index.search(q, 100, query_offsets=queries.offsets, num_threads=num_threads))
+    index.search(
+        q[: int(queries.offsets[min(n, 16)])],
+        100,
+        query_offsets=queries.offsets[: min(n, 16) + 1],
+        num_threads=num_threads,
+    )
+    found, seconds = _timed(
+        lambda: index.search(q, 100, query_offsets=queries.offsets, num_threads=num_threads)
+    )
     table.add(f"MultiVectorIndex ({index.method}), default search", found, seconds, threads, n)
     note = _pipeline_rows(folder, table, docs, index, queries, num_threads, threads, n)
     print(format_table(table.rows))
@@ -232,7 +290,9 @@ def _demo_real_multivector(folder: Path, num_threads: int, threads: str, mv_quer
         print(f"[pipeline] {note}")
 
 
-def _pipeline_rows(folder, table, docs: Ragged, mv_index, queries: Ragged, num_threads, threads, n) -> str | None:
+def _pipeline_rows(
+    folder, table, docs: Ragged, mv_index, queries: Ragged, num_threads, threads, n
+) -> str | None:
     """Rows for :class:`aftershock.Pipeline` (sparse candidates, exact MaxSim rerank; and sparse +
     multi-vector fused) when this version has it and the multi-vector folder holds sparse encodings
     of its own documents and queries (``sparse/docs.npz``, ``sparse/queries.npz``: rows = its rows)."""
@@ -243,8 +303,10 @@ def _pipeline_rows(folder, table, docs: Ragged, mv_index, queries: Ragged, num_t
         return "aftershock.Pipeline is not in this version: skipped"
     sparse_dir = folder / "sparse"
     if not all((sparse_dir / name).is_file() for name in _SPARSE_FILES):
-        return (f"needs sparse encodings of this set's own documents and queries ({sparse_dir}/docs.npz and "
-                f"queries.npz, rows = this folder's rows; benchmarks/python/pipeline_data.py writes them): skipped")
+        return (
+            f"needs sparse encodings of this set's own documents and queries ({sparse_dir}/docs.npz and "
+            f"queries.npz, rows = this folder's rows; benchmarks/python/pipeline_data.py writes them): skipped"
+        )
     import scipy.sparse as sp
 
     try:
@@ -254,15 +316,19 @@ def _pipeline_rows(folder, table, docs: Ragged, mv_index, queries: Ragged, num_t
             return f"{sparse_dir}: its rows do not match the token files' ({sparse_docs.shape[0]} documents): skipped"
         first, seconds = _timed(lambda: aftershock.SparseIndex.build(sparse_docs, num_threads=num_threads))
         print(f"[pipeline] first stage {first} built in {seconds:.1f} s")
-        store = aftershock.MultiVectorStore.build(docs.vectors, docs.offsets, precision="fp16",
-                                                  num_threads=num_threads)
+        store = aftershock.MultiVectorStore.build(
+            docs.vectors, docs.offsets, precision="fp16", num_threads=num_threads
+        )
         q = np.asarray(queries.vectors)
         configs = [(f"Pipeline: sparse -> MaxSim rerank of {c}", first, c) for c in (50, 100, 200)]
         configs.append(("Pipeline: sparse + MultiVectorIndex (RRF) -> rerank of 100", [first, mv_index], 100))
         for name, stages, n_candidates in configs:
             pipe = pipeline_cls(stages, store, n_candidates=n_candidates)
-            result, seconds = _timed(lambda: pipe.search(sparse_queries, q, 100, token_offsets=queries.offsets,
-                                                         num_threads=num_threads))
+            result, seconds = _timed(
+                lambda pipe=pipe: pipe.search(
+                    sparse_queries, q, 100, token_offsets=queries.offsets, num_threads=num_threads
+                )
+            )
             table.add(name, result, seconds, threads, n)
     except Exception as e:  # noqa: BLE001 - another part's API; report it, never fail the demo
         return f"Pipeline did not run with the API this demo expects ({type(e).__name__}: {e})"

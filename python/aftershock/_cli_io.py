@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import sys
 import zipfile
-from typing import Any, Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -30,7 +31,9 @@ def os_message(e: OSError, path=None) -> str:
 def index_kind(path: str) -> str:
     """The class name of the object saved at ``path``, read from the file header."""
     if os.path.isdir(path):
-        raise CliError(f"{path}: is a directory, expected an index file written by 'aftershock build' or save()")
+        raise CliError(
+            f"{path}: is a directory, expected an index file written by 'aftershock build' or save()"
+        )
     try:
         with open(path, "rb") as f:
             header = f.read(64)
@@ -56,7 +59,9 @@ def load_csr(path: str, what: str):
     import scipy.sparse as sp
 
     if not str(path).endswith(".npz"):
-        raise CliError(f"{path}: {what} must be a .npz file of a scipy.sparse CSR matrix (scipy.sparse.save_npz)")
+        raise CliError(
+            f"{path}: {what} must be a .npz file of a scipy.sparse CSR matrix (scipy.sparse.save_npz)"
+        )
     try:
         matrix = sp.load_npz(path)
     except OSError as e:
@@ -93,7 +98,7 @@ class Ragged(NamedTuple):
     def n(self) -> int:
         return len(self.offsets) - 1
 
-    def rows(self, lo: int, hi: int) -> "Ragged":
+    def rows(self, lo: int, hi: int) -> Ragged:
         offs = self.offsets[lo : hi + 1]
         return Ragged(self.vectors[offs[0] : offs[-1]], offs - offs[0])
 
@@ -104,7 +109,9 @@ class Ragged(NamedTuple):
 def load_ragged(path: str, offsets_path: str | None, what: str, flag: str) -> Ragged:
     """``.npy`` token vectors ``[total, dim]`` and their ``.npy`` offsets ``[n + 1]``."""
     if offsets_path is None:
-        raise CliError(f"{path}: {what} as a .npy array need {flag} FILE.npy (int [n + 1]: set i is rows offsets[i]:offsets[i+1])")
+        raise CliError(
+            f"{path}: {what} as a .npy array need {flag} FILE.npy (int [n + 1]: set i is rows offsets[i]:offsets[i+1])"
+        )
     vectors = load_npy(path, what, mmap=True)
     offsets = load_npy(offsets_path, "offsets")
     if vectors.ndim != 2:
@@ -112,7 +119,9 @@ def load_ragged(path: str, offsets_path: str | None, what: str, flag: str) -> Ra
     if vectors.dtype.kind not in "fiu":
         raise CliError(f"{path}: {what} must hold real numbers, got dtype {vectors.dtype}")
     if offsets.ndim != 1 or offsets.dtype.kind not in "iu" or len(offsets) < 2:
-        raise CliError(f"{offsets_path}: offsets must be a 1-d integer array [n + 1], got {offsets.dtype} {offsets.shape}")
+        raise CliError(
+            f"{offsets_path}: offsets must be a 1-d integer array [n + 1], got {offsets.dtype} {offsets.shape}"
+        )
     offsets = offsets.astype(np.int64)
     if offsets[0] != 0 or offsets[-1] != vectors.shape[0] or np.any(np.diff(offsets) <= 0):
         raise CliError(
@@ -126,10 +135,14 @@ def load_queries(kind: str, path: str, offsets_path: str | None):
     """Queries for an index of ``kind``: a CSR matrix (sparse) or a :class:`Ragged` (multi-vector)."""
     if kind == "SparseIndex":
         if offsets_path is not None:
-            raise CliError("--query-offsets: only for multi-vector queries; a sparse index takes a .npz CSR matrix")
+            raise CliError(
+                "--query-offsets: only for multi-vector queries; a sparse index takes a .npz CSR matrix"
+            )
         return load_csr(path, "queries")
     if str(path).endswith(".npz"):
-        raise CliError(f"{path}: a {kind} takes .npy query token vectors with --query-offsets, not a sparse .npz")
+        raise CliError(
+            f"{path}: a {kind} takes .npy query token vectors with --query-offsets, not a sparse .npz"
+        )
     return load_ragged(path, offsets_path, "queries", "--query-offsets")
 
 
@@ -156,8 +169,17 @@ def search(index, queries, k: int, params: dict[str, Any], num_threads: int, *, 
     return call(batch, k, num_threads=num_threads, **extra, **params)
 
 
-def search_batched(index, queries, k: int, params: dict[str, Any], num_threads: int, *,
-                   exact: bool = False, desc: str = "search", batch_size: int = 256):
+def search_batched(
+    index,
+    queries,
+    k: int,
+    params: dict[str, Any],
+    num_threads: int,
+    *,
+    exact: bool = False,
+    desc: str = "search",
+    batch_size: int = 256,
+):
     """:func:`search` over batches of queries with a progress bar; concatenated results."""
     n = n_queries(queries)
     scores, ids = [], []

@@ -101,8 +101,13 @@ def _bool(text: str) -> bool:
 def _add_params(parser, specs, group_title: str) -> None:
     group = parser.add_argument_group(group_title)
     for name, kind, help_text in specs:
-        group.add_argument("--" + name.replace("_", "-"), dest=name, type=_bool if kind == "bool" else kind,
-                           default=None, help=help_text)
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=_bool if kind == "bool" else kind,
+            default=None,
+            help=help_text,
+        )
 
 
 def _given(args, specs) -> dict:
@@ -150,12 +155,15 @@ def _cmd_build(args) -> int:
         index = SparseIndex.build(docs, seed=args.seed, verbose=args.verbose, **common, **params)
     else:
         if args.input.endswith(".npz"):
-            raise CliError(f"{args.input}: a {args.kind} build takes .npy token vectors with --offsets, not a sparse .npz")
+            raise CliError(
+                f"{args.input}: a {args.kind} build takes .npy token vectors with --offsets, not a sparse .npz"
+            )
         ragged = load_ragged(args.input, args.offsets, "INPUT", "--offsets")
         if args.kind == "multivector":
             params = _given(args, _MULTIVECTOR_BUILD)
-            index = MultiVectorIndex.build(ragged.vectors, ragged.offsets, seed=args.seed, verbose=args.verbose,
-                                           **common, **params)
+            index = MultiVectorIndex.build(
+                ragged.vectors, ragged.offsets, seed=args.seed, verbose=args.verbose, **common, **params
+            )
         else:
             params = _given(args, _STORE_BUILD)
             index = MultiVectorStore.build(ragged.vectors, ragged.offsets, **common, **params)
@@ -182,8 +190,11 @@ def _cmd_search(args) -> int:
     lines = write_run(out, result, query_ids=query_ids, doc_ids=doc_ids, tag=args.tag)
     n = n_queries(queries)
     if args.output != "-":
-        print(f"searched {n} queries in {seconds:.2f} s ({seconds * 1000 / max(n, 1):.3f} ms/query); "
-              f"{lines} lines -> {args.output}", file=sys.stderr)
+        print(
+            f"searched {n} queries in {seconds:.2f} s ({seconds * 1000 / max(n, 1):.3f} ms/query); "
+            f"{lines} lines -> {args.output}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -232,7 +243,9 @@ def _cmd_tune(args) -> int:
         extra["sample"] = args.sample
     if args.max_ms is not None:
         extra["max_ms"] = args.max_ms
-    table = index.tune(batch, target_recall=args.target_recall, k=args.k, num_threads=args.num_threads, **extra)
+    table = index.tune(
+        batch, target_recall=args.target_recall, k=args.k, num_threads=args.num_threads, **extra
+    )
     rows = _rows_of(table)
     if args.json:
         print(json.dumps(rows if rows is not None else table, default=_json_default))
@@ -244,7 +257,9 @@ def _cmd_tune(args) -> int:
         if hasattr(table, name) and not callable(getattr(table, name)):
             print(f"{name}: {json.dumps(getattr(table, name), default=_json_default)}", file=sys.stderr)
     info = index.info()
-    print(f"search defaults now: {json.dumps(info.get('search', {}), default=_json_default)}", file=sys.stderr)
+    print(
+        f"search defaults now: {json.dumps(info.get('search', {}), default=_json_default)}", file=sys.stderr
+    )
     if args.output:
         index.save(args.output)
         print(f"tuned index -> {args.output}", file=sys.stderr)
@@ -359,18 +374,33 @@ def _cmd_bench(args) -> int:
                 t = time.perf_counter()
                 result = search(index, queries, k, params, args.num_threads)
                 best = min(best, time.perf_counter() - t)
-            rows.append({**params, recall_key: recall_at_k(result[1], truth[1], k), "ms_per_query": best * 1000 / nq})
+            rows.append(
+                {**params, recall_key: recall_at_k(result[1], truth[1], k), "ms_per_query": best * 1000 / nq}
+            )
             bar.update(1)
     front = pareto(rows, recall_key)
     shown = rows if args.all else front
     if args.json:
         for row in rows:
-            print(json.dumps({**row, "pareto": row in front, "kind": kind, "num_threads": args.num_threads,
-                              "n_queries": nq, "k": k}, default=_json_default))
+            print(
+                json.dumps(
+                    {
+                        **row,
+                        "pareto": row in front,
+                        "kind": kind,
+                        "num_threads": args.num_threads,
+                        "n_queries": nq,
+                        "k": k,
+                    },
+                    default=_json_default,
+                )
+            )
     else:
         title = "all configurations" if args.all else "Pareto frontier"
-        print(f"{kind} {args.index}: {title}, {nq} queries, {args.num_threads or 'all'} thread(s), "
-              f"recall@{k} against exact search")
+        print(
+            f"{kind} {args.index}: {title}, {nq} queries, {args.num_threads or 'all'} thread(s), "
+            f"recall@{k} against exact search"
+        )
         print(format_table(shown))
     if args.plot is not None:
         _plot(args.plot, rows, front, recall_key, f"{kind}: {nq} queries, k={k}")
@@ -392,10 +422,20 @@ def _plot(path: str, rows: list[dict], front: list[dict], recall_key: str, title
     fig = Figure(figsize=(6.4, 4.4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    ax.scatter([r["ms_per_query"] for r in rows], [r[recall_key] for r in rows], s=14, color="0.65",
-               label="configurations")
-    ax.plot([r["ms_per_query"] for r in front], [r[recall_key] for r in front], "o-", color="C0",
-            label="Pareto frontier")
+    ax.scatter(
+        [r["ms_per_query"] for r in rows],
+        [r[recall_key] for r in rows],
+        s=14,
+        color="0.65",
+        label="configurations",
+    )
+    ax.plot(
+        [r["ms_per_query"] for r in front],
+        [r[recall_key] for r in front],
+        "o-",
+        color="C0",
+        label="Pareto frontier",
+    )
     ax.set_xlabel("ms per query")
     ax.set_ylabel(recall_key + " vs exact")
     ax.set_title(title)
@@ -423,8 +463,14 @@ def _cmd_demo(args) -> int:
     if args.real is not None:
         from ._cli_demo import demo_real
 
-        return demo_real(args.real or None, num_threads=args.num_threads, n_queries=args.real_queries,
-                         mv_queries=args.mv_queries, mv_dir=args.mv_dir, multivector=not args.skip_multivector)
+        return demo_real(
+            args.real or None,
+            num_threads=args.num_threads,
+            n_queries=args.real_queries,
+            mv_queries=args.mv_queries,
+            mv_dir=args.mv_dir,
+            multivector=not args.skip_multivector,
+        )
     from ._cli_demo import demo_synthetic
 
     return demo_synthetic(args.n_docs, args.n_queries, args.num_threads)
@@ -432,21 +478,29 @@ def _cmd_demo(args) -> int:
 
 # -------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aftershock", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="aftershock", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("build", help="build an index from .npz (sparse) or .npy + offsets (multi-vector) files")
+    p = sub.add_parser(
+        "build", help="build an index from .npz (sparse) or .npy + offsets (multi-vector) files"
+    )
     p.add_argument("kind", choices=("sparse", "multivector", "store"))
-    p.add_argument("input", help="sparse: a scipy CSR .npz; multivector/store: .npy token vectors [total, dim]")
+    p.add_argument(
+        "input", help="sparse: a scipy CSR .npz; multivector/store: .npy token vectors [total, dim]"
+    )
     p.add_argument("-o", "--output", required=True, help="the index file to write")
     p.add_argument("--offsets", help="multivector/store: .npy int offsets [n_docs + 1]")
     p.add_argument("--num-threads", type=int, default=0, help="0 = all cores")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-v", "--verbose", action="store_true", help="print the build's progress to stderr")
     _add_params(p, _SPARSE_BUILD, "sparse parameters (SparseIndex.build)")
-    _add_params(p, [s for s in _MULTIVECTOR_BUILD if s[0] != "precision"],
-                "multivector parameters (MultiVectorIndex.build; --precision applies too)")
+    _add_params(
+        p,
+        [s for s in _MULTIVECTOR_BUILD if s[0] != "precision"],
+        "multivector parameters (MultiVectorIndex.build; --precision applies too)",
+    )
     p.set_defaults(handler=_cmd_build)
 
     def add_queries(p):
@@ -458,8 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="search an index, write a TREC run")
     add_queries(p)
     p.add_argument("-o", "--output", default="-", help="the run file (default: stdout)")
-    p.add_argument("--doc-ids", help="ids file: line i names document row i (text, or .jsonl with \"id\")")
-    p.add_argument("--query-ids", help="ids file: line i names query row i (text, or .jsonl with \"id\")")
+    p.add_argument("--doc-ids", help='ids file: line i names document row i (text, or .jsonl with "id")')
+    p.add_argument("--query-ids", help='ids file: line i names query row i (text, or .jsonl with "id")')
     p.add_argument("--tag", default="aftershock", help="run tag (last column)")
     p.add_argument("--num-threads", type=int, default=0, help="0 = all cores")
     p.add_argument("--target-recall", type=float, help="use the index's tuned settings (if tuned)")
@@ -468,13 +522,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="MRR@10, nDCG@10, recall@100 of a TREC run against qrels")
     p.add_argument("run", help="TREC run: qid Q0 docid rank score tag")
-    p.add_argument("qrels", help="TREC qrels (qid 0 docid rel) or BEIR tsv (query-id corpus-id score, header)")
+    p.add_argument(
+        "qrels", help="TREC qrels (qid 0 docid rel) or BEIR tsv (query-id corpus-id score, header)"
+    )
     p.add_argument("-m", "--metric", action="append", help="MRR@k, nDCG@k or recall@k (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-q", "--per-query", action="store_true", help="also each query's values")
-    p.add_argument("--only-run-queries", action="store_true",
-                   help="average over the judged queries present in the run (trec_eval without -c); "
-                        "default: every judged query, missing ones scoring 0")
+    p.add_argument(
+        "--only-run-queries",
+        action="store_true",
+        help="average over the judged queries present in the run (trec_eval without -c); "
+        "default: every judged query, missing ones scoring 0",
+    )
     p.set_defaults(handler=_cmd_eval)
 
     p = sub.add_parser("tune", help="find the fastest search settings reaching a recall target")
@@ -491,7 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_queries(p)
     p.add_argument("--docs", help="sparse: the indexed documents' .npz, for exact search")
     p.add_argument("--num-threads", type=int, default=1, help="search threads (default 1; 0 = all cores)")
-    p.add_argument("--repeat", type=int, default=1, help="timed passes per configuration (the fastest counts)")
+    p.add_argument(
+        "--repeat", type=int, default=1, help="timed passes per configuration (the fastest counts)"
+    )
     p.add_argument("--query-cut", type=_ints, help="sparse: comma-separated values")
     p.add_argument("--heap-factor", type=_floats, help="sparse: comma-separated values")
     p.add_argument("--n-probe", type=_ints, help="multivector centroid: comma-separated values")
@@ -505,18 +566,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("index", nargs="?")
     p.set_defaults(handler=_cmd_info)
 
-    p = sub.add_parser("demo", help="build and query indexes on generated data (or --real data), report quality")
+    p = sub.add_parser(
+        "demo", help="build and query indexes on generated data (or --real data), report quality"
+    )
     p.add_argument("--n-docs", type=int, default=30_000)
     p.add_argument("--n-queries", type=int, default=200)
     p.add_argument("--num-threads", type=int, default=0)
-    p.add_argument("--real", nargs="?", const="", metavar="DATA_DIR",
-                   help="the real Debian set (default: the first shared/data/debian found above the current "
-                        "directory); judged quality against its qrels.tsv")
+    p.add_argument(
+        "--real",
+        nargs="?",
+        const="",
+        metavar="DATA_DIR",
+        help="the real Debian set (default: the first shared/data/debian found above the current "
+        "directory); judged quality against its qrels.tsv",
+    )
     p.add_argument("--real-queries", type=int, help="--real: use only the first N queries")
-    p.add_argument("--mv-queries", type=int, default=None,
-                   help="--real: queries of the multi-vector part (default: all)")
-    p.add_argument("--mv-dir", help="--real: the token vectors' folder (default: DATA_DIR/multivector, then "
-                                    "~/.cache/aftershock-data/debian)")
+    p.add_argument(
+        "--mv-queries", type=int, default=None, help="--real: queries of the multi-vector part (default: all)"
+    )
+    p.add_argument(
+        "--mv-dir",
+        help="--real: the token vectors' folder (default: DATA_DIR/multivector, then "
+        "~/.cache/aftershock-data/debian)",
+    )
     p.add_argument("--skip-multivector", action="store_true", help="--real: the sparse part only")
     p.set_defaults(handler=_cmd_demo)
     return parser

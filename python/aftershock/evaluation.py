@@ -36,7 +36,7 @@ import json
 import math
 import os
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -52,8 +52,8 @@ __all__ = [
     "write_run",
 ]
 
-Run = Dict[str, Dict[str, float]]
-Qrels = Dict[str, Dict[str, int]]
+Run = dict[str, dict[str, float]]
+Qrels = dict[str, dict[str, int]]
 
 DEFAULT_METRICS = ("MRR@10", "nDCG@10", "recall@100")
 
@@ -71,7 +71,7 @@ def _open_text(path) -> io.TextIOBase:
     return open(name, encoding="utf-8")
 
 
-def _lines(path) -> Iterator[Tuple[int, str]]:
+def _lines(path) -> Iterator[tuple[int, str]]:
     """(1-based line number, line without its end) of every non-blank line."""
     with _open_text(path) as f:
         try:
@@ -80,7 +80,9 @@ def _lines(path) -> Iterator[Tuple[int, str]]:
                 if stripped:
                     yield number, line.rstrip("\r\n")
         except UnicodeDecodeError as e:
-            raise ValueError(f"{os.fsdecode(path)}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
+            raise ValueError(
+                f"{os.fsdecode(path)}: not a UTF-8 text file ({e.reason} at byte {e.start})"
+            ) from None
         except (gzip.BadGzipFile, EOFError) as e:
             raise ValueError(f"{os.fsdecode(path)}: not a valid gzip file ({e})") from None
 
@@ -144,7 +146,7 @@ def read_run(path) -> Run:
     return run
 
 
-def _id_list(ids, n: int, name: str) -> Optional[List[str]]:
+def _id_list(ids, n: int, name: str) -> list[str] | None:
     if ids is None:
         return None
     out = [str(i) for i in ids]
@@ -153,7 +155,7 @@ def _id_list(ids, n: int, name: str) -> Optional[List[str]]:
     return out
 
 
-def run_from_result(result, *, query_ids: Optional[Sequence] = None, doc_ids: Optional[Sequence] = None) -> Run:
+def run_from_result(result, *, query_ids: Sequence | None = None, doc_ids: Sequence | None = None) -> Run:
     """Turn a search result into a run, naming rows by ids.
 
     Parameters
@@ -181,7 +183,9 @@ def run_from_result(result, *, query_ids: Optional[Sequence] = None, doc_ids: Op
     scores = np.asarray(scores)
     ids = np.asarray(ids)
     if scores.shape != ids.shape or ids.ndim != 2:
-        raise ValueError(f"result: expected scores and ids of one 2-d shape, got {scores.shape} and {ids.shape}")
+        raise ValueError(
+            f"result: expected scores and ids of one 2-d shape, got {scores.shape} and {ids.shape}"
+        )
     qids = _id_list(query_ids, ids.shape[0], "query_ids")
     dids = None if doc_ids is None else [str(d) for d in doc_ids]
     if dids is not None and ids.size and int(ids.max()) >= len(dids):
@@ -201,8 +205,8 @@ def write_run(
     path,
     result,
     *,
-    query_ids: Optional[Sequence] = None,
-    doc_ids: Optional[Sequence] = None,
+    query_ids: Sequence | None = None,
+    doc_ids: Sequence | None = None,
     tag: str = "aftershock",
 ) -> int:
     """Write a search result as a TREC run file (``qid Q0 docid rank score tag``).
@@ -239,7 +243,9 @@ def write_run(
     scores = np.asarray(scores)
     ids = np.asarray(ids)
     if scores.shape != ids.shape or ids.ndim != 2:
-        raise ValueError(f"result: expected scores and ids of one 2-d shape, got {scores.shape} and {ids.shape}")
+        raise ValueError(
+            f"result: expected scores and ids of one 2-d shape, got {scores.shape} and {ids.shape}"
+        )
     qids = _id_list(query_ids, ids.shape[0], "query_ids")
     dids = None if doc_ids is None else [str(d) for d in doc_ids]
     if dids is not None and ids.size and int(ids.max()) >= len(dids):
@@ -314,7 +320,9 @@ def read_qrels(path) -> Qrels:
             fields = line.split("\t") if n_fields == 3 and "\t" in line else line.split()
             if len(fields) != n_fields:
                 form = "'query-id<TAB>corpus-id<TAB>score'" if n_fields == 3 else "'qid 0 docid relevance'"
-                raise ValueError(f"{_where(path, number)}: expected {n_fields} fields {form}, got {len(fields)}")
+                raise ValueError(
+                    f"{_where(path, number)}: expected {n_fields} fields {form}, got {len(fields)}"
+                )
         fields = [f.strip() for f in fields]
         if n_fields == 3:
             qid, docid, rel_text = fields
@@ -332,7 +340,7 @@ def read_qrels(path) -> Qrels:
     return qrels
 
 
-def read_ids(path) -> List[str]:
+def read_ids(path) -> list[str]:
     """Read an ids file: line ``i`` names row ``i``.
 
     A plain text file holds one id per line (surrounding whitespace removed; a blank line is
@@ -349,8 +357,8 @@ def read_ids(path) -> List[str]:
         ``"row"`` out of order; the message names the file and the line.
     """
     name = os.fsdecode(os.fspath(path))
-    is_jsonl = name.endswith(".jsonl") or name.endswith(".jsonl.gz")
-    out: List[str] = []
+    is_jsonl = name.endswith((".jsonl", ".jsonl.gz"))
+    out: list[str] = []
     with _open_text(path) as f:
         try:
             for number, line in enumerate(f, start=1):
@@ -365,9 +373,11 @@ def read_ids(path) -> List[str]:
                     except json.JSONDecodeError as e:
                         raise ValueError(f"{_where(path, number)}: not JSON ({e.msg})") from None
                     if not isinstance(obj, dict) or "id" not in obj:
-                        raise ValueError(f"{_where(path, number)}: a JSON object with an \"id\" expected")
+                        raise ValueError(f'{_where(path, number)}: a JSON object with an "id" expected')
                     if "row" in obj and obj["row"] != len(out):
-                        raise ValueError(f"{_where(path, number)}: \"row\" is {obj['row']!r}, expected {len(out)}")
+                        raise ValueError(
+                            f'{_where(path, number)}: "row" is {obj["row"]!r}, expected {len(out)}'
+                        )
                     text = str(obj["id"])
                 if any(c.isspace() for c in text):
                     raise ValueError(f"{_where(path, number)}: id {text!r} contains whitespace")
@@ -380,7 +390,7 @@ def read_ids(path) -> List[str]:
 
 
 # ------------------------------------------------------------------------------ metrics
-def parse_metric(name: str) -> Tuple[str, int]:
+def parse_metric(name: str) -> tuple[str, int]:
     """``"MRR@10"`` -> ``("MRR", 10)``; also ``RR@k``, ``nDCG@k``, ``recall@k`` / ``R@k`` (any case).
 
     Raises
@@ -397,14 +407,14 @@ def parse_metric(name: str) -> Tuple[str, int]:
     return _FAMILY[match.group(1).lower()], k
 
 
-def rank(docs: Dict[str, float]) -> List[str]:
+def rank(docs: dict[str, float]) -> list[str]:
     """Document ids of one query's run, best first: score decreasing, ties by id decreasing
     (``trec_eval``'s order)."""
     by_id = sorted(docs.items(), key=lambda item: item[0], reverse=True)
     return [doc for doc, _ in sorted(by_id, key=lambda item: -item[1])]
 
 
-def _query_metrics(ranked: List[str], judged: Dict[str, int], parsed: List[Tuple[str, int]]) -> List[float]:
+def _query_metrics(ranked: list[str], judged: dict[str, int], parsed: list[tuple[str, int]]) -> list[float]:
     rels = np.array([judged.get(doc, 0) for doc in ranked], dtype=np.float64)
     hits = rels >= 1
     n_relevant = sum(1 for r in judged.values() if r >= 1)
@@ -463,7 +473,7 @@ def evaluate(
     names = list(metrics)
     parsed = [parse_metric(m) for m in names]
     qids = list(qrels) if complete else [q for q in run if q in qrels]
-    table: Dict[str, Dict[str, float]] = {}
+    table: dict[str, dict[str, float]] = {}
     for qid in qids:
         values = _query_metrics(rank(run.get(qid, {})), qrels[qid], parsed)
         table[qid] = dict(zip(names, values))

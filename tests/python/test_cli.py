@@ -57,8 +57,26 @@ def sparse_set(tmp_path_factory):
         lines.append(f"{q}\t{doc_ids[int(rng.integers(docs.shape[0]))]}\t1\n")
     (folder / "qrels.tsv").write_text("".join(dict.fromkeys(lines)))
     index = folder / "index.aft"
-    assert cli.main(["build", "sparse", str(folder / "docs.npz"), "-o", str(index), "--num-threads", "1",
-                     "--n-postings", "100", "--summary-energy", "0.5", "--seed", "3"]) == 0
+    assert (
+        cli.main(
+            [
+                "build",
+                "sparse",
+                str(folder / "docs.npz"),
+                "-o",
+                str(index),
+                "--num-threads",
+                "1",
+                "--n-postings",
+                "100",
+                "--summary-energy",
+                "0.5",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     return folder, docs, queries, doc_ids, query_ids
 
 
@@ -70,13 +88,36 @@ def mv_set(tmp_path_factory):
     vectors = rng.standard_normal((int(offsets[-1]), 8)).astype(np.float32)
     q_offsets = np.concatenate([[0], np.cumsum(rng.integers(1, 5, size=9))]).astype(np.int64)
     q_vectors = rng.standard_normal((int(q_offsets[-1]), 8)).astype(np.float32)
-    for name, array in (("vectors", vectors), ("offsets", offsets), ("qvectors", q_vectors), ("qoffsets", q_offsets)):
+    for name, array in (
+        ("vectors", vectors),
+        ("offsets", offsets),
+        ("qvectors", q_vectors),
+        ("qoffsets", q_offsets),
+    ):
         np.save(folder / f"{name}.npy", array)
     doc_ids = _write_ids(folder / "doc_ids.txt", "p", len(offsets) - 1)
     query_ids = _write_ids(folder / "query_ids.txt", "mq", len(q_offsets) - 1)
     _write_qrels(folder / "qrels.tsv", query_ids, doc_ids, rng)
-    assert cli.main(["build", "multivector", str(folder / "vectors.npy"), "--offsets", str(folder / "offsets.npy"),
-                     "-o", str(folder / "index.aft"), "--n-centroids", "8", "--seed", "2", "--num-threads", "1"]) == 0
+    assert (
+        cli.main(
+            [
+                "build",
+                "multivector",
+                str(folder / "vectors.npy"),
+                "--offsets",
+                str(folder / "offsets.npy"),
+                "-o",
+                str(folder / "index.aft"),
+                "--n-centroids",
+                "8",
+                "--seed",
+                "2",
+                "--num-threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     return folder, (vectors, offsets), (q_vectors, q_offsets), doc_ids, query_ids
 
 
@@ -103,9 +144,28 @@ def _eval_json(capsys, run: Path, qrels: Path) -> dict:
 def test_sparse_round_trip_matches_python_api(sparse_set, tmp_path, capsys):
     folder, docs, queries, doc_ids, query_ids = sparse_set
     run = tmp_path / "run.trec"
-    assert cli.main(["search", str(folder / "index.aft"), str(folder / "queries.npz"), "-k", "20", "-o", str(run),
-                     "--doc-ids", str(folder / "doc_ids.txt"), "--query-ids", str(folder / "query_ids.txt"),
-                     "--query-cut", "5", "--num-threads", "1"]) == 0
+    assert (
+        cli.main(
+            [
+                "search",
+                str(folder / "index.aft"),
+                str(folder / "queries.npz"),
+                "-k",
+                "20",
+                "-o",
+                str(run),
+                "--doc-ids",
+                str(folder / "doc_ids.txt"),
+                "--query-ids",
+                str(folder / "query_ids.txt"),
+                "--query-cut",
+                "5",
+                "--num-threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     _check_trec_run(run, query_ids, doc_ids, 20)
     got = _eval_json(capsys, run, folder / "qrels.tsv")
 
@@ -123,22 +183,55 @@ def test_sparse_round_trip_matches_python_api(sparse_set, tmp_path, capsys):
 def test_multivector_round_trip_matches_python_api(mv_set, tmp_path, capsys):
     folder, (vectors, offsets), (q_vectors, q_offsets), doc_ids, query_ids = mv_set
     run = tmp_path / "run.trec"
-    assert cli.main(["search", str(folder / "index.aft"), str(folder / "qvectors.npy"), "--query-offsets",
-                     str(folder / "qoffsets.npy"), "-k", "5", "-o", str(run), "--n-candidates", "16",
-                     "--doc-ids", str(folder / "doc_ids.txt"), "--query-ids", str(folder / "query_ids.txt")]) == 0
+    assert (
+        cli.main(
+            [
+                "search",
+                str(folder / "index.aft"),
+                str(folder / "qvectors.npy"),
+                "--query-offsets",
+                str(folder / "qoffsets.npy"),
+                "-k",
+                "5",
+                "-o",
+                str(run),
+                "--n-candidates",
+                "16",
+                "--doc-ids",
+                str(folder / "doc_ids.txt"),
+                "--query-ids",
+                str(folder / "query_ids.txt"),
+            ]
+        )
+        == 0
+    )
     _check_trec_run(run, query_ids, doc_ids, 5)
     got = _eval_json(capsys, run, folder / "qrels.tsv")
     index = MultiVectorIndex.build(vectors, offsets, num_threads=1, **MV_BUILD)
     result = index.search(q_vectors, 5, query_offsets=q_offsets, n_candidates=16)
-    expected = evaluate(run_from_result(result, query_ids=query_ids, doc_ids=doc_ids), read_qrels(folder / "qrels.tsv"))
+    expected = evaluate(
+        run_from_result(result, query_ids=query_ids, doc_ids=doc_ids), read_qrels(folder / "qrels.tsv")
+    )
     assert {m: got[m] for m in expected} == expected
 
 
 def test_search_without_ids_names_rows_and_writes_stdout(mv_set, capsys):
     folder = mv_set[0]
     capsys.readouterr()
-    assert cli.main(["search", str(folder / "index.aft"), str(folder / "qvectors.npy"), "--query-offsets",
-                     str(folder / "qoffsets.npy"), "-k", "3"]) == 0
+    assert (
+        cli.main(
+            [
+                "search",
+                str(folder / "index.aft"),
+                str(folder / "qvectors.npy"),
+                "--query-offsets",
+                str(folder / "qoffsets.npy"),
+                "-k",
+                "3",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 27 and lines[0].split()[0] == "0" and lines[-1].split()[0] == "8"
     assert all(0 <= int(line.split()[2]) < 60 for line in lines)
@@ -151,7 +244,12 @@ def test_eval_prints_the_three_metrics(sparse_set, tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["eval", str(run), str(folder / "qrels.tsv")]) == 0
     out = capsys.readouterr()
-    assert [line.split()[0] for line in out.out.splitlines()] == ["MRR@10", "nDCG@10", "recall@100", "queries"]
+    assert [line.split()[0] for line in out.out.splitlines()] == [
+        "MRR@10",
+        "nDCG@10",
+        "recall@100",
+        "queries",
+    ]
     assert "10 judged queries have no results in the run (counted as 0)" in out.err
 
 
@@ -160,9 +258,24 @@ def test_bench_prints_pareto_table_and_writes_png(sparse_set, tmp_path, capsys):
     folder = sparse_set[0]
     plot = tmp_path / "sweep.png"
     capsys.readouterr()
-    assert cli.main(["bench", str(folder / "index.aft"), str(folder / "queries.npz"), "--docs",
-                     str(folder / "docs.npz"), "--query-cut", "2,8", "--heap-factor", "0.7,1.0",
-                     "--plot", str(plot)]) == 0
+    assert (
+        cli.main(
+            [
+                "bench",
+                str(folder / "index.aft"),
+                str(folder / "queries.npz"),
+                "--docs",
+                str(folder / "docs.npz"),
+                "--query-cut",
+                "2,8",
+                "--heap-factor",
+                "0.7,1.0",
+                "--plot",
+                str(plot),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Pareto frontier" in out and "recall@10" in out and "ms_per_query" in out
     assert plot.read_bytes()[:8] == PNG_SIGNATURE and plot.stat().st_size > 1000
@@ -171,9 +284,25 @@ def test_bench_prints_pareto_table_and_writes_png(sparse_set, tmp_path, capsys):
 def test_bench_multivector_json_lines(mv_set, capsys):
     folder = mv_set[0]
     capsys.readouterr()
-    assert cli.main(["bench", str(folder / "index.aft"), str(folder / "qvectors.npy"), "--query-offsets",
-                     str(folder / "qoffsets.npy"), "--n-probe", "1,8", "--n-candidates", "4,60", "-k", "3",
-                     "--json"]) == 0
+    assert (
+        cli.main(
+            [
+                "bench",
+                str(folder / "index.aft"),
+                str(folder / "qvectors.npy"),
+                "--query-offsets",
+                str(folder / "qoffsets.npy"),
+                "--n-probe",
+                "1,8",
+                "--n-candidates",
+                "4,60",
+                "-k",
+                "3",
+                "--json",
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["n_probe"], r["n_candidates"]) for r in rows] == [(1, 4), (1, 60), (8, 4), (8, 60)]
     assert rows[3]["recall@3"] == 1.0  # every document reranked: exact
@@ -181,8 +310,12 @@ def test_bench_multivector_json_lines(mv_set, capsys):
 
 
 def test_pareto_keeps_only_undominated():
-    rows = [{"r": 0.9, "ms_per_query": 1.0}, {"r": 0.8, "ms_per_query": 2.0}, {"r": 0.95, "ms_per_query": 3.0},
-            {"r": 0.95, "ms_per_query": 2.5}]
+    rows = [
+        {"r": 0.9, "ms_per_query": 1.0},
+        {"r": 0.8, "ms_per_query": 2.0},
+        {"r": 0.95, "ms_per_query": 3.0},
+        {"r": 0.95, "ms_per_query": 2.5},
+    ]
     assert cli.pareto(rows, "r") == [rows[0], rows[3]]
 
 
@@ -194,8 +327,22 @@ def test_tune(sparse_set, tmp_path, capsys):
         pytest.skip("SparseIndex.tune is not in this version")
     folder = sparse_set[0]
     tuned = tmp_path / "tuned.aft"
-    assert cli.main(["tune", str(folder / "index.aft"), str(folder / "queries.npz"), "--target-recall", "0.9",
-                     "-k", "10", "-o", str(tuned)]) == 0
+    assert (
+        cli.main(
+            [
+                "tune",
+                str(folder / "index.aft"),
+                str(folder / "queries.npz"),
+                "--target-recall",
+                "0.9",
+                "-k",
+                "10",
+                "-o",
+                str(tuned),
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.strip()
     assert SparseIndex.load(tuned).n_docs == 400
 
@@ -233,7 +380,10 @@ def _bad_cases(sparse_dir: Path, mv_dir: Path, tmp: Path):
         (["search", mv_idx, mvq, "--query-offsets", str(mv_dir / "offsets.npy")], "offsets must start at 0"),
         (["search", idx, q, "--n-probe", "2"], "--n-probe: not a search parameter of a SparseIndex"),
         (["search", idx, q, "--query-cut", "0"], "query_cut"),
-        (["search", idx, q, "--doc-ids", str(sparse_dir / "query_ids.txt")], "12 ids, but the index's documents have 400"),
+        (
+            ["search", idx, q, "--doc-ids", str(sparse_dir / "query_ids.txt")],
+            "12 ids, but the index's documents have 400",
+        ),
         (["search", idx, q, "-k", "0"], "-k: expected >= 1"),
         (["search", idx, q, "-o", str(tmp / "no" / "run.trec")], "No such file or directory"),
         (["eval", str(bad_run), str(sparse_dir / "qrels.tsv")], "bad.run, line 1: expected 6 fields"),
@@ -241,13 +391,21 @@ def _bad_cases(sparse_dir: Path, mv_dir: Path, tmp: Path):
         (["eval", str(good_run), str(bad_run)], "bad.run, line 1: not a qrels line"),
         (["eval", str(bad_run), str(sparse_dir / "qrels.tsv"), "-m", "MAP"], "metric: expected MRR@k"),
         (["build", "sparse", str(text), "-o", str(tmp / "x.aft")], "must be a .npz file"),
-        (["build", "sparse", str(sparse_dir / "docs.npz"), "-o", str(tmp / "x.aft"), "--n-centroids", "3"],
-         "--n-centroids: not a build parameter of sparse"),
-        (["build", "sparse", str(sparse_dir / "docs.npz"), "-o", str(tmp / "x.aft"), "--pruning", "best"], "pruning"),
+        (
+            ["build", "sparse", str(sparse_dir / "docs.npz"), "-o", str(tmp / "x.aft"), "--n-centroids", "3"],
+            "--n-centroids: not a build parameter of sparse",
+        ),
+        (
+            ["build", "sparse", str(sparse_dir / "docs.npz"), "-o", str(tmp / "x.aft"), "--pruning", "best"],
+            "pruning",
+        ),
         (["build", "multivector", str(mv_dir / "vectors.npy"), "-o", str(tmp / "x.aft")], "need --offsets"),
         (["build", "sparse", str(sparse_dir / "docs.npz"), "-o", str(tmp / "no" / "x.aft")], "No such file"),
         (["bench", idx, q], "needs --docs"),
-        (["bench", idx, q, "--docs", str(sparse_dir / "docs.npz"), "--query-cut", "x"], "comma-separated integers"),
+        (
+            ["bench", idx, q, "--docs", str(sparse_dir / "docs.npz"), "--query-cut", "x"],
+            "comma-separated integers",
+        ),
         (["demo", "--real", str(tmp / "nowhere")], "real data not found"),
         (["frobnicate"], "invalid choice"),
     ]
@@ -270,12 +428,20 @@ def test_console_entry_in_a_subprocess(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(aftershock.__file__).parent.parent)}
     run = tmp_path / "run.trec"
     run.write_text("q0 Q0 doc-1 1 3.0 x\n")
-    done = subprocess.run([sys.executable, "-m", "aftershock", "eval", str(tmp_path / "none"), str(run)],
-                          capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "aftershock", "eval", str(tmp_path / "none"), str(run)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip().endswith("none: No such file or directory")
     code = "import sys, aftershock; print(sorted(m for m in ('tqdm', 'matplotlib') if m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
     assert done.stdout.strip() == "[]", done.stderr
 
 
@@ -299,8 +465,10 @@ def test_demo_real_on_a_tiny_data_folder(tmp_path, capsys):
     with gzip.open(data / "docs.jsonl.gz", "wt") as f:
         f.write("".join(json.dumps({"id": d, "row": r}) + "\n" for r, d in enumerate(doc_ids)))
     top = aftershock.exact_search(docs, queries, 2).ids
-    (data / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
-        f"{q}\t{doc_ids[top[i, i % 2]]}\t1\n" for i, q in enumerate(query_ids)))
+    (data / "qrels.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n"
+        + "".join(f"{q}\t{doc_ids[top[i, i % 2]]}\t1\n" for i, q in enumerate(query_ids))
+    )
 
     rng = np.random.default_rng(4)
     offsets = np.concatenate([[0], np.cumsum(rng.integers(3, 9, size=80))]).astype(np.int64)
@@ -311,21 +479,28 @@ def test_demo_real_on_a_tiny_data_folder(tmp_path, capsys):
     np.save(mv / "query_offsets.npy", q_offsets)
     _jsonl(mv / "docs.jsonl", [f"deb:t{i}" for i in range(80)])
     _jsonl(mv / "queries.jsonl", [f"debq:t{i}" for i in range(8)])
-    (mv / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"debq:t{i}\tdeb:t{3 * i}\t1\n"
-                                                                           for i in range(8)))
+    (mv / "qrels.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"debq:t{i}\tdeb:t{3 * i}\t1\n" for i in range(8))
+    )
     sp.save_npz(mv / "sparse" / "docs.npz", docs[:80])
     sp.save_npz(mv / "sparse" / "queries.npz", queries)
 
     capsys.readouterr()
     assert cli.main(["demo", "--real", str(data), "--mv-dir", str(mv), "--num-threads", "1"]) == 0
     out = capsys.readouterr().out
-    for system in ("sparse exact (exact_search)", "SparseIndex, default search", "exact MaxSim (fp16 tokens)",
-                   "MultiVectorIndex (centroid), default search"):
+    for system in (
+        "sparse exact (exact_search)",
+        "SparseIndex, default search",
+        "exact MaxSim (fp16 tokens)",
+        "MultiVectorIndex (centroid), default search",
+    ):
         assert system in out
     # the exact row's MRR@10: every query's judged document is in its exact top 2
     exact_row = next(line for line in out.splitlines() if "sparse exact" in line).split()
-    expected = evaluate(run_from_result(aftershock.exact_search(docs, queries, 100), query_ids=query_ids,
-                                        doc_ids=doc_ids), read_qrels(data / "qrels.tsv"))
+    expected = evaluate(
+        run_from_result(aftershock.exact_search(docs, queries, 100), query_ids=query_ids, doc_ids=doc_ids),
+        read_qrels(data / "qrels.tsv"),
+    )
     assert float(exact_row[3]) == pytest.approx(expected["MRR@10"], abs=5e-5) and expected["MRR@10"] >= 0.5
     if hasattr(aftershock, "Pipeline"):
         assert "Pipeline: sparse -> MaxSim rerank of 100" in out

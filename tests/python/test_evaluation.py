@@ -28,10 +28,14 @@ METRICS = ["MRR@1", "MRR@3", "MRR@10", "nDCG@1", "nDCG@3", "nDCG@10", "recall@1"
 # Small id and score alphabets, so that ties in score and shared documents are frequent.
 _docids = st.sampled_from([f"d{i}" for i in range(12)] + ["D1", "d10a", "z"])
 _qids = st.sampled_from(["q1", "q2", "q3", "q4", "10", "9"])
-_runs = st.dictionaries(_qids, st.dictionaries(_docids, st.sampled_from([0.0, 0.5, 1.0, 2.0, -1.0, 3.25]), max_size=14),
-                        max_size=6)
-_qrels = st.dictionaries(_qids, st.dictionaries(_docids, st.integers(-1, 3), min_size=1, max_size=8), min_size=1,
-                         max_size=6)
+_runs = st.dictionaries(
+    _qids,
+    st.dictionaries(_docids, st.sampled_from([0.0, 0.5, 1.0, 2.0, -1.0, 3.25]), max_size=14),
+    max_size=6,
+)
+_qrels = st.dictionaries(
+    _qids, st.dictionaries(_docids, st.integers(-1, 3), min_size=1, max_size=8), min_size=1, max_size=6
+)
 
 
 def _reference(run, qrels, metric, complete):
@@ -109,12 +113,20 @@ def test_complete_counts_missing_queries_as_zero():
     qrels = {"q1": {"a": 1}, "q2": {"b": 1}}
     assert evaluate(run, qrels, ["MRR@10"])["MRR@10"] == 0.5
     assert evaluate(run, qrels, ["MRR@10"], complete=False)["MRR@10"] == 1.0
-    means, table = evaluate(run, qrels, ["MRR@10"], per_query=True)
+    _, table = evaluate(run, qrels, ["MRR@10"], per_query=True)
     assert table == {"q1": {"MRR@10": 1.0}, "q2": {"MRR@10": 0.0}}
 
 
-@pytest.mark.parametrize("name, parsed", [("MRR@10", ("MRR", 10)), ("rr@5", ("MRR", 5)), ("NDCG@3", ("nDCG", 3)),
-                                          ("R@100", ("recall", 100)), ("recall@7", ("recall", 7))])
+@pytest.mark.parametrize(
+    "name, parsed",
+    [
+        ("MRR@10", ("MRR", 10)),
+        ("rr@5", ("MRR", 5)),
+        ("NDCG@3", ("nDCG", 3)),
+        ("R@100", ("recall", 100)),
+        ("recall@7", ("recall", 7)),
+    ],
+)
 def test_parse_metric(name, parsed):
     assert parse_metric(name) == parsed
 
@@ -130,12 +142,16 @@ def test_run_round_trip_keeps_float32_scores(tmp_path):
     scores = np.sort(rng.standard_normal((3, 5)).astype(np.float32), axis=1)[:, ::-1].copy()
     ids = np.array([[4, 2, 0, 1, -1], [0, 1, 2, 3, 4], [-1, -1, -1, -1, -1]], dtype=np.int64)
     path = tmp_path / "run.trec"
-    n = write_run(path, (scores, ids), query_ids=["a", "b", "c"], doc_ids=[f"doc{i}" for i in range(5)], tag="t1")
+    n = write_run(
+        path, (scores, ids), query_ids=["a", "b", "c"], doc_ids=[f"doc{i}" for i in range(5)], tag="t1"
+    )
     assert n == 9
     lines = path.read_text().splitlines()
     assert lines[0].split()[:4] == ["a", "Q0", "doc4", "1"] and lines[0].split()[5] == "t1"
     run = read_run(path)
-    expected = run_from_result((scores, ids), query_ids=["a", "b", "c"], doc_ids=[f"doc{i}" for i in range(5)])
+    expected = run_from_result(
+        (scores, ids), query_ids=["a", "b", "c"], doc_ids=[f"doc{i}" for i in range(5)]
+    )
     assert expected.pop("c") == {}  # a query whose row is all padding has no line
     as_float32 = {q: {d: np.float32(s) for d, s in docs.items()} for q, docs in run.items()}
     assert as_float32 == expected  # 9 significant digits give back every float32 exactly
