@@ -162,7 +162,8 @@ def run_from_result(result, *, query_ids: Sequence | None = None, doc_ids: Seque
     ----------
     result : SearchResult or tuple ``(scores, ids)``
         ``scores`` ``[n_queries, k]`` and ``ids`` ``[n_queries, k]``; padding (id < 0) is
-        dropped.
+        dropped. Rows that ``doc_ids`` gives one id (passages of one document, duplicate
+        entries) count once per query, at their best score (MaxP).
     query_ids : sequence, optional
         Id of each query row (``str`` of each item); default: the row number.
     doc_ids : sequence, optional
@@ -190,15 +191,23 @@ def run_from_result(result, *, query_ids: Sequence | None = None, doc_ids: Seque
     dids = None if doc_ids is None else [str(d) for d in doc_ids]
     if dids is not None and ids.size and int(ids.max()) >= len(dids):
         raise ValueError(f"doc_ids: {len(dids)} ids, but the result holds document row {int(ids.max())}")
-    run: Run = {}
+    return {qid: dict(docs) for qid, docs in _named_rows(scores, ids, qids, dids)}
+
+
+def _named_rows(scores: np.ndarray, ids: np.ndarray, qids, dids):
+    """(query id, [(doc id, score), ...] best first) per result row, padding dropped. Rows
+    sharing a document id (passages of one document, duplicates) count once, at their best
+    score (MaxP), as trec_eval refuses a document listed twice."""
     for row in range(ids.shape[0]):
-        qid = qids[row] if qids is not None else str(row)
-        docs = run.setdefault(qid, {})
+        best: dict[str, float] = {}
         for doc, score in zip(ids[row].tolist(), scores[row].tolist()):
             if doc < 0:
                 continue
-            docs[dids[doc] if dids is not None else str(doc)] = float(score)
-    return run
+            name = dids[doc] if dids is not None else str(doc)
+            if name not in best or score > best[name]:
+                best[name] = float(score)
+        ranked = sorted(best.items(), key=lambda item: -item[1])  # stable: the result's order on ties
+        yield (qids[row] if qids is not None else str(row)), ranked
 
 
 def write_run(
@@ -212,7 +221,9 @@ def write_run(
     """Write a search result as a TREC run file (``qid Q0 docid rank score tag``).
 
     Ranks start at 1 in the result's order (best first); padding (id < 0) is not written;
-    scores are written with 9 significant digits, which round-trip float32 exactly.
+    scores are written with 9 significant digits, which round-trip float32 exactly. Rows
+    that ``doc_ids`` gives one id are written once per query, at their best score (MaxP;
+    ``trec_eval`` refuses a document listed twice), so a query can have fewer than k lines.
 
     Parameters
     ----------
@@ -255,14 +266,9 @@ def write_run(
             if not value or any(c.isspace() for c in value):
                 raise ValueError(f"{name}: id {value!r} is empty or contains whitespace")
     lines = []
-    for row in range(ids.shape[0]):
-        qid = qids[row] if qids is not None else str(row)
-        r = 0
-        for doc, score in zip(ids[row].tolist(), scores[row].tolist()):
-            if doc < 0:
-                continue
-            r += 1
-            lines.append(f"{qid} Q0 {dids[doc] if dids is not None else doc} {r} {score:.9g} {tag}\n")
+    for qid, ranked in _named_rows(scores, ids, qids, dids):
+        for r, (doc, score) in enumerate(ranked, start=1):
+            lines.append(f"{qid} Q0 {doc} {r} {score:.9g} {tag}\n")
     if hasattr(path, "write"):
         path.writelines(lines)
     else:

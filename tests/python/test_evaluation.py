@@ -240,3 +240,17 @@ def test_ids_files(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"id": "x", "row": 0}\n{"id": "y", "row": 5}\n')
     with pytest.raises(ValueError, match="bad.jsonl, line 2"):
         read_ids(tmp_path / "bad.jsonl")
+
+
+def test_rows_sharing_an_id_count_once_at_their_best_score(tmp_path):
+    scores = np.array([[5.0, 4.0, 3.0, 2.0]], np.float32)
+    ids = np.array([[2, 0, 1, 3]], np.int64)
+    doc_ids = ["a", "b", "a", "c"]  # rows 0 and 2 are passages of one document "a"
+    assert run_from_result((scores, ids), doc_ids=doc_ids) == {"0": {"a": 5.0, "b": 3.0, "c": 2.0}}
+    assert write_run(tmp_path / "r", (scores, ids), doc_ids=doc_ids) == 3
+    assert [line.split()[2:4] for line in (tmp_path / "r").read_text().splitlines()] == [
+        ["a", "1"],
+        ["b", "2"],
+        ["c", "3"],
+    ]
+    assert read_run(tmp_path / "r") == {"0": {"a": 5.0, "b": 3.0, "c": 2.0}}
