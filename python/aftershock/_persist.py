@@ -147,7 +147,7 @@ def add_sections(data: bytes, extra: dict[bytes, bytes]) -> bytes:
     return bytes(buf)
 
 
-def _write_atomic(path: bytes, data: bytes) -> None:
+def write_atomic(path: bytes, data: bytes) -> None:
     """The core's write protocol (docs/architecture.md, Files) for bytes made in Python:
     stale temporaries removed, a new exclusive temporary beside the target, fsync,
     rename, fsync of the directory."""
@@ -231,7 +231,7 @@ class Persistent:
         raw = path_value(path)
         extra = self._extra_sections()
         if extra:  # the core's bytes plus ours, written by the same protocol
-            _write_atomic(raw, add_sections(self._core.to_bytes(), extra))
+            write_atomic(raw, add_sections(self._core.to_bytes(), extra))
         else:
             self._core.save(raw)
 

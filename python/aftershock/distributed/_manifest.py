@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._core import FormatError
+from .._persist import write_atomic
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_NAME = "aftershock-sharded-index"
@@ -84,31 +85,11 @@ class Manifest:
 
 
 def write_manifest(directory: str | os.PathLike, manifest: Manifest) -> Path:
-    """Write ``manifest.json`` atomically: temporary file, fsync, rename, fsync of the directory."""
+    """Write ``manifest.json`` atomically, by the package's one write protocol (``_persist.write_atomic``)."""
     directory = Path(directory)
     check_manifest(manifest, f"{directory / MANIFEST_NAME}")
     target = directory / MANIFEST_NAME
-    tmp = directory / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
-    data = json.dumps(manifest.to_json(), indent=1, sort_keys=True).encode("utf-8")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    if hasattr(os, "O_DIRECTORY"):
-        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+    write_atomic(os.fsencode(target), json.dumps(manifest.to_json(), indent=1, sort_keys=True).encode("utf-8"))
     return target
 
 
