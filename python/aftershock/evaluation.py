@@ -155,6 +155,23 @@ def _id_list(ids, n: int, name: str) -> list[str] | None:
     return out
 
 
+def _checked_result(result, query_ids, doc_ids):
+    """(scores, ids, query id strings or None, doc id strings or None) of a search result,
+    checked: one 2-d shape, one query id per row, a doc id for every returned row."""
+    scores, ids = result
+    scores = np.asarray(scores)
+    ids = np.asarray(ids)
+    if scores.shape != ids.shape or ids.ndim != 2:
+        raise ValueError(
+            f"result: expected scores and ids of one 2-d shape, got {scores.shape} and {ids.shape}"
+        )
+    qids = _id_list(query_ids, ids.shape[0], "query_ids")
+    dids = None if doc_ids is None else [str(d) for d in doc_ids]
+    if dids is not None and ids.size and int(ids.max()) >= len(dids):
+        raise ValueError(f"doc_ids: {len(dids)} ids, but the result holds document row {int(ids.max())}")
+    return scores, ids, qids, dids
+
+
 def run_from_result(result, *, query_ids: Sequence | None = None, doc_ids: Sequence | None = None) -> Run:
     """Turn a search result into a run, naming rows by ids.
 
@@ -180,17 +197,7 @@ def run_from_result(result, *, query_ids: Sequence | None = None, doc_ids: Seque
         Shapes differ, or an id list does not have one id per row (for ``doc_ids``: a
         returned id beyond it).
     """
-    scores, ids = result
-    scores = np.asarray(scores)
-    ids = np.asarray(ids)
-    if scores.shape != ids.shape or ids.ndim != 2:
-        raise ValueError(
-            f"result: expected scores and ids of one 2-d shape, got {scores.shape} and {ids.shape}"
-        )
-    qids = _id_list(query_ids, ids.shape[0], "query_ids")
-    dids = None if doc_ids is None else [str(d) for d in doc_ids]
-    if dids is not None and ids.size and int(ids.max()) >= len(dids):
-        raise ValueError(f"doc_ids: {len(dids)} ids, but the result holds document row {int(ids.max())}")
+    scores, ids, qids, dids = _checked_result(result, query_ids, doc_ids)
     return {qid: dict(docs) for qid, docs in _named_rows(scores, ids, qids, dids)}
 
 
@@ -250,17 +257,7 @@ def write_run(
     """
     if not tag or any(c.isspace() for c in tag):
         raise ValueError(f"tag: expected a non-empty word without whitespace, got {tag!r}")
-    scores, ids = result
-    scores = np.asarray(scores)
-    ids = np.asarray(ids)
-    if scores.shape != ids.shape or ids.ndim != 2:
-        raise ValueError(
-            f"result: expected scores and ids of one 2-d shape, got {scores.shape} and {ids.shape}"
-        )
-    qids = _id_list(query_ids, ids.shape[0], "query_ids")
-    dids = None if doc_ids is None else [str(d) for d in doc_ids]
-    if dids is not None and ids.size and int(ids.max()) >= len(dids):
-        raise ValueError(f"doc_ids: {len(dids)} ids, but the result holds document row {int(ids.max())}")
+    scores, ids, qids, dids = _checked_result(result, query_ids, doc_ids)
     for name, values in (("query_ids", qids), ("doc_ids", dids)):
         for value in values or ():
             if not value or any(c.isspace() for c in value):
