@@ -5,6 +5,9 @@ Two engines over one C++ core:
 * :class:`SparseIndex` -- learned sparse retrieval (Seismic-style) over SPLADE-like vectors.
 * :class:`MultiVectorStore` -- exact late-interaction (ColBERT MaxSim) scoring with SIMD kernels.
 
+Every index is living: stable ids, ``add`` / ``delete`` / ``update`` / ``compact``, and
+filtered search (:class:`IdFilter`); see docs/living-index.md.
+
 :class:`Pipeline` chains them (first stage(s), fusion, exact MaxSim rerank); ``tune()``
 on either index finds the fastest search setting reaching a target recall
 (:mod:`aftershock.tuning`).
@@ -15,6 +18,7 @@ from __future__ import annotations
 from . import _core
 from ._core import FormatError
 from ._persist import cleanup
+from ._living import IdFilter, TieredMergePolicy
 from ._results import SearchResult
 from .store import MultiVectorStore
 from .multivector import MultiVectorIndex
@@ -45,6 +49,6 @@ def simd_info() -> dict:
 
 
 __all__ = [
-    "FormatError", "cleanup", "MultiVectorIndex", "MultiVectorStore", "Pipeline", "SearchResult", "SparseIndex",
+    "FormatError", "IdFilter", "TieredMergePolicy", "cleanup", "MultiVectorIndex", "MultiVectorStore", "Pipeline", "SearchResult", "SparseIndex",
     "Trial", "TuneResult", "exact_search", "fuse", "simd_info", "__version__",
 ]

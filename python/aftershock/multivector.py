@@ -23,6 +23,7 @@ import numpy as np
 from . import _core
 from . import tuning as _tuning
 from ._base import CoreBacked
+from ._living import Living, check_ids, concat_ragged, take_ragged
 from ._progress import Progress
 from ._results import SearchResult
 from ._validate import as_ragged, choice, positive_int, real, seed_value, thread_count
@@ -67,6 +68,35 @@ def _count(value, name: str, minimum: int) -> int | None:
     return None if value is None else positive_int(value, name, minimum=minimum)
 
 
+# The build parameters a new segment is built with (besides method, precision, seed).
+_BUILD_KEYS = ("pool_factor", "pool_iters", "n_centroids", "kmeans_iters", "kmeans_points_per_centroid",
+               "k_sim", "r_reps", "d_proj", "fill_empty", "final_dim", "fde_precision", "seed")
+
+
+def _as_centroids(centroids, dim: int) -> np.ndarray:
+    arr = np.asarray(centroids)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"centroids: expected a real-valued array, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[1] != dim or arr.shape[0] < 1:
+        raise ValueError(f"centroids: expected a [n_centroids >= 1, {dim}] array, got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _build_core(flat, offs, params: dict, centroids, progress):
+    kwargs = {name: params.get(name) for name in _BUILD_KEYS if name != "seed"}
+    if params["method"] == "muvera":
+        for name in ("n_centroids", "kmeans_iters", "kmeans_points_per_centroid"):
+            kwargs.pop(name)
+    else:
+        for name in ("k_sim", "r_reps", "d_proj", "fill_empty", "final_dim", "fde_precision"):
+            kwargs.pop(name)
+    extra = {} if centroids is None else {"centroids": centroids}
+    return _core.MultiVectorIndex.build(
+        flat, offs, method=params["method"], precision=params["precision"], seed=params["seed"],
+        num_threads=params.get("num_threads", 0), progress=progress, **kwargs, **extra,
+    )
+
+
 
 # tune()'s grids, cheap to expensive (see aftershock.tuning).
 _TUNE_N_PROBE = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
@@ -104,11 +134,14 @@ def _centroid_candidates(n_docs: int) -> int:
     return int(max(1, min(n_docs, max(512, -(-int(np.ceil(scaled)) // 32) * 32))))
 
 
-class MultiVectorIndex(_tuning.Tunable, CoreBacked):
+class MultiVectorIndex(Living, _tuning.Tunable, CoreBacked):
     """Approximate top-k MaxSim retrieval: candidate generation plus exact rerank.
 
-    Create one with :meth:`build` or :meth:`load`. ``const`` operations (search, save) may
-    run concurrently from several threads; they release the GIL.
+    Create one with :meth:`build` or :meth:`load`. The index is living
+    (docs/living-index.md): stable int64 ids, :meth:`add` / :meth:`delete` /
+    :meth:`update` / :meth:`compact`, ``search(..., filter=...)``. Searches may run
+    concurrently from several threads (they release the GIL) and with one writer; a
+    search sees the index before or after a write, never in between.
     """
 
     _core_class = _core.MultiVectorIndex
@@ -119,6 +152,8 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
         vectors,
         offsets=None,
         *,
+        ids=None,
+        centroids=None,
         method: str = "centroid",
         precision: str = "fp32",
         pool_factor: float = 1.0,
@@ -151,6 +186,14 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
         offsets : array_like of int, optional
             ``[n_docs + 1]``: document ``d`` is rows ``offsets[d]:offsets[d+1]``; starts at
             0, strictly increasing, ends at ``total_tokens``.
+        ids : array_like of int, optional
+            The documents' ids: unique, >= 0, one per document (``ValueError`` naming a
+            duplicate or negative one). Results, filters and deletes speak them. Default:
+            row numbers.
+        centroids : array_like ``[n_centroids, dim]``, optional
+            ``method="centroid"``: use these token centroids instead of training them
+            (e.g. one shared codebook for the shards of a distributed index); every token
+            is assigned to its nearest one. ``n_centroids`` must then be omitted.
         method : {"centroid", "muvera"}
             Candidate generator: token centroids with inverted lists (PLAID / EMVB style),
             or MUVERA fixed dimensional encodings scanned flat.
@@ -247,18 +290,105 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
         if offsets is None and not isinstance(vectors, (list, tuple)) and np.ndim(vectors) == 2:
             raise ValueError("offsets: required when vectors is a 2-d [total_tokens, dim] array")
         flat, offs = as_ragged(vectors, offsets, "vectors", "offsets")
-        progress = Progress() if verbose else None
-        core = _core.MultiVectorIndex.build(
-            flat,
-            offs,
-            method=method,
-            precision=precision,
-            seed=seed,
-            num_threads=num_threads,
-            progress=progress,
-            **params,
-        )
-        return cls(core)
+        given = None
+        if centroids is not None:
+            if method != "centroid":
+                raise ValueError(f"centroids: only for method='centroid', not {method!r}")
+            if params["n_centroids"] is not None:
+                raise ValueError("centroids: given together with n_centroids (the centroids set the count)")
+            given = _as_centroids(centroids, flat.shape[1])
+        params.update(method=method, precision=precision, seed=seed, num_threads=num_threads)
+        ids = None if ids is None else check_ids(ids, len(offs) - 1)
+        if ids is not None and ids.size > 1 and np.any(ids[1:] < ids[:-1]):
+            order = np.argsort(ids, kind="stable")
+            offs, (flat,) = take_ragged(offs, [flat], order)
+            ids = ids[order]
+        core = _build_core(flat, offs, params, given, Progress() if verbose else None)
+        obj = cls(core)
+        obj._init_living(core, ids, params)
+        return obj
+
+    # ------------------------------------------------------- living-index hooks
+    def add(self, vectors, offsets=None, ids=None) -> np.ndarray:
+        """Add documents (``vectors`` / ``offsets`` as :meth:`build` takes them); returns
+        their ids. See :meth:`aftershock.SparseIndex.add`: the same rules. With
+        ``method="centroid"`` the new documents are assigned to the existing centroids
+        (of the largest segment, PLAID-style); a merge retrains them."""
+        return Living.add(self, (vectors, offsets), ids)
+
+    def update(self, vectors, offsets=None, ids=None, *, missing: str = "raise") -> None:
+        """Replace the documents ``ids`` (atomically) by ``vectors`` / ``offsets``; see
+        :meth:`aftershock.SparseIndex.update`."""
+        if ids is None:
+            raise TypeError("update: ids is required")
+        Living.update(self, (vectors, offsets), ids, missing=missing)
+
+    def _params_of_core(self, core) -> dict:
+        build = dict(core.info()["build"])
+        params = {name: build.get(name) for name in _BUILD_KEYS}
+        params["n_centroids"] = None  # derived per segment (a file cannot say if it was given)
+        params.update(method=core.method, precision=core.precision, num_threads=0)
+        return params
+
+    def _normalize_docs(self, docs):
+        vectors, offsets = docs
+        if offsets is None and not isinstance(vectors, (list, tuple)) and np.ndim(vectors) == 2:
+            raise ValueError("offsets: required when vectors is a 2-d [total_tokens, dim] array")
+        return as_ragged(vectors, offsets, "vectors", "offsets", self.dim)
+
+    def _n_docs_of(self, docs) -> int:
+        return len(docs[1]) - 1
+
+    def _take_docs(self, docs, rows):
+        offs, (flat,) = take_ragged(docs[1], [docs[0]], rows)
+        return flat, offs
+
+    def _concat_docs(self, parts):
+        offs, (flat,) = concat_ragged([(p[1], [p[0]]) for p in parts])
+        return flat, offs
+
+    def _export_docs(self, core):
+        return core.tokens()
+
+    def _build_segment_core(self, docs, merged: bool):
+        params = dict(self._segment_params)
+        centroids = None
+        if merged:
+            # The tokens come out of segments as stored, i.e. already pooled.
+            params["pool_factor"], params["pool_iters"] = 1.0, 0
+        elif params["method"] == "centroid":
+            largest = max(self._state.segments, key=lambda s: s.n_live)
+            centroids = largest.core.centroids
+            params["n_centroids"] = None
+        return _build_core(docs[0], docs[1], params, centroids, None)
+
+    def _segment_search(self, seg, q, k, opts, allowed, floors, stats):
+        flat, offs = q
+        if opts.get("exact"):
+            return seg.core.search_exact(flat, offs, k, num_threads=opts["num_threads"], allowed=allowed)
+        params = dict(opts["params"])
+        if opts["total_live"] > seg.n_live:
+            # A segment reranks its share of the candidates (at least k, and never fewer
+            # than a quarter of the budget: a small segment is cheap to search well).
+            share = params["n_candidates"] * seg.n_live / opts["total_live"]
+            params["n_candidates"] = max(k, int(np.ceil(max(share, params["n_candidates"] / 4))))
+            if params.get("n_interaction"):
+                params["n_interaction"] = max(params["n_interaction"], params["n_candidates"])
+            if params.get("n_bitvector"):
+                params["n_bitvector"] = max(params["n_bitvector"], params["n_candidates"])
+        return seg.core.search(flat, offs, k, num_threads=opts["num_threads"], allowed=allowed, **params)
+
+    def _segment_exact(self, seg, q, k, rows, floors, opts):
+        from ._living import bits_of
+
+        mask = np.zeros(seg.n_docs, dtype=np.bool_)
+        mask[rows] = True
+        return seg.core.search_exact(q[0], q[1], k, num_threads=opts["num_threads"], allowed=bits_of(mask))
+
+    def _plan_exact(self, seg, n_allowed: int, k: int, opts: dict) -> bool:
+        # Exact MaxSim over the allowed documents costs what reranking as many candidates
+        # does; below twice the candidate budget that beats generating candidates.
+        return opts.get("exact", False) or n_allowed <= 2 * opts["params"]["n_candidates"]
 
     def search(
         self,
@@ -272,6 +402,7 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
         bitvector_threshold: float | None = None,
         n_bitvector: int | None = None,
         target_recall: float | None = None,
+        filter=None,
         num_threads: int = 0,
     ) -> SearchResult:
         """Approximate top-k documents by MaxSim; returned scores are exact.
@@ -316,6 +447,10 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
             high (the fastest such); ``ValueError`` naming ``target_recall`` when the
             index was not tuned for it (tuning never runs implicitly). Not combinable with
             ``n_candidates`` / ``n_probe``.
+        filter : aftershock.IdFilter or array_like of int, optional
+            Only documents whose id passes the filter are returned (an array is an
+            allow-list). Applied inside candidate generation; a segment where at most
+            ``2 * n_candidates`` documents pass is searched exactly over them.
         num_threads : int
             Threads (0 = all cores); parallel over queries. Results do not depend on it.
 
@@ -359,7 +494,10 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
         }
         num_threads = thread_count(num_threads)
         flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets")
-        scores, ids = self._core.search(flat, offs, k, num_threads=num_threads, **params)
+        if params["n_candidates"] is None:
+            params["n_candidates"] = max(self._defaults()["n_candidates"], k)
+        opts = {"params": params, "num_threads": num_threads}
+        scores, ids = self._search_live((flat, offs), len(offs) - 1, k, opts, filter)
         return SearchResult(scores, ids)
 
     # ------------------------------------------------------------- defaults
@@ -472,8 +610,9 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
             rows = _tuning.sample_rows(self.n_docs, 200 if sample is None else sample, seed)
             rng = np.random.default_rng(seed)
             parts = []
+            flat_docs, doc_offs = self._live_tokens()
             for r in rows:
-                tokens = self._core.decode_doc(int(r))
+                tokens = flat_docs[doc_offs[r] : doc_offs[r + 1]]
                 if len(tokens) > _DOC_QUERY_TOKENS:
                     tokens = tokens[np.sort(rng.choice(len(tokens), _DOC_QUERY_TOKENS, replace=False))]
                 parts.append(tokens)
@@ -496,7 +635,7 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
                 raise ValueError(f"ground_truth: expected integer ids [{n_all}, >= {k}], got {gt.dtype} {gt.shape}")
             truth = gt[rows, :k]
         else:
-            truth = self._core.search_exact(q, q_off, k, num_threads=0)[1]
+            truth = self.search_exact(q, k, query_offsets=q_off, num_threads=0).ids
         cands = [c for c in _TUNE_N_CANDIDATES if k <= c < self.n_docs] + [self.n_docs]
         cands = sorted({max(c, k) for c in cands})
         inner = _tuning.Knob("n_candidates", cands, integer=True)
@@ -507,7 +646,12 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
             outer = _tuning.Knob("n_probe", sorted(set(probes)), integer=True)
 
         def run(params):
-            return self._core.search(q, q_off, k, num_threads=num_threads, **params)[1]
+            opts = {"params": {"n_interaction": None, "bitvector_threshold": None, "n_bitvector": None,
+                               "n_probe": None, **params}, "num_threads": num_threads}
+            if self.method == "muvera":
+                for name in _METHOD_OF_SEARCH:
+                    opts["params"].pop(name, None)
+            return self._search_live((q, q_off), len(q_off) - 1, k, opts)[1]
 
         params, recall, ms, reached, trials = _tuning.search_settings(
             run, truth, k, target, outer, inner, repeats=repeats, max_ms=max_ms
@@ -517,7 +661,8 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
             self._tuned_state().add(result)
         return result
 
-    def search_exact(self, queries, k: int = 10, *, query_offsets=None, num_threads: int = 0) -> SearchResult:
+    def search_exact(self, queries, k: int = 10, *, query_offsets=None, filter=None,
+                     num_threads: int = 0) -> SearchResult:
         """Brute-force top-k by exact MaxSim over every stored document (the recall reference).
 
         Same arguments, result and errors as :meth:`search`, without search parameters.
@@ -525,13 +670,26 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
         k = positive_int(k, "k", minimum=1)
         num_threads = thread_count(num_threads)
         flat, offs = as_ragged(queries, query_offsets, "queries", "query_offsets")
-        scores, ids = self._core.search_exact(flat, offs, k, num_threads=num_threads)
+        opts = {"exact": True, "num_threads": num_threads}
+        scores, ids = self._search_live((flat, offs), len(offs) - 1, k, opts, filter)
         return SearchResult(scores, ids)
+
+    def _live_tokens(self):
+        """Every live document's stored tokens, in ascending id order: (vectors, offsets)."""
+        parts, ids = [], []
+        for seg in self._state.segments:
+            if seg.n_live:
+                docs = self._export_docs(seg.core)
+                keep = np.flatnonzero(seg.live_mask())
+                parts.append(docs if keep.shape[0] == seg.n_docs else self._take_docs(docs, keep))
+                ids.append(seg.ids[keep])
+        flat, offs = self._concat_docs(parts)
+        return self._take_docs((flat, offs), np.argsort(np.concatenate(ids), kind="stable"))
 
     @property
     def method(self) -> str:
         """``"centroid"`` or ``"muvera"``."""
-        return self._core.method
+        return self._state.segments[0].core.method
 
     def info(self) -> dict:
         """Configuration and sizes, in the layout every aftershock class shares.
@@ -550,7 +708,16 @@ class MultiVectorIndex(_tuning.Tunable, CoreBacked):
             pooling), ``original_tokens``, ``n_centroids`` and ``n_postings`` or
             ``fde_dim``, ``index_size_bytes``, ``store_size_bytes``.
         """
-        parts = self._core.info()
+        segs = self._state.segments
+        parts = max(segs, key=lambda s: s.n_docs).core.info()
+        if len(segs) > 1 or segs[0].n_deleted:
+            stats = dict(parts["stats"])
+            for name in ("total_tokens", "original_tokens", "n_postings", "index_size_bytes", "store_size_bytes"):
+                if name in stats:
+                    stats[name] = sum(s.core.info()["stats"].get(name, 0) for s in segs)
+            parts = {**parts, "stats": stats}
+        parts["stats"]["n_segments"] = len(segs)
+        parts["stats"]["n_deleted"] = sum(s.n_deleted for s in segs)
         search = dict(parts["search"])
         defaults = self._defaults()
         search.update(defaults)

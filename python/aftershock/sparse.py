@@ -7,10 +7,11 @@ import numpy as np
 from . import _core
 from . import tuning as _tuning
 from ._base import CoreBacked
+from ._living import Living, check_ids, concat_ragged, take_ragged
 from ._progress import Progress
 from ._results import SearchResult
 from ._compat import warn_renamed
-from ._validate import UINT32_MAX, as_csr, choice, positive_int, real, seed_value, thread_count
+from ._validate import UINT32_MAX, Csr, as_csr, choice, positive_int, real, seed_value, thread_count
 
 __all__ = ["SparseIndex", "exact_search"]
 
@@ -24,6 +25,43 @@ _STATS_COLUMNS = ("lists", "blocks", "blocks_visited", "postings", "docs_scored"
 
 
 
+# The filter planner (SparseIndex._plan_exact): a segment whose allowed documents number
+# at most max(_EXACT_FILTER_MIN, _EXACT_FILTER_FRACTION * its rows) is scored exactly over
+# them (measured crossover: docs/living-index.md).
+_EXACT_FILTER_MIN = 2000
+_EXACT_FILTER_FRACTION = 0.02
+
+
+def _default_n_postings(n_docs: int) -> int:
+    """The core's rule for n_postings when not given (default_params.cpp)."""
+    return max(100, int(round(3.0 * np.sqrt(n_docs) / 50.0)) * 50)
+
+
+def _take(csr: Csr, rows) -> Csr:
+    indptr, (indices, values) = take_ragged(csr.indptr, [csr.indices, csr.values], rows)
+    return Csr(indptr, indices, values, csr.n_cols)
+
+
+def _build_core(csr: Csr, params: dict, progress):
+    return _core.SparseIndex.build(
+        csr.indptr,
+        csr.indices,
+        csr.values,
+        csr.n_cols,
+        pruning=params["pruning"],
+        n_postings=0 if params["n_postings"] is None else params["n_postings"],  # 0: the core derives it
+        max_fraction=params["max_fraction"],
+        centroid_fraction=params["centroid_fraction"],
+        min_cluster_size=params["min_cluster_size"],
+        summary_energy=params["summary_energy"],
+        precision=params["precision"],
+        knn=params["knn"],
+        num_threads=params["num_threads"],
+        seed=params["seed"],
+        progress=progress,
+    )
+
+
 # Sampled documents become tune() queries by keeping their heaviest terms (see tune()).
 _DOC_QUERY_TERMS = 16
 # tune()'s grids, cheap to expensive (see aftershock.tuning).
@@ -31,7 +69,7 @@ _TUNE_QUERY_CUTS = (2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64)
 _TUNE_HEAP_FACTORS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0)
 
 
-class SparseIndex(_tuning.Tunable, CoreBacked):
+class SparseIndex(Living, _tuning.Tunable, CoreBacked):
     """An approximate top-k index over sparse non-negative vectors (SPLADE-like).
 
     Each term keeps an inverted list, statically pruned to its largest postings and split
@@ -42,8 +80,15 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
     documents exactly against a forward index. Build with :meth:`build`; the constructor is
     private.
 
+    The index is living (docs/living-index.md): documents have stable int64 ids
+    (``build(..., ids=...)``, default row numbers), and :meth:`add`, :meth:`delete`,
+    :meth:`update` and :meth:`compact` change it without a rebuild; ``search(...,
+    filter=...)`` restricts results to (or away from) a set of ids.
+
     Thread safety: :meth:`search` may run concurrently from many threads (it releases the
-    GIL); :meth:`build_knn` needs exclusive access.
+    GIL), and with one writer (add / delete / update / compact): a search sees the index
+    before or after a write, never in between. Writes are serialized by a lock.
+    :meth:`build_knn` needs exclusive access.
     """
 
     _core_class = _core.SparseIndex
@@ -54,6 +99,7 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
         cls,
         docs,
         *,
+        ids=None,
         n_postings: int | None = None,
         centroid_fraction: float = 0.1,
         min_cluster_size: int = 2,
@@ -68,7 +114,7 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
         verbose: bool = False,
         value_dtype: str | None = None,
     ) -> "SparseIndex":
-        """Build an index over ``docs``; document ids are row numbers.
+        """Build an index over ``docs``.
 
         Parameters
         ----------
@@ -78,6 +124,10 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
             float32; if not in canonical form (sorted indices, no duplicates) a copy is
             canonicalized the scipy way (duplicates summed). Tuples must already hold
             strictly increasing term ids within each row; they are not reordered.
+        ids : array_like of int, optional
+            The documents' ids: unique, >= 0, one per row (``ValueError`` naming a
+            duplicate or negative one). Search results, filters and deletes speak them.
+            Default: row numbers.
         n_postings : int, optional
             Postings kept per inverted list (``pruning="fixed"``) or on average over the
             non-empty lists (``pruning="global"``). Larger: better recall, more memory,
@@ -151,24 +201,79 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
         n_cols = csr.n_cols
         if dim is not None and not hasattr(docs, "tocsr"):
             n_cols = positive_int(dim, "dim")
-        core = _core.SparseIndex.build(
-            csr.indptr,
-            csr.indices,
-            csr.values,
-            n_cols,
-            pruning=pruning,
-            n_postings=0 if n_postings is None else positive_int(n_postings, "n_postings"),  # 0: the core derives it
-            max_fraction=real(max_fraction, "max_fraction"),
-            centroid_fraction=real(centroid_fraction, "centroid_fraction"),
-            min_cluster_size=positive_int(min_cluster_size, "min_cluster_size"),
-            summary_energy=real(summary_energy, "summary_energy"),
-            precision=precision,
-            knn=positive_int(knn, "knn", minimum=0),
-            num_threads=thread_count(num_threads),
-            seed=seed_value(seed),
-            progress=Progress() if verbose else None,
+        csr = Csr(csr.indptr, csr.indices, csr.values, n_cols)
+        params = {
+            "pruning": pruning,
+            "n_postings": None if n_postings is None else positive_int(n_postings, "n_postings"),
+            "max_fraction": real(max_fraction, "max_fraction"),
+            "centroid_fraction": real(centroid_fraction, "centroid_fraction"),
+            "min_cluster_size": positive_int(min_cluster_size, "min_cluster_size"),
+            "summary_energy": real(summary_energy, "summary_energy"),
+            "precision": precision,
+            "knn": positive_int(knn, "knn", minimum=0),
+            "num_threads": thread_count(num_threads),
+            "seed": seed_value(seed),
+        }
+        ids = None if ids is None else check_ids(ids, csr.n_rows)
+        if ids is not None and ids.size > 1 and np.any(ids[1:] < ids[:-1]):
+            order = np.argsort(ids, kind="stable")
+            csr, ids = _take(csr, order), ids[order]
+        core = _build_core(csr, params, Progress() if verbose else None)
+        obj = cls(core)
+        obj._init_living(core, ids, params)
+        return obj
+
+    # ------------------------------------------------------- living-index hooks
+    def _params_of_core(self, core) -> dict:
+        p = dict(core.build_params)
+        p.pop("seed", None)
+        params = {**p, "seed": core.build_params["seed"], "num_threads": 0}
+        # A file does not say whether n_postings was given or derived; the derived rule's
+        # value for the file's size is taken as derived (new segments derive their own).
+        if params["n_postings"] == _default_n_postings(core.n_docs):
+            params["n_postings"] = None
+        return params
+
+    def _normalize_docs(self, docs) -> Csr:
+        csr = as_csr(docs, "docs", n_cols=self.dim)
+        return Csr(csr.indptr, csr.indices, csr.values, self.dim)
+
+    def _n_docs_of(self, docs: Csr) -> int:
+        return docs.n_rows
+
+    def _take_docs(self, docs: Csr, rows) -> Csr:
+        return _take(docs, rows)
+
+    def _concat_docs(self, parts: list) -> Csr:
+        indptr, (indices, values) = concat_ragged([(p.indptr, [p.indices, p.values]) for p in parts])
+        return Csr(indptr, indices, values, parts[0].n_cols)
+
+    def _export_docs(self, core) -> Csr:
+        indptr, indices, values = core.documents()
+        return Csr(indptr, indices, values, core.dim)
+
+    def _build_segment_core(self, docs: Csr, merged: bool):
+        return _build_core(docs, self._segment_params, None)
+
+    def _segment_search(self, seg, q: Csr, k, opts, allowed, floors, stats):
+        out = seg.core.search(
+            q.indptr, q.indices, q.values, self.dim, k=k, query_cut=opts["query_cut"],
+            heap_factor=opts["heap_factor"], n_knn=opts["n_knn"], num_threads=opts["num_threads"],
+            with_stats=stats is not None, allowed=allowed, floors=floors,
         )
-        return cls(core)
+        if stats is not None:
+            stats.append(out[2])
+        return out[0], out[1]
+
+    def _segment_exact(self, seg, q: Csr, k, rows, floors, opts):
+        return seg.core.search_subset(q.indptr, q.indices, q.values, self.dim, rows, k, floors=floors,
+                                      num_threads=opts["num_threads"])
+
+    def _plan_exact(self, seg, n_allowed: int, k: int, opts: dict) -> bool:
+        # Scoring the allowed rows exactly costs one row dot each; a filtered approximate
+        # search still bounds every block of the walked lists and finds few allowed
+        # documents in them. docs/living-index.md gives the measured crossover.
+        return n_allowed <= max(_EXACT_FILTER_MIN, _EXACT_FILTER_FRACTION * seg.n_docs)
 
     def build_knn(
         self,
@@ -192,13 +297,17 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
         KeyboardInterrupt
             On Ctrl-C; the index is then left without a graph.
         """
-        self._core.build_knn(
-            positive_int(knn, "knn", minimum=0),
-            positive_int(query_cut, "query_cut"),
-            real(heap_factor, "heap_factor"),
-            thread_count(num_threads),
-            progress=Progress() if verbose else None,
-        )
+        knn = positive_int(knn, "knn", minimum=0)
+        with self._lock:
+            for seg in self._state.segments:
+                seg.core.build_knn(
+                    knn,
+                    positive_int(query_cut, "query_cut"),
+                    real(heap_factor, "heap_factor"),
+                    thread_count(num_threads),
+                    progress=Progress() if verbose else None,
+                )
+            self._segment_params["knn"] = knn
 
     # ----------------------------------------------------------------- search
     def search(
@@ -210,6 +319,7 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
         heap_factor: float | None = None,
         n_knn: int = 0,
         target_recall: float | None = None,
+        filter=None,
         num_threads: int = 0,
     ) -> SearchResult:
         """Approximate top-``k`` documents by inner product for each query.
@@ -260,7 +370,8 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
             not tuned for, or given with ``query_cut`` / ``heap_factor``.
         """
         query_cut, heap_factor = self._resolve(k, query_cut, heap_factor, target_recall)
-        scores, ids = self._search(queries, k, query_cut, heap_factor, n_knn, num_threads, with_stats=False)
+        scores, ids = self._search(queries, k, query_cut, heap_factor, n_knn, num_threads, with_stats=False,
+                                   filter=filter)
         return SearchResult(scores, ids)
 
     def search_stats(
@@ -272,6 +383,7 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
         heap_factor: float | None = None,
         n_knn: int = 0,
         target_recall: float | None = None,
+        filter=None,
         num_threads: int = 0,
     ) -> dict:
         """Run :meth:`search` and report the work it did for each query.
@@ -288,10 +400,13 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
             ``query_cut``), ``"blocks"`` (blocks of those lists, each bounded by its
             summary), ``"blocks_visited"`` (blocks whose documents were scored),
             ``"postings"`` (postings of the visited blocks and kNN neighbours, repeats
-            included) and ``"docs_scored"`` (distinct documents scored exactly).
+            included) and ``"docs_scored"`` (distinct documents scored exactly), summed over
+            the segments searched approximately (a segment scored exactly over a filter's
+            few documents is not counted).
         """
         query_cut, heap_factor = self._resolve(k, query_cut, heap_factor, target_recall)
-        scores, ids, table = self._search(queries, k, query_cut, heap_factor, n_knn, num_threads, with_stats=True)
+        scores, ids, table = self._search(queries, k, query_cut, heap_factor, n_knn, num_threads, with_stats=True,
+                                          filter=filter)
         out = {"scores": scores, "ids": ids}
         for j, name in enumerate(_STATS_COLUMNS):
             out[name] = np.ascontiguousarray(table[:, j])
@@ -404,7 +519,7 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
         if queries is None:
             if ground_truth is not None:
                 raise ValueError("ground_truth: only with given queries")
-            docs = self._stored_docs()
+            docs, doc_ids = self._stored_docs()
             rows = _tuning.sample_rows(self.n_docs, 200 if sample is None else sample, seed)
             q = _heaviest_terms(docs[rows], _DOC_QUERY_TERMS)
             source = "documents"
@@ -429,8 +544,9 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
                 truth = gt[rows, :k]
         if truth is None:
             if docs is None:
-                docs = self._stored_docs()
-            truth = exact_search(docs, q, k, num_threads=0).ids
+                docs, doc_ids = self._stored_docs()
+            rows_truth = exact_search(docs, q, k, num_threads=0).ids
+            truth = np.where(rows_truth >= 0, doc_ids[np.maximum(rows_truth, 0)], -1)
         max_terms = int(np.diff(q.indptr).max()) if q.shape[0] else 1
         cuts = [c for c in _TUNE_QUERY_CUTS if c < max_terms] + [max(max_terms, 1)]
         outer = _tuning.Knob("query_cut", sorted(set(cuts)), integer=True)
@@ -448,37 +564,47 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
         return result
 
     def _stored_docs(self):
-        """The stored documents (forward-index weights) as a scipy CSR matrix."""
+        """The live stored documents (forward-index weights) as a scipy CSR matrix, in
+        ascending id order, and their ids."""
         import scipy.sparse as sp
 
-        rows = [self._core.document(d) for d in range(self.n_docs)]
-        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum([len(r) for r in rows], out=indptr[1:])
-        flat = [x for r in rows for x in r]
-        indices = np.fromiter((t for t, _ in flat), dtype=np.int64, count=len(flat))
-        values = np.fromiter((v for _, v in flat), dtype=np.float32, count=len(flat))
-        return sp.csr_matrix((values, indices, indptr), shape=(self.n_docs, self.dim))
+        segs = [s for s in self._state.segments if s.n_live]
+        parts, ids = [], []
+        for seg in segs:
+            docs = self._export_docs(seg.core)
+            keep = np.flatnonzero(seg.live_mask())
+            parts.append(docs if keep.shape[0] == seg.n_docs else _take(docs, keep))
+            ids.append(seg.ids[keep])
+        if not parts:
+            return sp.csr_matrix((0, self.dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
+        csr = self._concat_docs(parts)
+        all_ids = np.concatenate(ids)
+        order = np.argsort(all_ids, kind="stable")
+        csr = _take(csr, order)
+        m = sp.csr_matrix((csr.values, csr.indices.astype(np.int64), csr.indptr), shape=(csr.n_rows, self.dim))
+        return m, all_ids[order]
 
-    def _search(self, queries, k, query_cut, heap_factor, n_knn, num_threads, *, with_stats):
+    def _search(self, queries, k, query_cut, heap_factor, n_knn, num_threads, *, with_stats, filter=None):
         csr = as_csr(queries, "queries", n_cols=self.dim)
-        return self._core.search(
-            csr.indptr,
-            csr.indices,
-            csr.values,
-            self.dim,
-            k=positive_int(k, "k"),
-            query_cut=positive_int(query_cut, "query_cut"),
-            heap_factor=real(heap_factor, "heap_factor"),
-            n_knn=positive_int(n_knn, "n_knn", minimum=0),
-            num_threads=thread_count(num_threads),
-            with_stats=with_stats,
-        )
+        k = positive_int(k, "k")
+        opts = {
+            "query_cut": positive_int(query_cut, "query_cut"),
+            "heap_factor": real(heap_factor, "heap_factor"),
+            "n_knn": positive_int(n_knn, "n_knn", minimum=0),
+            "num_threads": thread_count(num_threads),
+        }
+        stats = [] if with_stats else None
+        scores, ids = self._search_live(csr, csr.n_rows, k, opts, filter, stats)
+        if not with_stats:
+            return scores, ids
+        table = sum(stats) if stats else np.zeros((csr.n_rows, len(_STATS_COLUMNS)), dtype=np.int64)
+        return scores, ids, table
 
     # ------------------------------------------------------------- inspection
     @property
     def knn(self) -> int:
         """Neighbours per document in the kNN graph (0 if none)."""
-        return self._core.knn
+        return self._state.segments[0].core.knn
 
     def info(self) -> dict:
         """Configuration and sizes, in the layout every aftershock class shares.
@@ -493,19 +619,26 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
             ``heap_factor``, ``n_knn``; the tuned ones after :meth:`tune`, see :attr:`tuned`); ``stats``: ``n_postings`` (kept in all lists),
             ``n_blocks``, ``n_summary_entries``, and the bytes of each component
             (``forward_index_bytes``, ``postings_bytes``, ``blocks_bytes``,
-            ``summaries_bytes``, ``knn_graph_bytes``; they add up to ``size_bytes``).
+            ``summaries_bytes``, ``knn_graph_bytes``, ``ids_bytes``, ``tombstones_bytes``;
+            they add up to ``size_bytes``), ``n_segments`` and ``n_deleted`` (documents
+            deleted but not yet merged away). With several segments the counts and bytes
+            are sums and ``build`` is the largest segment's.
         """
-        build = {key: value for key, value in self._core.build_params.items() if key != "precision"}
-        return self._make_info(
-            build=build,
-            search=self._defaults(),
-            stats={
-                "n_postings": self._core.n_postings_total,
-                "n_blocks": self._core.n_blocks_total,
-                "n_summary_entries": self._core.n_summary_entries,
-                **self._core.component_bytes,
-            },
-        )
+        segs = self._state.segments
+        largest = max(segs, key=lambda s: s.n_docs).core
+        build = {key: value for key, value in largest.build_params.items() if key != "precision"}
+        stats = {"n_postings": 0, "n_blocks": 0, "n_summary_entries": 0}
+        for seg in segs:
+            stats["n_postings"] += seg.core.n_postings_total
+            stats["n_blocks"] += seg.core.n_blocks_total
+            stats["n_summary_entries"] += seg.core.n_summary_entries
+            for name, value in seg.core.component_bytes.items():
+                stats[name] = stats.get(name, 0) + value
+        stats["ids_bytes"] = sum(s.ids.nbytes for s in segs)
+        stats["tombstones_bytes"] = sum(0 if s.deleted is None else s.deleted.nbytes for s in segs)
+        stats["n_segments"] = len(segs)
+        stats["n_deleted"] = sum(s.n_deleted for s in segs)
+        return self._make_info(build=build, search=self._defaults(), stats=stats)
 
     @property
     def memory_bytes(self) -> int:
@@ -529,8 +662,11 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
         return {"n_docs": self.n_docs, **info["stats"], "memory_bytes": self.size_bytes}
 
     def blocks_of(self, term: int) -> list:
-        """The blocks of ``term``'s pruned list, each a list of doc ids (for inspection)."""
-        return self._core.blocks_of(positive_int(term, "term", minimum=0, maximum=UINT32_MAX))
+        """The blocks of ``term``'s pruned list, each a list of doc ids (for inspection;
+        single-segment indexes only, see :meth:`compact`)."""
+        ids = self._state.segments[0].ids
+        blocks = self._core.blocks_of(positive_int(term, "term", minimum=0, maximum=UINT32_MAX))
+        return [[int(ids[d]) for d in block] for block in blocks]
 
     def summary_of(self, term: int, block: int) -> list:
         """Dequantized summary of one block as ``(term, value)`` pairs (for inspection)."""

@@ -17,6 +17,7 @@ import numpy as np
 from . import _core
 from ._compat import warn_renamed
 from ._base import CoreBacked
+from ._living import Living, check_ids, concat_ragged, merge_topk, take_ragged
 from ._results import SearchResult
 from ._validate import as_ragged, choice, float_matrix, int_vector, positive_int, thread_count
 
@@ -26,10 +27,15 @@ _PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
 
-class MultiVectorStore(CoreBacked):
+class MultiVectorStore(Living, CoreBacked):
     """Documents as ragged sets of token vectors, scored exactly by MaxSim.
 
-    Build with :meth:`build`. Document ids are row numbers ``0 .. n_docs - 1``.
+    Build with :meth:`build`. Document ids are row numbers ``0 .. n_docs - 1`` unless
+    given (``build(..., ids=...)``); the store is living like the indexes
+    (docs/living-index.md: :meth:`add`, :meth:`delete`, :meth:`update`, :meth:`compact`),
+    so a pipeline's rerank store follows its first stage's ids. Methods that return one
+    value per document (:meth:`maxsim`, :attr:`offsets`, :attr:`doc_lengths`) list the
+    live documents in ascending id order (:meth:`ids`).
 
     Notes
     -----
@@ -52,7 +58,8 @@ class MultiVectorStore(CoreBacked):
         return _core.MultiVectorStore(flat, offs, precision, threads)
 
     @classmethod
-    def build(cls, vectors, offsets=None, *, precision: str = "fp32", num_threads: int = 0) -> "MultiVectorStore":
+    def build(cls, vectors, offsets=None, *, ids=None, precision: str = "fp32",
+              num_threads: int = 0) -> "MultiVectorStore":
         """Store ``vectors`` as documents.
 
         Parameters
@@ -66,6 +73,8 @@ class MultiVectorStore(CoreBacked):
             With a 2-d ``vectors``: document ``i`` is ``vectors[offsets[i]:offsets[i + 1]]``;
             ``offsets[0] == 0``, strictly increasing (every document has at least one token)
             and ``offsets[-1] == total_tokens``.
+        ids : array_like of int, optional
+            The documents' ids (unique, >= 0); default row numbers.
         precision : {"fp32", "fp16", "bf16", "int8"}
             Storage precision. ``fp32`` is exact; ``fp16`` (|x| < 65520) and ``bf16`` round
             to nearest even (with ``bf16`` the query is rounded to bf16 as well); ``int8``
@@ -89,29 +98,115 @@ class MultiVectorStore(CoreBacked):
             count, values out of the precision's range, an unknown ``precision``, a 2-d
             ``vectors`` without ``offsets``, or ``offsets`` with a list of arrays.
         """
-        return cls._wrap(cls._build_core(vectors, offsets, precision, num_threads))
+        precision = choice(precision, "precision", _PRECISIONS)
+        threads = thread_count(num_threads)
+        flat, offs = as_ragged(vectors, offsets, "vectors", "offsets")
+        if ids is not None:
+            ids = check_ids(ids, len(offs) - 1)
+            if ids.size > 1 and np.any(ids[1:] < ids[:-1]):
+                order = np.argsort(ids, kind="stable")
+                offs, (flat,) = take_ragged(offs, [flat], order)
+                ids = ids[order]
+        core = _core.MultiVectorStore(flat, offs, precision, threads)
+        obj = cls._wrap(core)
+        obj._init_living(core, ids, {"precision": precision, "num_threads": threads})
+        return obj
+
+    # ------------------------------------------------------- living-index hooks
+    def add(self, vectors, offsets=None, ids=None) -> np.ndarray:
+        """Add documents (as :meth:`build` takes them); returns their ids. The rules are
+        :meth:`aftershock.SparseIndex.add`'s."""
+        return Living.add(self, (vectors, offsets), ids)
+
+    def update(self, vectors, offsets=None, ids=None, *, missing: str = "raise") -> None:
+        """Replace the documents ``ids`` (atomically); see :meth:`aftershock.SparseIndex.update`."""
+        if ids is None:
+            raise TypeError("update: ids is required")
+        Living.update(self, (vectors, offsets), ids, missing=missing)
+
+    def _params_of_core(self, core) -> dict:
+        return {"precision": core.precision, "num_threads": 0}
+
+    def _normalize_docs(self, docs):
+        return as_ragged(docs[0], docs[1], "vectors", "offsets", self.dim)
+
+    def _n_docs_of(self, docs) -> int:
+        return len(docs[1]) - 1
+
+    def _take_docs(self, docs, rows):
+        offs, (flat,) = take_ragged(docs[1], [docs[0]], rows)
+        return flat, offs
+
+    def _concat_docs(self, parts):
+        offs, (flat,) = concat_ragged([(p[1], [p[0]]) for p in parts])
+        return flat, offs
+
+    def _export_docs(self, core):
+        return core.tokens()
+
+    def _build_segment_core(self, docs, merged: bool):
+        return _core.MultiVectorStore(docs[0], docs[1], self._segment_params["precision"],
+                                      self._segment_params.get("num_threads", 0))
+
+    def _segment_search(self, seg, q, k, opts, allowed, floors, stats):
+        return seg.core.search(q[0], q[1], k, opts["num_threads"], allowed=allowed)
+
+    def _segment_exact(self, seg, q, k, rows, floors, opts):
+        from ._living import bits_of
+
+        mask = np.zeros(seg.n_docs, dtype=np.bool_)
+        mask[rows] = True
+        return self._segment_search(seg, q, k, opts, bits_of(mask), floors, None)
+
+    def _plan_exact(self, seg, n_allowed: int, k: int, opts: dict) -> bool:
+        return False  # the store's search is exact already
+
+    def _where(self, ids: np.ndarray, name: str):
+        """(segment index, row) of each id; IndexError naming the first id not in the store."""
+        seg_of = np.full(ids.shape, -1, dtype=np.int64)
+        row_of = np.full(ids.shape, -1, dtype=np.int64)
+        for j, seg in enumerate(self._state.segments):
+            rows = seg.live_rows_of(ids)
+            hit = rows >= 0
+            seg_of[hit], row_of[hit] = j, rows[hit]
+        if np.any(seg_of < 0):
+            raise IndexError(f"{name}: id {int(ids[np.flatnonzero(seg_of < 0)[0]])} is not in the store")
+        return seg_of, row_of
+
+    def _live_order(self):
+        """Per segment the live rows, and the permutation putting their concatenation in
+        ascending id order."""
+        rows = [np.flatnonzero(s.live_mask()) for s in self._state.segments]
+        ids = np.concatenate([s.ids[r] for s, r in zip(self._state.segments, rows)])
+        return rows, np.argsort(ids, kind="stable")
 
     # ------------------------------------------------------------ inspection
     @property
     def total_tokens(self) -> int:
-        """Token vectors over all documents."""
-        return self._core.total_tokens
+        """Token vectors over all live documents."""
+        return int(self.doc_lengths.sum())
 
     @property
     def offsets(self) -> np.ndarray:
-        """int64 ``[n_docs + 1]`` token offsets (a copy)."""
-        return self._core.offsets
+        """int64 ``[n_docs + 1]`` token offsets of the live documents in id order (a copy)."""
+        out = np.zeros(self.n_docs + 1, dtype=np.int64)
+        np.cumsum(self.doc_lengths, out=out[1:])
+        return out
 
     @property
     def doc_lengths(self) -> np.ndarray:
-        """int64 ``[n_docs]`` tokens per document."""
-        return np.diff(self._core.offsets)
+        """int64 ``[n_docs]`` tokens per live document, in id order."""
+        if self._is_plain:
+            return np.diff(self._core.offsets)
+        rows, order = self._live_order()
+        lengths = np.concatenate([np.diff(s.core.offsets)[r] for s, r in zip(self._state.segments, rows)])
+        return lengths[order]
 
     @property
     def kernel(self) -> str:
         """The kernel this store's precision runs on at the active SIMD level
         (``"avx512_bf16"``, ``"avx512_vnni"``, ``"avx512"``, ``"avx2"`` or ``"scalar"``)."""
-        return self._core.kernel
+        return self._state.segments[0].core.kernel
 
     def info(self) -> dict:
         """Configuration and sizes, in the layout every aftershock class shares.
@@ -126,11 +221,13 @@ class MultiVectorStore(CoreBacked):
             panels), ``scales_bytes`` and ``bias_bytes`` (int8 only, else 0),
             ``offsets_bytes``, which add up to ``size_bytes``.
         """
-        return self._make_info(
-            build={},
-            search={},
-            stats=self._core.stats,
-        )
+        stats: dict = {}
+        for seg in self._state.segments:
+            for name, value in seg.core.stats.items():
+                stats[name] = stats.get(name, 0) + value
+        stats["n_segments"] = self.n_segments
+        stats["n_deleted"] = sum(s.n_deleted for s in self._state.segments)
+        return self._make_info(build={}, search={}, stats=stats)
 
     def doc(self, doc_id: int) -> np.ndarray:
         """Document ``doc_id``'s tokens as float32 ``[n_tokens, dim]``: the stored values
@@ -146,9 +243,12 @@ class MultiVectorStore(CoreBacked):
         if isinstance(doc_id, (bool, np.bool_)) or not isinstance(doc_id, (numbers.Integral, np.integer)):
             raise TypeError(f"doc_id: expected an integer, got {type(doc_id).__name__}")
         i = operator.index(doc_id)
-        if i < 0 or i >= self.n_docs:
+        if self._is_plain and (i < 0 or i >= self.n_docs):
             raise IndexError(f"doc_id: {doc_id} out of range for {self.n_docs} documents")
-        return self._core.decode_doc(i)
+        if self._is_plain:
+            return self._core.decode_doc(i)
+        seg_of, row_of = self._where(np.array([i], dtype=np.int64), "doc_id")
+        return self._state.segments[int(seg_of[0])].core.decode_doc(int(row_of[0]))
 
     # --------------------------------------------------------------- helpers
     def _query(self, query, name: str = "query") -> np.ndarray:
@@ -192,7 +292,12 @@ class MultiVectorStore(CoreBacked):
         ValueError
             Not 2-d, wrong dim, no tokens, or NaN/inf.
         """
-        return self._core.maxsim(self._query(query), thread_count(num_threads))
+        q, threads = self._query(query), thread_count(num_threads)
+        if self._is_plain:
+            return self._core.maxsim(q, threads)
+        rows, order = self._live_order()
+        scores = [s.core.maxsim(q, threads)[r] for s, r in zip(self._state.segments, rows)]
+        return np.concatenate(scores)[order]
 
     def maxsim_batch(self, queries, doc_ids=None, *, query_offsets=None, num_threads: int = 0) -> np.ndarray:
         """MaxSim of many queries against all documents or a subset.
@@ -224,8 +329,18 @@ class MultiVectorStore(CoreBacked):
             A doc id outside ``[0, n_docs)``.
         """
         flat, offs = self._queries(queries, query_offsets)
-        ids = None if doc_ids is None else self._doc_ids(doc_ids, "doc_ids")
-        return self._core.maxsim_batch(flat, offs, ids, thread_count(num_threads))
+        threads = thread_count(num_threads)
+        if self._is_plain:
+            ids = None if doc_ids is None else self._doc_ids(doc_ids, "doc_ids")
+            return self._core.maxsim_batch(flat, offs, ids, threads)
+        wanted = self.ids() if doc_ids is None else int_vector(doc_ids, "doc_ids").astype(np.int64)
+        seg_of, row_of = self._where(wanted, "doc_ids")
+        out = np.empty((len(offs) - 1, wanted.shape[0]), dtype=np.float32)
+        for j, seg in enumerate(self._state.segments):
+            cols = np.flatnonzero(seg_of == j)
+            if cols.size:
+                out[:, cols] = seg.core.maxsim_batch(flat, offs, row_of[cols].astype(np.uint32), threads)
+        return out
 
     def search(self, queries, k: int = 10, *, query_offsets=None, num_threads: int = 0) -> SearchResult:
         """Top-``k`` documents by MaxSim for each query, by brute force: exact by nature
@@ -258,7 +373,8 @@ class MultiVectorStore(CoreBacked):
             Wrong dim, an empty query, NaN/inf, ``k < 1``, bad ``query_offsets``.
         """
         flat, offs = self._queries(queries, query_offsets)
-        scores, ids = self._core.search(flat, offs, positive_int(k, "k", 1), thread_count(num_threads))
+        k = positive_int(k, "k", 1)
+        scores, ids = self._search_live((flat, offs), len(offs) - 1, k, {"num_threads": thread_count(num_threads)})
         return SearchResult(scores, ids)
 
     def search_exact(self, queries, k: int = 10, num_threads: int = 0) -> SearchResult:
@@ -333,5 +449,30 @@ class MultiVectorStore(CoreBacked):
         if cand.size and cand.dtype.kind == "u" and int(cand.max()) > np.iinfo(np.int64).max:
             raise IndexError(f"candidate_ids: id {int(cand.max())} out of range for {self.n_docs} documents")
         cand = np.ascontiguousarray(cand, dtype=np.int64)
-        scores, ids = self._core.rerank(flat, offs, cand, positive_int(k, "k", 1), thread_count(num_threads))
+        k, threads = positive_int(k, "k", 1), thread_count(num_threads)
+        if self._is_plain:
+            scores, ids = self._core.rerank(flat, offs, cand, k, threads)
+            return SearchResult(scores, ids)
+        # Candidates speak external ids: each segment reranks its own (as rows), and the
+        # per-segment top-k lists are merged.
+        flat_cand = cand.reshape(-1)
+        given = flat_cand >= 0
+        if np.any(flat_cand < -1):
+            bad = np.flatnonzero(flat_cand < -1)[0]
+            raise IndexError(f"candidate_ids: id {int(flat_cand[bad])} at query {bad // cand.shape[1]} is not in the store")
+        seg_of = np.full(flat_cand.shape, -1, dtype=np.int64)
+        row_of = np.full(flat_cand.shape, -1, dtype=np.int64)
+        if given.any():
+            s_of, r_of = self._where(flat_cand[given], "candidate_ids")
+            seg_of[given], row_of[given] = s_of, r_of
+        scores = np.full((cand.shape[0], k), -np.inf, dtype=np.float32)
+        ids = np.full((cand.shape[0], k), -1, dtype=np.int64)
+        for j, seg in enumerate(self._state.segments):
+            here = seg_of == j
+            if not here.any():
+                continue
+            rows = np.ascontiguousarray(np.where(here, row_of, -1).reshape(cand.shape))
+            s_j, r_j = seg.core.rerank(flat, offs, rows, k, threads)
+            ext = np.where(r_j >= 0, seg.ids[np.maximum(r_j, 0)], -1)
+            scores, ids = merge_topk(scores, ids, s_j, ext, k)
         return SearchResult(scores, ids)

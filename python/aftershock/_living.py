@@ -1,0 +1,854 @@
+"""The living index: stable external ids, add / delete / update, segments, filtered search.
+
+One mechanism for every index kind (:class:`~aftershock.SparseIndex`,
+:class:`~aftershock.MultiVectorIndex`, :class:`~aftershock.MultiVectorStore`); the
+engine-specific parts are a handful of hooks each class implements (build a segment,
+export its documents, search one segment with an allow-bitset and a score floor, score
+a list of its rows exactly). docs/living-index.md is the user's guide.
+
+Model (Lucene's): an index is an immutable *snapshot* -- a tuple of immutable *segments*
+and the next default id. A segment is one ``_core`` index built by the engine's own
+algorithm, the int64 external ids of its rows (ascending, so a segment's own tie rule,
+"smaller row first", is the external "smaller id first"), and its tombstones (a
+copy-on-write bool mask of deleted rows). A write (add / delete / update / merge) builds
+what it needs, then replaces the snapshot by one assignment under the writer lock;
+searches read the snapshot once and never lock, so they see one consistent state, run
+concurrently with one writer, and never see a partial write.
+
+Search walks the segments largest first. Each segment gets the query batch, an
+allow-bitset (live rows that pass the filter; none when every row qualifies) and, per
+query, the k-th score found so far as a *floor*: the segment returns only documents
+scoring at least that, and prunes with it from its first block on. The per-segment
+top-k lists are merged by (score desc, external id asc), which is exactly the top-k of
+the union. A segment where the filter leaves few rows is scored exactly over those rows
+(the planner, ``_plan_exact``).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import os
+import secrets
+import struct
+import tarfile
+import threading
+from typing import Any, Callable, ClassVar, NamedTuple
+
+import numpy as np
+
+from . import _core
+from ._persist import _crc32c, _format_error, _read_extra, add_sections, write_atomic
+from ._validate import path_value, positive_int, real
+
+__all__ = ["IdFilter", "TieredMergePolicy"]
+
+INT64_MAX = np.iinfo(np.int64).max
+_IDS_TAG = b"IDS "
+_MANIFEST = "MANIFEST.json"
+_MANIFEST_FORMAT = "aftershock-living-index"
+_MANIFEST_VERSION = 1
+
+
+# ---------------------------------------------------------------------------- ids
+def check_ids(ids, n: int, name: str = "ids") -> np.ndarray:
+    """``n`` unique non-negative integer ids as int64 (ValueError naming a duplicate or a
+    negative one, TypeError for a non-integer array)."""
+    arr = np.asarray(ids)
+    if arr.size == 0 and arr.dtype.kind == "f":
+        arr = arr.astype(np.int64)
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected an integer array, got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"{name}: expected a 1-d array of {n} ids (one per document), got shape {arr.shape}")
+    if arr.size and arr.dtype.kind == "u" and int(arr.max()) > INT64_MAX:
+        raise ValueError(f"{name}: id {int(arr.max())} does not fit int64")
+    arr = np.ascontiguousarray(arr, dtype=np.int64)
+    if arr.size:
+        if int(arr.min()) < 0:
+            raise ValueError(f"{name}: ids must be >= 0, got {int(arr.min())}")
+        s = np.sort(arr)
+        dup = np.flatnonzero(s[1:] == s[:-1])
+        if dup.size:
+            raise ValueError(f"{name}: id {int(s[dup[0]])} appears more than once")
+    return arr
+
+
+def id_list(ids, name: str = "ids") -> np.ndarray:
+    """Any integer id or array of ids -> 1-d int64 (duplicates kept)."""
+    arr = np.asarray(ids)
+    if arr.size == 0 and arr.dtype.kind == "f":
+        arr = arr.astype(np.int64)
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected integer ids, got dtype {arr.dtype}")
+    if arr.size and arr.dtype.kind == "u" and int(arr.max()) > INT64_MAX:
+        return np.full(1, -1, dtype=np.int64) if arr.ndim == 0 else np.where(arr > INT64_MAX, -1, arr).astype(np.int64)
+    return np.ascontiguousarray(arr.reshape(-1), dtype=np.int64)
+
+
+def bits_of(mask: np.ndarray) -> np.ndarray:
+    """bool [n] -> uint64 words [ceil(n / 64)]: bit (d & 63) of word (d >> 6) is mask[d]."""
+    n = mask.shape[0]
+    padded = np.zeros(-(-n // 64) * 64, dtype=np.bool_)
+    padded[:n] = mask
+    return np.frombuffer(np.packbits(padded, bitorder="little").tobytes(), dtype="<u8").astype(np.uint64)
+
+
+# ------------------------------------------------------------------------ filters
+class IdFilter:
+    """A set of external ids to search within (``exclude=False``) or to leave out
+    (``exclude=True``), prepared once and reusable across searches.
+
+    ``index.search(queries, filter=IdFilter(allowed))`` returns only documents whose id is
+    in ``allowed``; a plain array of ids passed as ``filter=`` is the same as
+    ``IdFilter(ids)``. Ids that are not in the index match nothing (they are not an
+    error: a filter often comes from another system's view of the corpus). The filter is
+    applied inside each segment's candidate loop, so a query still returns ``k`` results
+    when ``k`` documents pass it. The per-segment masks are computed on first use and
+    cached on the filter (a segment never changes), so reusing one filter object across
+    queries costs its preparation once.
+
+    Parameters
+    ----------
+    ids : array_like of int
+        External ids (duplicates are fine).
+    exclude : bool
+        False: an allow-list. True: a deny-list (every other live document may be returned).
+    """
+
+    def __init__(self, ids, *, exclude: bool = False) -> None:
+        if not isinstance(exclude, (bool, np.bool_)):
+            raise TypeError(f"exclude: expected a bool, got {type(exclude).__name__}")
+        self.ids = np.unique(id_list(ids, "filter"))
+        self.exclude = bool(exclude)
+        self._cache: dict[int, tuple[Any, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def __repr__(self) -> str:
+        return f"IdFilter({len(self)} ids, exclude={self.exclude})"
+
+    def mask(self, seg: "Segment") -> np.ndarray:
+        """bool [seg.n_docs]: the segment's rows the filter lets through (deletes aside)."""
+        key = id(seg)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] is seg.ids:
+            return hit[1]
+        pos = np.searchsorted(self.ids, seg.ids)
+        pos[pos == len(self.ids)] = 0
+        inside = self.ids[pos] == seg.ids if len(self.ids) else np.zeros(seg.n_docs, dtype=np.bool_)
+        out = ~inside if self.exclude else inside
+        out.setflags(write=False)
+        with self._lock:
+            if len(self._cache) > 64:  # segments come and go with merges; keep the cache small
+                self._cache.clear()
+            self._cache[key] = (seg.ids, out)
+        return out
+
+
+def as_filter(value) -> IdFilter | None:
+    if value is None or isinstance(value, IdFilter):
+        return value
+    return IdFilter(value)
+
+
+# ----------------------------------------------------------------------- segments
+class Segment:
+    """One immutable segment: a ``_core`` index, its rows' external ids (ascending), and
+    its tombstones. ``with_deleted`` returns a new segment sharing the core."""
+
+    __slots__ = ("core", "ids", "deleted", "n_deleted", "uid", "del_gen", "_live_bits")
+
+    def __init__(self, core, ids: np.ndarray, deleted: np.ndarray | None = None, uid: str | None = None,
+                 del_gen: int = 0) -> None:
+        self.core = core
+        ids.setflags(write=False)
+        self.ids = ids
+        if deleted is not None:
+            deleted.setflags(write=False)
+        self.deleted = deleted
+        self.n_deleted = 0 if deleted is None else int(np.count_nonzero(deleted))
+        self.uid = uid or secrets.token_hex(8)
+        self.del_gen = del_gen
+        self._live_bits = None
+
+    @property
+    def n_docs(self) -> int:
+        return int(self.ids.shape[0])
+
+    @property
+    def n_live(self) -> int:
+        return self.n_docs - self.n_deleted
+
+    def live_mask(self) -> np.ndarray:
+        return np.ones(self.n_docs, dtype=np.bool_) if self.deleted is None else ~self.deleted
+
+    def live_bits(self) -> np.ndarray | None:
+        """Allow-bitset of the live rows; None when nothing is deleted."""
+        if self.n_deleted == 0:
+            return None
+        if self._live_bits is None:
+            self._live_bits = bits_of(~self.deleted)
+        return self._live_bits
+
+    def live_rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """Row of each external id in this segment, -1 when absent or deleted."""
+        if self.n_docs == 0 or ids.size == 0:
+            return np.full(ids.shape, -1, dtype=np.int64)
+        pos = np.searchsorted(self.ids, ids)
+        pos[pos == self.n_docs] = 0
+        found = self.ids[pos] == ids
+        if self.deleted is not None:
+            found &= ~self.deleted[pos]
+        return np.where(found, pos, -1)
+
+    def with_deleted(self, rows: np.ndarray) -> "Segment":
+        deleted = np.zeros(self.n_docs, dtype=np.bool_) if self.deleted is None else self.deleted.copy()
+        deleted[rows] = True
+        return Segment(self.core, self.ids, deleted, self.uid, self.del_gen + 1)
+
+
+class Snapshot(NamedTuple):
+    segments: tuple[Segment, ...]
+    next_id: int  # the first default id of the next add()
+
+    @property
+    def n_live(self) -> int:
+        return sum(s.n_live for s in self.segments)
+
+
+# ------------------------------------------------------------------- merge policy
+class TieredMergePolicy:
+    """When segments are merged, after Lucene's tiered merge policy (simplified).
+
+    Segments are grouped in tiers by live size: tier ``t`` holds the segments of
+    ``floor_docs * segments_per_tier**t`` to ``floor_docs * segments_per_tier**(t+1)``
+    live documents (smaller ones count as ``floor_docs``). When a tier holds
+    ``segments_per_tier`` segments or more, its ``max_merge_at_once`` smallest are merged
+    into one (which lands in a higher tier), so the number of segments grows with the
+    logarithm of the corpus size while every document is rewritten O(log n) times. A
+    segment whose deleted fraction exceeds ``max_deleted_fraction`` is rewritten alone,
+    reclaiming its space and the time its dead rows cost search. ``index.compact()``
+    merges everything into one segment regardless.
+
+    Merges run inside the write that triggers them (``add`` / ``update``), on the
+    writer's thread; searches go on meanwhile on the previous snapshot.
+    """
+
+    def __init__(self, *, segments_per_tier: int = 10, max_merge_at_once: int = 10, floor_docs: int = 1000,
+                 max_deleted_fraction: float = 0.33) -> None:
+        self.segments_per_tier = positive_int(segments_per_tier, "segments_per_tier", minimum=2)
+        self.max_merge_at_once = positive_int(max_merge_at_once, "max_merge_at_once", minimum=2)
+        self.floor_docs = positive_int(floor_docs, "floor_docs")
+        frac = real(max_deleted_fraction, "max_deleted_fraction")
+        if not 0.0 < frac <= 1.0:
+            raise ValueError(f"max_deleted_fraction: expected a number in (0, 1], got {frac!r}")
+        self.max_deleted_fraction = frac
+
+    def as_dict(self) -> dict:
+        return {"segments_per_tier": self.segments_per_tier, "max_merge_at_once": self.max_merge_at_once,
+                "floor_docs": self.floor_docs, "max_deleted_fraction": self.max_deleted_fraction}
+
+    def __repr__(self) -> str:
+        return "TieredMergePolicy(" + ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items()) + ")"
+
+    def tier(self, n_live: int) -> int:
+        size = max(n_live, self.floor_docs)
+        return int(math.floor(math.log(size / self.floor_docs) / math.log(self.segments_per_tier) + 1e-9))
+
+    def find_merge(self, segments: tuple[Segment, ...]) -> list[Segment] | None:
+        """The segments to merge next (two or more, or one to rewrite), or None."""
+        for s in segments:
+            if s.n_docs and s.n_deleted / s.n_docs > self.max_deleted_fraction and (s.n_live or len(segments) > 1):
+                return [s]
+        tiers: dict[int, list[Segment]] = {}
+        for s in segments:
+            tiers.setdefault(self.tier(s.n_live), []).append(s)
+        for t in sorted(tiers):
+            group = tiers[t]
+            if len(group) >= self.segments_per_tier:
+                return sorted(group, key=lambda s: s.n_live)[: self.max_merge_at_once]
+        return None
+
+
+def merge_topk(s1, i1, s2, i2, k: int):
+    """Row-wise top-k of two result lists by (score desc, id asc); -1 ids pad last."""
+    s = np.concatenate([s1, s2], axis=1)
+    i = np.concatenate([i1, i2], axis=1)
+    order = np.lexsort((np.where(i < 0, INT64_MAX, i), np.where(i < 0, np.inf, -s.astype(np.float64))), axis=1)[:, :k]
+    return np.take_along_axis(s, order, axis=1), np.take_along_axis(i, order, axis=1)
+
+
+# ------------------------------------------------------------------------- mixin
+class Living:
+    """The living-index behaviour over engine hooks (see the module docstring).
+
+    A class using it implements:
+
+    * ``_build_segment_core(docs, merged)``: a ``_core`` object over ``docs`` (the engine's
+      build input, rows already in id order) with this index's build parameters;
+      ``merged`` is True when the documents come from a merge (the segment is then
+      rebuilt from scratch: e.g. multi-vector centroids are retrained).
+    * ``_export_docs(core)``: the segment's stored documents in build-input form.
+    * ``_normalize_docs(user_docs)`` (checked, in build-input form), ``_n_docs_of(docs)``,
+      ``_take_docs(docs, rows)``, ``_concat_docs(list)``.
+    * ``_segment_search(seg, prepared, k, opts, allowed_bits, floors, stats)`` -> (scores,
+      rows) and ``_segment_exact(seg, prepared, k, rows, floors, opts)``;
+      ``_plan_exact(seg, n_allowed, k, opts)`` decides which one a filtered segment gets.
+      ``opts`` holds the search parameters and ``total_live`` (live documents in all).
+    """
+
+    _lock: threading.RLock
+    _state: Snapshot
+    _segment_params: dict
+    merge_policy: TieredMergePolicy
+    _core_class: ClassVar[type]
+
+    # ------------------------------------------------------------ state plumbing
+    def _init_living(self, core, ids: np.ndarray | None = None, params: dict | None = None) -> None:
+        n = core.n_docs
+        if ids is None:
+            ids = np.arange(n, dtype=np.int64)
+        next_id = int(ids.max()) + 1 if n else 0
+        self.__dict__["_state"] = Snapshot((Segment(core, ids),), next_id)
+        self.__dict__["_lock"] = threading.RLock()
+        self.__dict__["_segment_params"] = dict(self._params_of_core(core) if params is None else params)
+        self.__dict__["merge_policy"] = TieredMergePolicy()
+
+    def _params_of_core(self, core) -> dict:
+        """Build parameters for new segments, read back from a loaded core (hook)."""
+        return {}
+
+    @property
+    def _core(self):
+        """The ``_core`` object of a single-segment index (inspection, tuning helpers)."""
+        segs = self._state.segments
+        if len(segs) != 1:
+            raise ValueError(
+                f"{type(self).__name__}: this operation needs a single segment, the index has {len(segs)}; "
+                "call compact() first"
+            )
+        return segs[0].core
+
+    @_core.setter
+    def _core(self, core) -> None:
+        self._init_living(core)
+
+    @property
+    def _is_plain(self) -> bool:
+        """One segment, nothing deleted, ids = row numbers: saved as a single file."""
+        segs = self._state.segments
+        if len(segs) != 1 or segs[0].n_deleted:
+            return False
+        ids = segs[0].ids
+        return ids.shape[0] == 0 or (int(ids[0]) == 0 and int(ids[-1]) == ids.shape[0] - 1)
+
+    @property
+    def n_docs(self) -> int:
+        """Number of live documents (``len(index)``)."""
+        return self._state.n_live
+
+    @property
+    def n_segments(self) -> int:
+        """Segments the index is made of (1 after ``build`` or ``compact()``)."""
+        return len(self._state.segments)
+
+    @property
+    def dim(self) -> int:
+        return self._state.segments[0].core.dim
+
+    @property
+    def precision(self) -> str:
+        return self._state.segments[0].core.precision
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes held in memory, all segments (tombstones and id maps included)."""
+        return sum(s.core.size_bytes + s.ids.nbytes + (0 if s.deleted is None else s.deleted.nbytes)
+                   for s in self._state.segments)
+
+    def __len__(self) -> int:
+        return self.n_docs
+
+    def ids(self) -> np.ndarray:
+        """The ids of the live documents, ascending (int64)."""
+        parts = [s.ids if s.deleted is None else s.ids[~s.deleted] for s in self._state.segments]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+    def contains(self, ids) -> np.ndarray:
+        """Whether each id is a live document: bool array shaped like ``ids``."""
+        arr = np.asarray(ids)
+        flat = id_list(arr, "ids")
+        found = np.zeros(flat.shape, dtype=np.bool_)
+        for s in self._state.segments:
+            found |= s.live_rows_of(flat) >= 0
+        return found.reshape(arr.shape)
+
+    def __contains__(self, doc_id) -> bool:
+        if isinstance(doc_id, (bool, np.bool_)) or not isinstance(doc_id, (int, np.integer)):
+            return False
+        return bool(self.contains(np.int64(doc_id) if 0 <= int(doc_id) <= INT64_MAX else -1))
+
+    def segments(self) -> list[dict]:
+        """One dict per segment: ``n_docs`` (rows), ``n_deleted``, ``n_live``, ``size_bytes``."""
+        return [{"n_docs": s.n_docs, "n_deleted": s.n_deleted, "n_live": s.n_live, "size_bytes": s.core.size_bytes}
+                for s in self._state.segments]
+
+    # ------------------------------------------------------------------- writes
+    def _new_segment(self, docs, ids: np.ndarray, merged: bool = False) -> Segment:
+        order = np.argsort(ids, kind="stable")
+        if np.any(order != np.arange(order.shape[0])):
+            docs = self._take_docs(docs, order)
+            ids = ids[order]
+        return Segment(self._build_segment_core(docs, merged), np.array(ids, dtype=np.int64))
+
+    def _locate(self, ids: np.ndarray, snap: Snapshot) -> list[np.ndarray]:
+        return [s.live_rows_of(ids) for s in snap.segments]
+
+    def _check_missing(self, ids: np.ndarray, rows: list[np.ndarray], missing: str) -> np.ndarray:
+        found = np.zeros(ids.shape, dtype=np.bool_)
+        for r in rows:
+            found |= r >= 0
+        if missing == "raise" and not found.all():
+            raise KeyError(f"ids: id {int(ids[np.flatnonzero(~found)[0]])} is not in the index")
+        return found
+
+    @staticmethod
+    def _check_missing_arg(missing) -> str:
+        if missing not in ("raise", "ignore"):
+            raise ValueError(f"missing: expected 'raise' or 'ignore', got {missing!r}")
+        return missing
+
+    def _with_deletes(self, snap: Snapshot, rows: list[np.ndarray]) -> tuple[Segment, ...]:
+        out = []
+        for seg, r in zip(snap.segments, rows):
+            r = r[r >= 0]
+            out.append(seg.with_deleted(np.unique(r)) if r.size else seg)
+        return tuple(out)
+
+    def add(self, docs, ids=None) -> np.ndarray:
+        """Add documents; returns their ids (int64).
+
+        ``docs`` takes what ``build`` takes. ``ids`` (unique int64 >= 0, one per document)
+        default to consecutive ids after the largest id the index has ever assigned. An
+        id already live in the index is a ``ValueError`` naming it (use :meth:`update`).
+        The documents form a new segment, built by the same algorithm and parameters; the
+        merge policy (:attr:`merge_policy`) may then merge segments. Searches running
+        meanwhile see the index before or after the add, never in between.
+        """
+        docs = self._normalize_docs(docs)
+        with self._lock:
+            snap = self._state
+            n = self._n_docs_of(docs)
+            if ids is None:
+                ids = np.arange(snap.next_id, snap.next_id + n, dtype=np.int64)
+            else:
+                ids = check_ids(ids, n)
+            if n == 0:
+                return ids
+            live = self._check_missing(ids, self._locate(ids, snap), "ignore")
+            if live.any():
+                raise ValueError(f"ids: id {int(ids[np.flatnonzero(live)[0]])} is already in the index (use update())")
+            seg = self._new_segment(docs, ids)
+            self._state = Snapshot(snap.segments + (seg,), max(snap.next_id, int(ids.max()) + 1))
+            self._merge_by_policy()
+            return ids
+
+    def delete(self, ids, *, missing: str = "raise") -> int:
+        """Delete documents by id; returns how many were deleted.
+
+        A deleted document is never returned again (the tombstones are applied inside
+        every segment's candidate loop); its space is reclaimed by the next merge of its
+        segment or :meth:`compact`. An id that is not live is a ``KeyError`` naming it (and
+        nothing is deleted), or skipped with ``missing="ignore"``.
+        """
+        missing = self._check_missing_arg(missing)
+        ids = np.unique(id_list(ids, "ids"))
+        with self._lock:
+            snap = self._state
+            rows = self._locate(ids, snap)
+            found = self._check_missing(ids, rows, missing)
+            if found.any():
+                self._state = Snapshot(self._with_deletes(snap, rows), snap.next_id)
+                self._merge_by_policy()
+            return int(found.sum())
+
+    def update(self, docs, ids, *, missing: str = "raise") -> None:
+        """Replace documents, atomically: a search sees every old version or every new one.
+
+        ``docs`` as for :meth:`add`; ``ids`` unique, one per document. An id that is not
+        live is a ``KeyError`` naming it, or simply added with ``missing="ignore"``.
+        """
+        missing = self._check_missing_arg(missing)
+        docs = self._normalize_docs(docs)
+        with self._lock:
+            snap = self._state
+            ids = check_ids(ids, self._n_docs_of(docs))
+            if ids.size == 0:
+                return
+            rows = self._locate(ids, snap)
+            self._check_missing(ids, rows, missing)
+            seg = self._new_segment(docs, ids)
+            self._state = Snapshot(self._with_deletes(snap, rows) + (seg,), max(snap.next_id, int(ids.max()) + 1))
+            self._merge_by_policy()
+
+    def compact(self) -> None:
+        """Merge every segment into one, dropping deleted documents (ids are kept).
+
+        The merged segment is built from scratch by the full algorithm over the live
+        documents as stored (multi-vector centroids retrained), so search is then as fast
+        as after a fresh ``build`` of the same documents. A no-op on a single segment
+        without deletes.
+        """
+        with self._lock:
+            segs = self._state.segments
+            if len(segs) == 1 and segs[0].n_deleted == 0:
+                return
+            self._merge(list(segs))
+
+    def _merge_by_policy(self) -> None:
+        for _ in range(64):  # each merge shrinks the segment count or the dead rows
+            before = self._state.segments
+            group = self.merge_policy.find_merge(before)
+            if group is None:
+                return
+            self._merge(group)
+            if self._state.segments == before:
+                return
+
+    def _merge(self, group: list[Segment]) -> None:
+        """Replace ``group`` (segments of the current snapshot) by one merged segment.
+        Called with the writer lock held."""
+        snap = self._state
+        parts, ids = [], []
+        for seg in group:
+            if seg.n_live == 0:
+                continue
+            docs = self._export_docs(seg.core)
+            keep = np.flatnonzero(seg.live_mask())
+            parts.append(docs if keep.shape[0] == seg.n_docs else self._take_docs(docs, keep))
+            ids.append(seg.ids[keep])
+        gone = {id(s) for s in group}
+        rest = tuple(s for s in snap.segments if id(s) not in gone)
+        if parts:
+            merged = self._new_segment(self._concat_docs(parts), np.concatenate(ids), merged=True)
+            rest = rest + (merged,)
+        if not rest:  # everything was deleted: keep one (empty) segment, for dim and the like
+            rest = (group[0],)
+        self._state = Snapshot(rest, snap.next_id)
+
+    # ------------------------------------------------------------------- search
+    def _search_live(self, prepared, n_queries: int, k: int, opts: dict, filter=None, stats: list | None = None):
+        """Top-k over every segment (see the module docstring): scores float32 and
+        external ids int64, both [n_queries, k]."""
+        snap = self._state
+        flt = as_filter(filter)
+        opts = {**opts, "total_live": snap.n_live}
+        scores = np.full((n_queries, k), -np.inf, dtype=np.float32)
+        ids = np.full((n_queries, k), -1, dtype=np.int64)
+        floors = None
+        for seg in sorted(snap.segments, key=lambda s: -s.n_live):
+            if seg.n_live == 0:
+                continue
+            if flt is None:
+                mask, n_allowed = None, seg.n_live
+            else:
+                mask = flt.mask(seg)
+                if seg.deleted is not None:
+                    mask = mask & ~seg.deleted
+                n_allowed = int(np.count_nonzero(mask))
+                if n_allowed == 0:
+                    continue
+            if mask is not None and self._plan_exact(seg, n_allowed, k, opts):
+                rows = np.flatnonzero(mask).astype(np.uint32)
+                s, r = self._segment_exact(seg, prepared, k, rows, floors, opts)
+            else:
+                bits = seg.live_bits() if mask is None else bits_of(mask)
+                s, r = self._segment_search(seg, prepared, k, opts, bits, floors, stats)
+            ext = np.where(r >= 0, seg.ids[np.maximum(r, 0)], -1)
+            if floors is None:
+                scores, ids = s, ext
+            else:
+                scores, ids = merge_topk(scores, ids, s, ext, k)
+            floors = np.ascontiguousarray(scores[:, k - 1], dtype=np.float32)
+        return scores, ids
+
+    # -------------------------------------------------------------- persistence
+    def _manifest_extra(self) -> dict:
+        """Engine-specific state for the manifest (JSON-able)."""
+        return {}
+
+    def _restore_manifest_extra(self, extra: dict) -> None:
+        pass
+
+    def _segment_files(self) -> dict[str, Callable[[], bytes]]:
+        """name -> producer of its bytes, for every file of the directory layout, and the
+        manifest body (written last)."""
+        snap = self._state
+        files: dict[str, Callable[[], bytes]] = {}
+        entries = []
+        for seg in snap.segments:
+            name = f"seg-{seg.uid}.aft"
+            files[name] = (lambda seg=seg: add_sections(seg.core.to_bytes(), {_IDS_TAG: seg.ids.astype("<i8").tobytes()}))
+            entry = {"file": name, "n_docs": seg.n_docs, "deletes": None}
+            if seg.n_deleted:
+                dname = f"del-{seg.uid}-{seg.del_gen}.bin"
+                rows = np.flatnonzero(seg.deleted).astype("<u4").tobytes()
+                files[dname] = (lambda rows=rows: rows)
+                entry["deletes"] = {"file": dname, "count": seg.n_deleted, "crc32c": _crc32c(rows)}
+            entries.append(entry)
+        tune = self._extra_sections() if hasattr(self, "_extra_sections") else {}
+        body = {
+            "format": _MANIFEST_FORMAT,
+            "version": _MANIFEST_VERSION,
+            "kind": type(self).__name__,
+            "next_id": snap.next_id,
+            "segments": entries,
+            "merge_policy": self.merge_policy.as_dict(),
+            "segment_params": self._segment_params_json(),
+            "sections": {tag.decode("latin-1"): base64.b64encode(p).decode() for tag, p in tune.items()},
+            "extra": self._manifest_extra(),
+        }
+        text = json.dumps(body, sort_keys=True).encode()
+        files[_MANIFEST] = lambda: json.dumps({"body": body, "crc32c": _crc32c(text)}, sort_keys=True).encode()
+        return files
+
+    def _segment_params_json(self) -> dict:
+        return {k: v for k, v in self._segment_params.items() if isinstance(v, (int, float, str, bool, type(None)))}
+
+    def _save_directory(self, raw: bytes) -> None:
+        os.makedirs(raw, exist_ok=True)
+        files = self._segment_files()
+        manifest = files.pop(_MANIFEST)
+        for name, produce in files.items():
+            target = os.path.join(raw, os.fsencode(name))
+            # Segment files and tombstone generations are immutable: an existing one holds
+            # these very bytes (names are random per segment), so a save after a few adds
+            # writes only the new segments, tombstones and the manifest.
+            if not os.path.isfile(target):
+                write_atomic(target, produce())
+        write_atomic(os.path.join(raw, os.fsencode(_MANIFEST)), manifest())
+        # Only after the new manifest is durable: drop the files no manifest names.
+        for entry in os.listdir(raw):
+            name = os.fsdecode(entry)
+            if (name.startswith("seg-") and name.endswith(".aft")) or (name.startswith("del-") and name.endswith(".bin")):
+                if name not in files:
+                    try:
+                        os.unlink(os.path.join(raw, entry))
+                    except OSError:
+                        pass
+
+    def _to_tar(self) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for name, produce in self._segment_files().items():
+                data = produce()
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+    @classmethod
+    def _load_layout(cls, read: Callable[[str], bytes], load_core: Callable[[str], Any], where: str):
+        """An index from the directory layout: ``read(name)`` gives a file's bytes,
+        ``load_core(name)`` its verified ``_core`` object."""
+
+        def bad(why: str) -> Exception:
+            return _format_error(f"{where}: {why}")
+
+        try:
+            doc = json.loads(read(_MANIFEST))
+            body = doc["body"]
+            ok = _crc32c(json.dumps(body, sort_keys=True).encode()) == doc["crc32c"]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise bad("manifest is not valid (damaged file)") from None
+        if not ok:
+            raise bad("manifest checksum mismatch (damaged file)")
+        try:
+            if body["format"] != _MANIFEST_FORMAT or body["version"] != _MANIFEST_VERSION:
+                raise bad(f"not a living-index manifest of version {_MANIFEST_VERSION}")
+            if body["kind"] != cls.__name__:
+                raise bad(f"holds a {body['kind']}, not a {cls.__name__}")
+            segments = []
+            for e in body["segments"]:
+                data_name = e["file"]
+                core = load_core(data_name)
+                ids = cls._read_ids(read(data_name), core.n_docs, bad)
+                deleted = None
+                if e["deletes"] is not None:
+                    raw = read(e["deletes"]["file"])
+                    if _crc32c(raw) != e["deletes"]["crc32c"] or len(raw) % 4:
+                        raise bad(f"{e['deletes']['file']}: checksum mismatch (damaged file)")
+                    rows = np.frombuffer(raw, dtype="<u4").astype(np.int64)
+                    if rows.size != e["deletes"]["count"] or (rows.size and (rows[-1] >= core.n_docs or np.any(np.diff(rows) <= 0))):
+                        raise bad(f"{e['deletes']['file']}: rows out of range or not ascending")
+                    deleted = np.zeros(core.n_docs, dtype=np.bool_)
+                    deleted[rows] = True
+                uid = data_name[4:-4]
+                gen = int(e["deletes"]["file"].rsplit("-", 1)[1][:-4]) if e["deletes"] else 0
+                segments.append(Segment(core, ids, deleted, uid, gen))
+            next_id = int(body["next_id"])
+            policy = TieredMergePolicy(**body["merge_policy"])
+            params = dict(body["segment_params"])
+            sections = {k.encode("latin-1"): base64.b64decode(v) for k, v in body["sections"].items()}
+            extra = body["extra"]
+        except _core.FormatError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise bad(f"manifest is inconsistent ({exc})") from None
+        all_ids = np.concatenate([s.ids[s.live_mask()] for s in segments]) if segments else np.zeros(0, np.int64)
+        if all_ids.size and (np.unique(all_ids).size != all_ids.size or int(all_ids.max()) >= next_id):
+            raise bad("live ids repeat across segments or exceed next_id")
+        obj = cls.__new__(cls)
+        obj.__dict__["_state"] = Snapshot(tuple(segments), next_id)
+        obj.__dict__["_lock"] = threading.RLock()
+        obj.__dict__["_segment_params"] = params
+        obj.__dict__["merge_policy"] = policy
+        if hasattr(obj, "_restore_extra"):
+            obj._restore_extra(sections)
+        obj._restore_manifest_extra(extra)
+        return obj
+
+    @staticmethod
+    def _read_ids(data: bytes, n_docs: int, bad) -> np.ndarray:
+        sections = _read_extra(lambda off, n: data[off : off + n], len(data), (_IDS_TAG,))
+        if _IDS_TAG not in sections:
+            raise bad("a segment file has no id section")
+        raw = sections[_IDS_TAG]
+        if len(raw) != 8 * n_docs:
+            raise bad("a segment's id section does not match its documents")
+        ids = np.frombuffer(raw, dtype="<i8").astype(np.int64)
+        if ids.size and (int(ids[0]) < 0 or np.any(np.diff(ids) <= 0)):
+            raise bad("a segment's ids are negative or not ascending")
+        return ids
+
+    # The single-file path: Persistent's (next in the MRO).
+    def _save_file(self, raw: bytes) -> None:
+        super().save(raw)
+
+    @classmethod
+    def _load_file(cls, raw: bytes):
+        return super().load(raw)
+
+    def _file_bytes(self) -> bytes:
+        return super().to_bytes()
+
+    @classmethod
+    def _from_file_bytes(cls, data: bytes):
+        return super().from_bytes(data)
+
+    # The public save / load / to_bytes / from_bytes of every living class.
+    def save(self, path) -> None:
+        """Save atomically.
+
+        A plain index (one segment, nothing deleted, ids = row numbers, as ``build``
+        without ``ids`` makes it) is one file, as before, unless ``path`` is an existing
+        directory. Otherwise ``path`` is a directory (created if missing): one
+        checksummed file per segment (written once: a segment never changes), one file per
+        generation of a segment's tombstones, and ``MANIFEST.json`` (checksummed) naming
+        them, replaced atomically (write, fsync, rename) after every other file is durable
+        -- so a save after a few adds writes only what changed, and an interrupted save
+        leaves the previous index loadable. Files the new manifest does not name are
+        removed last. A non-plain index cannot be saved over an existing single file
+        (``ValueError`` naming ``path``).
+        """
+        raw = path_value(path)
+        if self._is_plain and not os.path.isdir(raw):
+            self._save_file(raw)
+            return
+        if os.path.exists(raw) and not os.path.isdir(raw):
+            raise ValueError(
+                f"path: {os.fsdecode(raw)!r} is a file; an index with several segments, deletes or its own ids "
+                "is saved as a directory (choose another path, or compact() an index without ids)"
+            )
+        with self._lock:  # one consistent snapshot; no writer changes it meanwhile
+            self._save_directory(raw)
+
+    @classmethod
+    def load(cls, path):
+        """Load what :meth:`save` wrote (a file or a directory), verifying every checksum.
+
+        Raises ``aftershock.FormatError`` for a damaged file, manifest, segment or
+        tombstone file; ``OSError`` as ``open`` raises it."""
+        raw = path_value(path)
+        if os.path.isdir(raw):
+            where = os.fsdecode(raw)
+
+            def read(name: str) -> bytes:
+                try:
+                    with open(os.path.join(raw, os.fsencode(name)), "rb") as f:
+                        return f.read()
+                except FileNotFoundError:
+                    raise _format_error(f"{where}: {name} is missing") from None
+
+            def load_core(name: str):
+                p = os.path.join(raw, os.fsencode(name))
+                if not os.path.isfile(p):
+                    raise _format_error(f"{where}: {name} is missing")
+                return cls._core_class.load(p)
+
+            if not os.path.isfile(os.path.join(raw, os.fsencode(_MANIFEST))):
+                raise _format_error(f"{where}: not a saved index directory ({_MANIFEST} is missing)")
+            return cls._load_layout(read, load_core, where)
+        return cls._load_file(raw)
+
+    def to_bytes(self) -> bytes:
+        """The bytes of :meth:`save`: the single file of a plain index, else the directory
+        layout as an (uncompressed) tar archive. Pickling uses them."""
+        if self._is_plain:
+            return self._file_bytes()
+        with self._lock:
+            return self._to_tar()
+
+    @classmethod
+    def from_bytes(cls, data: bytes):
+        """Inverse of :meth:`to_bytes`, with the checks of :meth:`load`."""
+        data = bytes(data)
+        if data[:8] != b"AFTSHOCK" and len(data) >= 512:
+            try:
+                tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:")
+            except tarfile.TarError:
+                tar = None
+            if tar is not None:
+                with tar:
+                    members = {m.name: m for m in tar.getmembers() if m.isfile()}
+                    blobs = {name: tar.extractfile(m).read() for name, m in members.items()}
+
+                def read(name: str) -> bytes:
+                    if name not in blobs:
+                        raise _format_error(f"bytes: {name} is missing")
+                    return blobs[name]
+
+                return cls._load_layout(read, lambda name: cls._core_class.from_bytes(read(name)), "bytes")
+        return cls._from_file_bytes(data)
+
+    def __reduce__(self):
+        return (self.__class__.from_bytes, (self.to_bytes(),))
+
+
+# ------------------------------------------------------------------ ragged rows
+def take_ragged(offsets: np.ndarray, arrays: list[np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Rows ``rows`` (in that order) of a ragged collection: ``offsets`` int64 [n + 1] and
+    ``arrays`` indexed by position (CSR indices/values, or token vectors)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = offsets[rows]
+    lengths = offsets[rows + 1] - starts
+    out = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out[1:])
+    index = np.repeat(starts - out[:-1], lengths) + np.arange(out[-1], dtype=np.int64)
+    return out, [np.ascontiguousarray(a[index]) for a in arrays]
+
+
+def concat_ragged(parts: list[tuple[np.ndarray, list[np.ndarray]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``(offsets, arrays)`` pairs joined into one collection."""
+    offsets = [np.zeros(1, dtype=np.int64)]
+    base = 0
+    for off, _ in parts:
+        offsets.append(off[1:] + base)
+        base += int(off[-1])
+    arrays = [np.ascontiguousarray(np.concatenate([p[1][j] for p in parts])) for j in range(len(parts[0][1]))]
+    return np.concatenate(offsets), arrays
