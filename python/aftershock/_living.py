@@ -161,13 +161,15 @@ class Segment:
     """One immutable segment: a ``_core`` index, its rows' external ids (ascending), and
     its tombstones. ``with_deleted`` returns a new segment sharing the core."""
 
-    __slots__ = ("core", "ids", "deleted", "n_deleted", "uid", "del_gen", "_live_bits")
+    __slots__ = ("core", "ids", "deleted", "n_deleted", "uid", "del_gen", "identity", "_live_bits")
 
     def __init__(self, core, ids: np.ndarray, deleted: np.ndarray | None = None, uid: str | None = None,
                  del_gen: int = 0) -> None:
         self.core = core
         ids.setflags(write=False)
         self.ids = ids
+        # Ascending unique ids from 0 to n - 1 are the row numbers: no mapping needed.
+        self.identity = ids.shape[0] == 0 or (int(ids[0]) == 0 and int(ids[-1]) == ids.shape[0] - 1)
         if deleted is not None:
             deleted.setflags(write=False)
         self.deleted = deleted
@@ -342,10 +344,7 @@ class Living:
     def _is_plain(self) -> bool:
         """One segment, nothing deleted, ids = row numbers: saved as a single file."""
         segs = self._state.segments
-        if len(segs) != 1 or segs[0].n_deleted:
-            return False
-        ids = segs[0].ids
-        return ids.shape[0] == 0 or (int(ids[0]) == 0 and int(ids[-1]) == ids.shape[0] - 1)
+        return len(segs) == 1 and segs[0].n_deleted == 0 and segs[0].identity
 
     @property
     def n_docs(self) -> int:
@@ -551,9 +550,8 @@ class Living:
         scores = np.full((n_queries, k), -np.inf, dtype=np.float32)
         ids = np.full((n_queries, k), -1, dtype=np.int64)
         floors = None
-        for seg in sorted(snap.segments, key=lambda s: -s.n_live):
-            if seg.n_live == 0:
-                continue
+        order = sorted((s for s in snap.segments if s.n_live), key=lambda s: -s.n_live)
+        for pos, seg in enumerate(order):
             if flt is None:
                 mask, n_allowed = None, seg.n_live
             else:
@@ -569,12 +567,13 @@ class Living:
             else:
                 bits = seg.live_bits() if mask is None else bits_of(mask)
                 s, r = self._segment_search(seg, prepared, k, opts, bits, floors, stats)
-            ext = np.where(r >= 0, seg.ids[np.maximum(r, 0)], -1)
+            ext = r if seg.identity else np.where(r >= 0, seg.ids[np.maximum(r, 0)], -1)
             if floors is None:
                 scores, ids = s, ext
             else:
                 scores, ids = merge_topk(scores, ids, s, ext, k)
-            floors = np.ascontiguousarray(scores[:, k - 1], dtype=np.float32)
+            if pos + 1 < len(order):
+                floors = np.ascontiguousarray(scores[:, k - 1], dtype=np.float32)
         return scores, ids
 
     # -------------------------------------------------------------- persistence
