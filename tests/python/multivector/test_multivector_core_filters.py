@@ -5,12 +5,11 @@ given ``centroids``, the ``centroids`` property and the ``tokens()`` export."""
 
 from __future__ import annotations
 
+import aftershock
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-import aftershock
 
 METHODS = ["muvera", "centroid"]
 
@@ -117,7 +116,10 @@ def test_all_allowed_equals_unfiltered_and_none_allowed_is_padding():
     for method in METHODS:
         ix = _core_index(vectors, offsets, method)
         every = np.full(3, np.iinfo(np.uint64).max, dtype=np.uint64)  # bits past n_docs are ignored
-        for a, b in zip(ix.search(queries, q_offsets, 5, n_candidates=20), ix.search(queries, q_offsets, 5, n_candidates=20, allowed=every)):
+        for a, b in zip(
+            ix.search(queries, q_offsets, 5, n_candidates=20),
+            ix.search(queries, q_offsets, 5, n_candidates=20, allowed=every),
+        ):
             np.testing.assert_array_equal(a, b)
         scores, ids = ix.search(queries, q_offsets, 5, allowed=np.zeros(3, dtype=np.uint64))
         assert (ids == -1).all() and np.isneginf(scores).all()
@@ -168,10 +170,15 @@ def test_given_centroids_reproduce_the_index_and_share_codes():
     assert a.centroids[0, 0] != c[0, 0]
     c = a.centroids
     for kw in ({}, {"n_centroids": 32}):
-        b = aftershock._core.MultiVectorIndex.build(vectors, offsets, method="centroid", seed=99, centroids=c, **kw)
+        b = aftershock._core.MultiVectorIndex.build(
+            vectors, offsets, method="centroid", seed=99, centroids=c, **kw
+        )
         np.testing.assert_array_equal(b.centroids, c)
         for n_probe in (1, 4):
-            for x, y in zip(a.search(queries, q_offsets, 10, n_candidates=20, n_probe=n_probe), b.search(queries, q_offsets, 10, n_candidates=20, n_probe=n_probe)):
+            for x, y in zip(
+                a.search(queries, q_offsets, 10, n_candidates=20, n_probe=n_probe),
+                b.search(queries, q_offsets, 10, n_candidates=20, n_probe=n_probe),
+            ):
                 np.testing.assert_array_equal(x, y)
     # A segment of 2 documents (fewer tokens than centroids) with the shared centroids.
     seg = aftershock._core.MultiVectorIndex.build(

@@ -87,10 +87,10 @@ class MultiVectorIndex {
   /// generation (the MUVERA scan keeps the best allowed encodings; the centroid stages
   /// touch allowed documents only), so the n_candidates reranked are all allowed. With
   /// n_candidates >= the number of allowed documents the search is exact over them (the
-  /// unfiltered rule n_candidates >= n_docs is the special case). A query gets
-  /// min(k, allowed) results whenever n_candidates >= k (centroid: see
-  /// centroid_index.hpp for the selective-filter fallback). An all-filter (the default)
-  /// is the unfiltered search, unchanged. Cost: + O(n_docs / 64) per batch.
+  /// unfiltered rule n_candidates >= n_docs is the special case). A filtered query gets
+  /// min(k, allowed) results whenever n_candidates >= k (centroid: the selective-filter
+  /// fallback in centroid_index.hpp). An all-filter (the default) is the unfiltered
+  /// search, unchanged. Cost: + O(n_docs / 64) per batch.
   void search(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
               const SearchParams& params, TopKOut out, DocFilter filter = DocFilter()) const;
 
