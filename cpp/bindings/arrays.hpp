@@ -6,6 +6,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,44 @@ inline std::vector<std::int64_t> ragged_offsets(const CArray<std::int64_t>& offs
     throw InvalidArgument(std::string(what) + ": expected " + what + "[-1] == " + std::to_string(token_rows) +
                           " (the number of token rows), got " + std::to_string(copy.back()));
   return copy;
+}
+
+/// An optional array argument that must already be a C-contiguous numpy array of T, 1-d
+/// or 2-d as `ndim` says: None gives nullopt. Any other object or another dtype is a
+/// TypeError naming `what` (no silent casts); another ndim or a non-contiguous array a
+/// ValueError (InvalidArgument). The result shares the caller's memory: copy (owned_copy)
+/// what the core must see unchanged.
+template <class T>
+std::optional<CArray<T>> optional_strict_array(const py::object& obj, int ndim, const char* what,
+                                               const char* expected) {
+  if (obj.is_none()) return std::nullopt;
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(what) + ": expected None or " + expected + ", got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  const auto arr = py::reinterpret_borrow<py::array>(obj);
+  if (!py::isinstance<py::array_t<T>>(arr))
+    throw py::type_error(std::string(what) + ": expected " + expected + ", got dtype " +
+                         std::string(py::str(arr.dtype())));
+  if (arr.ndim() != ndim || !(arr.flags() & py::array::c_style))
+    throw InvalidArgument(std::string(what) + ": expected " + expected + ", got " +
+                          (arr.ndim() != ndim ? "shape " + shape_string(arr) : std::string("a non-contiguous array")));
+  return py::reinterpret_borrow<CArray<T>>(arr);
+}
+
+/// The `allowed` argument of a filtered search over n_docs documents: None (every
+/// document; an empty vector) or a 1-d C-contiguous uint64 array of exactly
+/// filter_words(n_docs) words, bit (d & 63) of word (d >> 6) allowing document d. Copied
+/// with the GIL held (owned_copy): the core reads the copy. TypeError / ValueError naming
+/// `allowed` otherwise.
+inline std::optional<std::vector<std::uint64_t>> allowed_arg(const py::object& allowed, std::size_t n_docs) {
+  const std::size_t words = (n_docs + 63) / 64;
+  const std::string expected = "a 1-d C-contiguous uint64 array of ceil(n_docs / 64) = " + std::to_string(words) +
+                               " words";
+  const auto arr = optional_strict_array<std::uint64_t>(allowed, 1, "allowed", expected.c_str());
+  if (!arr) return std::nullopt;
+  if (static_cast<std::size_t>(arr->shape(0)) != words)
+    throw InvalidArgument("allowed: expected " + expected + ", got shape " + shape_string(*arr));
+  return owned_copy(*arr);
 }
 
 /// The [n_queries, k] score and id arrays every top-k call returns, with `out` pointing

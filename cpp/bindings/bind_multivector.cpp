@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,10 @@
 #include "progress.hpp"
 
 namespace aftershock::bindings {
+
+// Defined in bind_store.cpp: a store's tokens as (vectors, offsets) numpy arrays.
+py::tuple tokens_tuple(const multivector::MultiVectorStore& store, std::size_t num_threads);
+
 namespace {
 
 using multivector::BuildParams;
@@ -33,7 +38,7 @@ std::size_t count_arg(const std::optional<long long>& v, std::size_t fallback, c
 // Shapes checked with the GIL held; then the GIL is released for the core, which checks
 // the parameters (first) and the values. `params == nullptr`: exact search.
 py::tuple run_search(const MultiVectorIndex& self, const CArray<float>& queries, const CArray<std::int64_t>& offsets,
-                     long long k, const SearchParams* params, std::size_t num_threads) {
+                     long long k, const SearchParams* params, std::size_t num_threads, const py::object& allowed) {
   require_ndim(queries, 2, "queries");
   if (static_cast<std::size_t>(queries.shape(1)) != self.dim())
     throw InvalidArgument("queries: expected (n, " + std::to_string(self.dim()) + ") float32, got " +
@@ -48,11 +53,13 @@ py::tuple run_search(const MultiVectorIndex& self, const CArray<float>& queries,
   const TopKOut out = top.out;
   const float* q = queries.data();
   const std::int64_t* o = offs.data();
+  const std::optional<std::vector<std::uint64_t>> words = allowed_arg(allowed, self.n_docs());
+  const DocFilter filter{words ? words->data() : nullptr};
   without_gil([&] {
     if (params)
-      self.search(q, o, n_queries, *params, out);
+      self.search(q, o, n_queries, *params, out, filter);
     else
-      self.search_exact(q, o, n_queries, num_threads, out);
+      self.search_exact(q, o, n_queries, num_threads, out, filter);
   });
   return top.result();
 }
@@ -122,7 +129,7 @@ void bind_multivector(py::module_& m) {
              std::optional<long long> kmeans_points_per_centroid, std::optional<long long> k_sim,
              std::optional<long long> r_reps, std::optional<long long> d_proj, std::optional<bool> fill_empty,
              std::optional<long long> final_dim, std::optional<std::string> fde_precision, std::uint64_t seed,
-             long long num_threads, py::object progress) {
+             long long num_threads, py::object progress, const py::object& centroids) {
             // None keeps the C++ default (config.hpp); parameters of the other method are ignored.
             BuildParams p;
             p.method = multivector::parse_method(method);
@@ -148,21 +155,35 @@ void bind_multivector(py::module_& m) {
             const float* v = vectors.data();
             const std::size_t total = static_cast<std::size_t>(vectors.shape(0));
             const std::size_t dim = static_cast<std::size_t>(vectors.shape(1));
+            // Given centroids: float32 [n_centroids, dim], zero-copy (the core copies them
+            // before checking the values). Refused for muvera by the core.
+            const auto given = optional_strict_array<float>(centroids, 2, "centroids",
+                                                            "a C-contiguous float32 [n_centroids, dim] array");
+            const float* c = nullptr;
+            std::size_t n_given = 0;
+            if (given) {
+              if (static_cast<std::size_t>(given->shape(1)) != dim || given->shape(0) < 1)
+                throw InvalidArgument("centroids: expected (n_centroids >= 1, " + std::to_string(dim) +
+                                      ") float32, got " + shape_string(*given));
+              c = given->data();
+              n_given = static_cast<std::size_t>(given->shape(0));
+            }
             const multivector::ProgressFn fn = make_progress(std::move(progress));
-            return without_gil(
-                [&] { return MultiVectorIndex::build(v, total, dim, offs.data(), offs.size() - 1, p, fn); });
+            return without_gil([&] {
+              return MultiVectorIndex::build(v, total, dim, offs.data(), offs.size() - 1, p, fn, c, n_given);
+            });
           },
           nc("vectors"), nc("offsets"), py::kw_only(), py::arg("method") = "centroid",
           py::arg("precision") = "fp32", opt("pool_factor"), opt("pool_iters"), opt("n_centroids"),
           opt("kmeans_iters"), opt("kmeans_points_per_centroid"), opt("k_sim"), opt("r_reps"), opt("d_proj"),
           opt("fill_empty"), opt("final_dim"), opt("fde_precision"), py::arg("seed") = 0,
-          py::arg("num_threads") = 0, py::arg("progress") = py::none())
+          py::arg("num_threads") = 0, py::arg("progress") = py::none(), py::arg("centroids") = py::none())
       .def(
           "search",
           [](const MultiVectorIndex& self, const CArray<float>& queries, const CArray<std::int64_t>& offsets,
              long long k, std::optional<long long> n_candidates, std::optional<long long> n_probe,
              std::optional<long long> n_interaction, std::optional<double> bitvector_threshold,
-             std::optional<long long> n_bitvector, long long num_threads) {
+             std::optional<long long> n_bitvector, long long num_threads, const py::object& allowed) {
             // None keeps the default; the centroid parameters are ignored by a muvera index.
             SearchParams p;
             p.n_candidates = count_arg(n_candidates, 0, "n_candidates");
@@ -171,17 +192,19 @@ void bind_multivector(py::module_& m) {
             if (bitvector_threshold) p.centroid.bitvector_threshold = static_cast<float>(*bitvector_threshold);
             p.centroid.n_bitvector = count_arg(n_bitvector, 0, "n_bitvector");
             p.num_threads = count_arg(num_threads, 0, "num_threads");
-            return run_search(self, queries, offsets, k, &p, p.num_threads);
+            return run_search(self, queries, offsets, k, &p, p.num_threads, allowed);
           },
           nc("queries"), nc("query_offsets"), py::arg("k"), py::kw_only(), opt("n_candidates"), opt("n_probe"),
-          opt("n_interaction"), opt("bitvector_threshold"), opt("n_bitvector"), py::arg("num_threads") = 0)
+          opt("n_interaction"), opt("bitvector_threshold"), opt("n_bitvector"), py::arg("num_threads") = 0,
+          opt("allowed"))
       .def(
           "search_exact",
           [](const MultiVectorIndex& self, const CArray<float>& queries, const CArray<std::int64_t>& offsets,
-             long long k, long long num_threads) {
-            return run_search(self, queries, offsets, k, nullptr, count_arg(num_threads, 0, "num_threads"));
+             long long k, long long num_threads, const py::object& allowed) {
+            return run_search(self, queries, offsets, k, nullptr, count_arg(num_threads, 0, "num_threads"), allowed);
           },
-          nc("queries"), nc("query_offsets"), py::arg("k"), py::kw_only(), py::arg("num_threads") = 0)
+          nc("queries"), nc("query_offsets"), py::arg("k"), py::kw_only(), py::arg("num_threads") = 0,
+          opt("allowed"))
       .def_property_readonly("method",
                              [](const MultiVectorIndex& self) { return multivector::method_name(self.method()); })
       .def_property_readonly("precision",
@@ -190,6 +213,23 @@ void bind_multivector(py::module_& m) {
       .def_property_readonly("dim", &MultiVectorIndex::dim)
       .def_property_readonly("size_bytes", &MultiVectorIndex::size_bytes)
       .def("info", [](const MultiVectorIndex& self) { return info_dict(self.info()); })
+      // Centroid index: a float32 [n_centroids, dim] copy of its centroids (pass them to
+      // build(centroids=...) for a segment with comparable codes); None for muvera.
+      .def_property_readonly("centroids",
+                             [](const MultiVectorIndex& self) -> py::object {
+                               if (self.method() != multivector::Method::kCentroid) return py::none();
+                               const std::vector<float>& c = self.centroids();
+                               const auto rows = static_cast<py::ssize_t>(c.size() / self.dim());
+                               CArray<float> out({rows, static_cast<py::ssize_t>(self.dim())});
+                               std::copy(c.begin(), c.end(), out.mutable_data());
+                               return std::move(out);
+                             })
+      // Every stored token (after pooling), decoded: (float32 [total_tokens, dim], int64 [n_docs + 1]).
+      .def(
+          "tokens", [](const MultiVectorIndex& self, long long num_threads) {
+            return tokens_tuple(self.store(), count_arg(num_threads, 0, "num_threads"));
+          },
+          py::kw_only(), py::arg("num_threads") = 0)
       // The stored tokens of one document (after pooling; fp16/bf16 widened, int8 code * scale),
       // float32 [n_tokens, dim]: what the rerank scores, and what tune() samples as queries.
       .def(

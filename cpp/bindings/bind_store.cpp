@@ -36,6 +36,22 @@ std::size_t require_k(std::size_t k) {
 
 }  // namespace
 
+// Every stored token decoded (MultiVectorStore::decode_all), with the offsets: (float32
+// [total_tokens, dim], int64 [n_docs + 1]). Shared with the index binding (its store).
+py::tuple tokens_tuple(const MultiVectorStore& s, std::size_t num_threads) {
+  check_memory_need(bytes_product({s.total_tokens(), s.dim(), sizeof(float)}),
+                    "tokens: the [" + std::to_string(s.total_tokens()) + ", " + std::to_string(s.dim()) +
+                        "] float32 token matrix",
+                    "decode documents one at a time with decode_doc");
+  CArray<float> vectors({static_cast<py::ssize_t>(s.total_tokens()), static_cast<py::ssize_t>(s.dim())});
+  const auto& o = s.offsets();
+  CArray<std::int64_t> offsets(static_cast<py::ssize_t>(o.size()));
+  std::copy(o.begin(), o.end(), offsets.mutable_data());
+  float* dst = vectors.mutable_data();
+  without_gil([&] { s.decode_all(dst, num_threads); });
+  return py::make_tuple(vectors, offsets);
+}
+
 void bind_store(py::module_& m) {
   def_persistence<MultiVectorStore>(py::class_<MultiVectorStore>(
       m, "MultiVectorStore", "Ragged token vectors with exact MaxSim scoring (strict; use aftershock.MultiVectorStore)"))
@@ -80,6 +96,9 @@ void bind_store(py::module_& m) {
                                return out;
                              })
       .def("n_tokens", &MultiVectorStore::n_tokens, py::arg("doc"))
+      .def(
+          "tokens", [](const MultiVectorStore& s, std::size_t num_threads) { return tokens_tuple(s, num_threads); },
+          py::kw_only(), py::arg("num_threads") = 0)
       .def(
           "decode_doc",
           [](const MultiVectorStore& s, DocId doc) {
@@ -150,18 +169,20 @@ void bind_store(py::module_& m) {
       .def(
           "search",
           [](const MultiVectorStore& s, const CArray<float>& queries, const CArray<std::int64_t>& query_offsets,
-             std::size_t k, std::size_t num_threads) {
+             std::size_t k, std::size_t num_threads, const py::object& allowed) {
             require_dim(queries, s.dim(), "queries");
             const std::vector<std::int64_t> offs = ragged_offsets(query_offsets, "query_offsets", queries.shape(0));
             const std::size_t nq = offs.size() - 1;
             require_k(k);
+            const std::optional<std::vector<std::uint64_t>> words = allowed_arg(allowed, s.n_docs());
+            const DocFilter filter{words ? words->data() : nullptr};
             TopKArrays top(nq, k);
             const float* q = queries.data();
-            without_gil([&] { s.search(q, offs.data(), nq, num_threads, top.out); });
+            without_gil([&] { s.search(q, offs.data(), nq, num_threads, top.out, filter); });
             return top.result();
           },
           py::arg("queries").noconvert(), py::arg("query_offsets").noconvert(), py::arg("k"),
-          py::arg("num_threads") = 0);
+          py::arg("num_threads") = 0, py::arg("allowed") = py::none());
 }
 
 }  // namespace aftershock::bindings

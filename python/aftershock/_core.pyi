@@ -90,10 +90,16 @@ class MultiVectorStore:
         ...
     def save(self, path: str | bytes) -> None:
         ...
-    def search(self, queries: numpy.typing.NDArray[numpy.float32], query_offsets: numpy.typing.NDArray[numpy.int64], k: typing.SupportsInt | typing.SupportsIndex, num_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64]]:
-        ...
+    def search(self, queries: numpy.typing.NDArray[numpy.float32], query_offsets: numpy.typing.NDArray[numpy.int64], k: typing.SupportsInt | typing.SupportsIndex, num_threads: typing.SupportsInt | typing.SupportsIndex = 0, allowed: numpy.typing.NDArray[numpy.uint64] | None = None) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64]]:
+        """
+        Exact top-k MaxSim; allowed: None or uint64 [ceil(n_docs / 64)] bitset (bit d & 63 of word d >> 6 allows document d): top-k among the allowed documents only.
+        """
     def to_bytes(self) -> bytes:
         ...
+    def tokens(self, *, num_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64]]:
+        """
+        Every stored token decoded to float32 [total_tokens, dim] (fp16/bf16 widened, int8 code * scale), with the int64 [n_docs + 1] offsets.
+        """
     @property
     def dim(self) -> int:
         ...
@@ -123,8 +129,10 @@ class MultiVectorIndex:
     Multi-vector retrieval index (private; use aftershock.MultiVectorIndex)
     """
     @staticmethod
-    def build(vectors: numpy.typing.NDArray[numpy.float32], offsets: numpy.typing.NDArray[numpy.int64], *, method: str = 'centroid', precision: str = 'fp32', pool_factor: typing.SupportsFloat | typing.SupportsIndex | None = None, pool_iters: typing.SupportsInt | typing.SupportsIndex | None = None, n_centroids: typing.SupportsInt | typing.SupportsIndex | None = None, kmeans_iters: typing.SupportsInt | typing.SupportsIndex | None = None, kmeans_points_per_centroid: typing.SupportsInt | typing.SupportsIndex | None = None, k_sim: typing.SupportsInt | typing.SupportsIndex | None = None, r_reps: typing.SupportsInt | typing.SupportsIndex | None = None, d_proj: typing.SupportsInt | typing.SupportsIndex | None = None, fill_empty: bool | None = None, final_dim: typing.SupportsInt | typing.SupportsIndex | None = None, fde_precision: str | None = None, seed: typing.SupportsInt | typing.SupportsIndex = 0, num_threads: typing.SupportsInt | typing.SupportsIndex = 0, progress: typing.Any = None) -> MultiVectorIndex:
-        ...
+    def build(vectors: numpy.typing.NDArray[numpy.float32], offsets: numpy.typing.NDArray[numpy.int64], *, method: str = 'centroid', precision: str = 'fp32', pool_factor: typing.SupportsFloat | typing.SupportsIndex | None = None, pool_iters: typing.SupportsInt | typing.SupportsIndex | None = None, n_centroids: typing.SupportsInt | typing.SupportsIndex | None = None, kmeans_iters: typing.SupportsInt | typing.SupportsIndex | None = None, kmeans_points_per_centroid: typing.SupportsInt | typing.SupportsIndex | None = None, k_sim: typing.SupportsInt | typing.SupportsIndex | None = None, r_reps: typing.SupportsInt | typing.SupportsIndex | None = None, d_proj: typing.SupportsInt | typing.SupportsIndex | None = None, fill_empty: bool | None = None, final_dim: typing.SupportsInt | typing.SupportsIndex | None = None, fde_precision: str | None = None, seed: typing.SupportsInt | typing.SupportsIndex = 0, num_threads: typing.SupportsInt | typing.SupportsIndex = 0, progress: typing.Any = None, centroids: numpy.typing.NDArray[numpy.float32] | None = None) -> MultiVectorIndex:
+        """
+        centroids (method 'centroid' only): float32 [n_centroids, dim] used instead of k-means (n_centroids must be None/0 or agree).
+        """
     @staticmethod
     def from_bytes(data: bytes) -> MultiVectorIndex:
         ...
@@ -137,12 +145,23 @@ class MultiVectorIndex:
         ...
     def save(self, path: str | bytes) -> None:
         ...
-    def search(self, queries: numpy.typing.NDArray[numpy.float32], query_offsets: numpy.typing.NDArray[numpy.int64], k: typing.SupportsInt | typing.SupportsIndex, *, n_candidates: typing.SupportsInt | typing.SupportsIndex | None = None, n_probe: typing.SupportsInt | typing.SupportsIndex | None = None, n_interaction: typing.SupportsInt | typing.SupportsIndex | None = None, bitvector_threshold: typing.SupportsFloat | typing.SupportsIndex | None = None, n_bitvector: typing.SupportsInt | typing.SupportsIndex | None = None, num_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple:
-        ...
-    def search_exact(self, queries: numpy.typing.NDArray[numpy.float32], query_offsets: numpy.typing.NDArray[numpy.int64], k: typing.SupportsInt | typing.SupportsIndex, *, num_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple:
+    def search(self, queries: numpy.typing.NDArray[numpy.float32], query_offsets: numpy.typing.NDArray[numpy.int64], k: typing.SupportsInt | typing.SupportsIndex, *, n_candidates: typing.SupportsInt | typing.SupportsIndex | None = None, n_probe: typing.SupportsInt | typing.SupportsIndex | None = None, n_interaction: typing.SupportsInt | typing.SupportsIndex | None = None, bitvector_threshold: typing.SupportsFloat | typing.SupportsIndex | None = None, n_bitvector: typing.SupportsInt | typing.SupportsIndex | None = None, num_threads: typing.SupportsInt | typing.SupportsIndex = 0, allowed: numpy.typing.NDArray[numpy.uint64] | None = None) -> tuple:
+        """
+        allowed: None or uint64 [ceil(n_docs / 64)] bitset; disallowed documents are dropped inside candidate generation; n_candidates >= allowed count is exact over them.
+        """
+    def search_exact(self, queries: numpy.typing.NDArray[numpy.float32], query_offsets: numpy.typing.NDArray[numpy.int64], k: typing.SupportsInt | typing.SupportsIndex, *, num_threads: typing.SupportsInt | typing.SupportsIndex = 0, allowed: numpy.typing.NDArray[numpy.uint64] | None = None) -> tuple:
         ...
     def to_bytes(self) -> bytes:
         ...
+    def tokens(self, *, num_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64]]:
+        """
+        The stored tokens (after pooling) decoded to float32 [total_tokens, dim], with the int64 [n_docs + 1] offsets.
+        """
+    @property
+    def centroids(self) -> numpy.typing.NDArray[numpy.float32] | None:
+        """
+        Centroid index: a float32 [n_centroids, dim] copy of its centroids; None for muvera.
+        """
     @property
     def dim(self) -> int:
         ...

@@ -1,8 +1,10 @@
 #include "aftershock/multivector/centroid_index.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "aftershock/error.hpp"
 #include "aftershock/multivector/config.hpp"
@@ -25,27 +27,47 @@ std::size_t auto_centroids(std::size_t total_tokens) {
 
 CentroidIndex CentroidIndex::build(const float* vectors, std::size_t total_tokens, std::size_t dim,
                                    const std::int64_t* offsets, std::size_t n_docs, const CentroidParams& params,
-                                   std::uint64_t seed, std::size_t num_threads, const ProgressFn& progress) {
+                                   std::uint64_t seed, std::size_t num_threads, const ProgressFn& progress,
+                                   const float* given_centroids, std::size_t n_given) {
   CentroidIndex ix;
   ix.dim_ = dim;
   ix.n_docs_ = n_docs;
   ix.params_ = params;
-  std::size_t c = params.n_centroids ? params.n_centroids : auto_centroids(total_tokens);
-  if (c > kMaxCentroids)
-    throw InvalidArgument("n_centroids: expected at most " + std::to_string(kMaxCentroids) + ", got " +
-                          std::to_string(c));
-  if (c > total_tokens)
-    throw InvalidArgument("n_centroids: expected at most the number of tokens (" + std::to_string(total_tokens) +
-                          "), got " + std::to_string(c));
+  std::size_t c = 0;
+  if (given_centroids != nullptr) {
+    if (n_given == 0 || n_given > kMaxCentroids)
+      throw InvalidArgument("centroids: expected 1 to " + std::to_string(kMaxCentroids) + " rows, got " +
+                            std::to_string(n_given));
+    if (params.n_centroids != 0 && params.n_centroids != n_given)
+      throw InvalidArgument("n_centroids: expected 0 (auto) or the number of given centroids (" +
+                            std::to_string(n_given) + "), got " + std::to_string(params.n_centroids));
+    c = n_given;
+    // Checked on this copy, the one the assignment and the index then read.
+    ix.centroids_.assign(given_centroids, given_centroids + n_given * dim);
+    for (std::size_t i = 0; i < ix.centroids_.size(); ++i)
+      if (!std::isfinite(ix.centroids_[i]))
+        throw InvalidArgument("centroids: expected finite values, got " + std::to_string(ix.centroids_[i]) +
+                              " at (" + std::to_string(i / dim) + ", " + std::to_string(i % dim) + ")");
+  } else {
+    c = params.n_centroids ? params.n_centroids : auto_centroids(total_tokens);
+    if (c > kMaxCentroids)
+      throw InvalidArgument("n_centroids: expected at most " + std::to_string(kMaxCentroids) + ", got " +
+                            std::to_string(c));
+    if (c > total_tokens)
+      throw InvalidArgument("n_centroids: expected at most the number of tokens (" + std::to_string(total_tokens) +
+                            "), got " + std::to_string(c));
+  }
   ix.n_centroids_ = c;
   ix.params_.n_centroids = c;
 
-  KMeansParams km;
-  km.n_centroids = c;
-  km.n_iters = params.kmeans_iters;
-  km.max_points_per_centroid = params.kmeans_points_per_centroid;
-  km.seed = seed;
-  ix.centroids_ = train_kmeans(vectors, total_tokens, dim, km, num_threads, progress);
+  if (given_centroids == nullptr) {
+    KMeansParams km;
+    km.n_centroids = c;
+    km.n_iters = params.kmeans_iters;
+    km.max_points_per_centroid = params.kmeans_points_per_centroid;
+    km.seed = seed;
+    ix.centroids_ = train_kmeans(vectors, total_tokens, dim, km, num_threads, progress);
+  }
 
   std::vector<std::uint32_t> codes(total_tokens);
   assign_nearest(vectors, total_tokens, dim, ix.centroids_.data(), c, codes.data(), num_threads, progress);
@@ -88,8 +110,8 @@ std::size_t CentroidIndex::size_bytes() const {
 }
 
 void CentroidIndex::candidates(const float* query, std::size_t m, const CentroidSearchParams& params,
-                               std::size_t n_candidates,
-                               Scratch& s, std::vector<DocId>& out) const {
+                               std::size_t n_candidates, Scratch& s, std::vector<DocId>& out,
+                               DocFilter filter, std::size_t n_allowed) const {
   constexpr std::size_t P = kernels::kPanelCols;
   const kernels::Kernels& kt = kernels::active();
   const std::size_t lanes = (m + P - 1) / P * P;
@@ -109,9 +131,9 @@ void CentroidIndex::candidates(const float* query, std::size_t m, const Centroid
   std::vector<DocId>& cand = s.probed;
   cand.clear();
   TopK top;
+  const bool filtered = !filter.is_all();
   if (params.n_probe >= C) {
-    cand.resize(n_docs_);
-    for (std::size_t d = 0; d < n_docs_; ++d) cand[d] = static_cast<DocId>(d);
+    allowed_ids(filter, n_docs_, cand);
   } else {
     if (s.stamp.size() != n_docs_) {
       s.stamp.assign(n_docs_, 0);
@@ -130,38 +152,56 @@ void CentroidIndex::candidates(const float* query, std::size_t m, const Centroid
     // One extra centroid per token: the best one NOT probed gives the imputed bound tau_i.
     const std::size_t keep = params.n_probe + 1;
     std::vector<std::pair<float, std::uint32_t>> best;
-    for (std::size_t i = 0; i < m; ++i) {
-      top.reset(keep);
-      for (std::size_t c = 0; c < C; ++c) {
-        const float v = table[c * lanes + i];
-        if (top.admits(v)) top.push(v, static_cast<std::uint32_t>(c));
-      }
-      best = top.sorted();
-      const float tau = best.size() > params.n_probe ? best[params.n_probe].first : best.back().first;
-      const std::uint32_t t = base + static_cast<std::uint32_t>(i);
-      for (std::size_t j = 0; j < params.n_probe && j < best.size(); ++j) {
-        const std::uint32_t c = best[j].second;
-        const float gain = best[j].first - tau;
-        for (std::uint64_t p = list_offsets_[c]; p < list_offsets_[c + 1]; ++p) {
-          const DocId d = list_docs_[p];
-          const std::uint32_t st = stamp[d];
-          if (st == t) continue;  // token i already counted its best centroid for d
-          if (st < base) {        // first touch in this query
-            score[d] = 0.0f;
-            cand.push_back(d);
+    // The filter test sits in the innermost loop: compiled in only for a filtered search,
+    // so the unfiltered loop is the one it always was.
+    auto probe = [&](auto filter_tag) {
+      constexpr bool kFiltered = decltype(filter_tag)::value;
+      for (std::size_t i = 0; i < m; ++i) {
+        top.reset(keep);
+        for (std::size_t c = 0; c < C; ++c) {
+          const float v = table[c * lanes + i];
+          if (top.admits(v)) top.push(v, static_cast<std::uint32_t>(c));
+        }
+        best = top.sorted();
+        const float tau = best.size() > params.n_probe ? best[params.n_probe].first : best.back().first;
+        const std::uint32_t t = base + static_cast<std::uint32_t>(i);
+        for (std::size_t j = 0; j < params.n_probe && j < best.size(); ++j) {
+          const std::uint32_t c = best[j].second;
+          const float gain = best[j].first - tau;
+          for (std::uint64_t p = list_offsets_[c]; p < list_offsets_[c + 1]; ++p) {
+            const DocId d = list_docs_[p];
+            if constexpr (kFiltered) {
+              if (!filter.allows(d)) continue;
+            }
+            const std::uint32_t st = stamp[d];
+            if (st == t) continue;  // token i already counted its best centroid for d
+            if (st < base) {        // first touch in this query
+              score[d] = 0.0f;
+              cand.push_back(d);
+            }
+            stamp[d] = t;
+            score[d] += gain;
           }
-          stamp[d] = t;
-          score[d] += gain;
         }
       }
-    }
-    const std::size_t n_interaction = params.n_interaction.value_or(0);
-    if (n_interaction > 0 && n_interaction < cand.size()) {
-      top.reset(n_interaction);
-      for (DocId d : cand)
-        if (top.admits(score[d])) top.push(score[d], d);
-      cand.clear();
-      for (const auto& item : top.entries()) cand.push_back(item.second);
+    };
+    if (filtered)
+      probe(std::true_type());
+    else
+      probe(std::false_type());
+    if (filtered && cand.size() < n_candidates && cand.size() < n_allowed) {
+      // A selective filter: the probed lists hold too few allowed documents to fill the
+      // budget, so every allowed document goes on (as with n_probe >= n_centroids).
+      allowed_ids(filter, n_docs_, cand);
+    } else {
+      const std::size_t n_interaction = params.n_interaction.value_or(0);
+      if (n_interaction > 0 && n_interaction < cand.size()) {
+        top.reset(n_interaction);
+        for (DocId d : cand)
+          if (top.admits(score[d])) top.push(score[d], d);
+        cand.clear();
+        for (const auto& item : top.entries()) cand.push_back(item.second);
+      }
     }
   }
 

@@ -85,11 +85,15 @@ const char* method_name(Method method) { return method == Method::kMuvera ? "muv
 
 MultiVectorIndex MultiVectorIndex::build(const float* vectors, std::size_t total_tokens, std::size_t dim,
                                          const std::int64_t* offsets, std::size_t n_docs, const BuildParams& params,
-                                         const ProgressFn& progress) {
+                                         const ProgressFn& progress, const float* centroids,
+                                         std::size_t n_centroids) {
   // Parameters first, then shapes and offsets (cheap), all before any heavy work. The token
   // values are checked once: by the store when it receives the caller's vectors, here only
   // when pooling reads them first (the store then sees pooled rows).
   validate_build(params, dim);
+  if (centroids != nullptr && params.method != Method::kCentroid)
+    throw InvalidArgument(std::string("centroids: only method 'centroid' takes given centroids, got method '") +
+                          method_name(params.method) + "'");
   if (dim == 0) throw InvalidArgument("vectors: expected dim >= 1, got 0");
   if (n_docs == 0) throw InvalidArgument("offsets: expected at least one document, got 0");
   check_ragged_offsets(offsets, n_docs, total_tokens, "offsets", "document", EmptyRows::kRejected);
@@ -144,7 +148,7 @@ MultiVectorIndex MultiVectorIndex::build(const float* vectors, std::size_t total
     ix.encode_documents(docs, doc_offsets, num_threads, progress);
   } else {
     ix.centroids_ = CentroidIndex::build(docs, n_tokens, dim, doc_offsets, n_docs, params.centroid, params.seed,
-                                         num_threads, progress);
+                                         num_threads, progress, centroids, n_centroids);
   }
   return ix;
 }
@@ -226,7 +230,8 @@ SearchParams MultiVectorIndex::resolve_search(const SearchParams& params) const 
 }
 
 void MultiVectorIndex::search(const float* caller_queries, const std::int64_t* caller_offsets,
-                              std::size_t n_queries, const SearchParams& params, TopKOut out) const {
+                              std::size_t n_queries, const SearchParams& params, TopKOut out,
+                              DocFilter filter) const {
   if (out.k == 0) throw InvalidArgument("k: expected >= 1, got 0");
   const SearchParams cfg = resolve_search(params);
   const std::size_t num_threads = cfg.num_threads;
@@ -248,6 +253,10 @@ void MultiVectorIndex::search(const float* caller_queries, const std::int64_t* c
                              num_threads);
 
   const std::size_t n_docs = store_.n_docs();
+  // Candidate generation ranks allowed documents only; with a budget that covers them
+  // all, every allowed document is reranked (exact search over the allowed set).
+  const std::size_t n_allowed = count_allowed(filter, n_docs);
+  const bool filtered = !filter.is_all();
   const std::size_t workers = parallel_workers(n_queries, num_threads);
   struct Scratch {
     std::vector<DocId> cand;
@@ -255,7 +264,7 @@ void MultiVectorIndex::search(const float* caller_queries, const std::int64_t* c
     CentroidIndex::Scratch centroid;
     TopK top;
   };
-  if (method_ == Method::kMuvera && cfg.n_candidates < n_docs) {
+  if (method_ == Method::kMuvera && cfg.n_candidates < n_allowed) {
     std::size_t m_max = 0;
     for (std::size_t q = 0; q < n_queries; ++q)
       m_max = std::max<std::size_t>(m_max, static_cast<std::size_t>(query_offsets[q + 1] - query_offsets[q]));
@@ -272,9 +281,8 @@ void MultiVectorIndex::search(const float* caller_queries, const std::int64_t* c
     const PreparedQuery prepared = PreparedQuery::unchecked(qv, m, dim(), store_.precision());
     store_.check_score_bound(prepared, "queries");  // rerank_unchecked's precondition
     s.cand.clear();
-    if (cfg.n_candidates >= n_docs) {
-      s.cand.resize(n_docs);
-      for (std::size_t d = 0; d < n_docs; ++d) s.cand[d] = static_cast<DocId>(d);
+    if (cfg.n_candidates >= n_allowed) {
+      allowed_ids(filter, n_docs, s.cand);
     } else if (method_ == Method::kMuvera) {
       const std::size_t fd = fde_.fde_dim();
       s.fde_q.resize(fd);
@@ -287,11 +295,17 @@ void MultiVectorIndex::search(const float* caller_queries, const std::int64_t* c
       else
         kt.scan_f32(fde_f32_.data(), fd, n_docs, fd, s.fde_q.data(), s.scores.data());
       s.top.reset(cfg.n_candidates);
-      for (std::size_t d = 0; d < n_docs; ++d)
-        if (s.top.admits(s.scores[d])) s.top.push(s.scores[d], static_cast<std::uint32_t>(d));
+      if (filtered) {
+        for (std::size_t d = 0; d < n_docs; ++d)
+          if (s.top.admits(s.scores[d]) && filter.allows(static_cast<DocId>(d)))
+            s.top.push(s.scores[d], static_cast<std::uint32_t>(d));
+      } else {
+        for (std::size_t d = 0; d < n_docs; ++d)
+          if (s.top.admits(s.scores[d])) s.top.push(s.scores[d], static_cast<std::uint32_t>(d));
+      }
       for (const auto& item : s.top.entries()) s.cand.push_back(item.second);
     } else {
-      centroids_.candidates(qv, m, cfg.centroid, cfg.n_candidates, s.centroid, s.cand);
+      centroids_.candidates(qv, m, cfg.centroid, cfg.n_candidates, s.centroid, s.cand, filter, n_allowed);
     }
     // PRECONDITION of unchecked: candidates come from this index's own documents, out.k >= 1.
     store_.rerank_unchecked(prepared, s.cand.data(), s.cand.size(), out.k, out.scores + q * out.k,
@@ -300,11 +314,11 @@ void MultiVectorIndex::search(const float* caller_queries, const std::int64_t* c
 }
 
 void MultiVectorIndex::search_exact(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
-                                    std::size_t num_threads, TopKOut out) const {
+                                    std::size_t num_threads, TopKOut out, DocFilter filter) const {
   if (out.k == 0) throw InvalidArgument("k: expected >= 1, got 0");
   if (n_queries == 0) return;
   // The store checks the offsets and the values once (prepare_queries in store.cpp).
-  store_.search(queries, query_offsets, n_queries, num_threads, out);
+  store_.search(queries, query_offsets, n_queries, num_threads, out, filter);
 }
 
 IndexInfo MultiVectorIndex::info() const {

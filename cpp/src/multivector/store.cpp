@@ -440,16 +440,21 @@ void MultiVectorStore::rerank_batch(const float* queries, const std::int64_t* qu
 }
 
 void MultiVectorStore::search(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
-                              std::size_t num_threads, TopKOut out) const {
+                              std::size_t num_threads, TopKOut out, DocFilter filter) const {
   if (out.k == 0) throw InvalidArgument("k: must be >= 1, got 0");
   const std::vector<PreparedQuery> prepared = prepare_queries(*this, queries, query_offsets, n_queries, num_threads);
   if (n_queries == 0) return;
-  // Score a group of queries against every document (parallel over query x document
-  // block), then select each query's top-k (parallel over queries). The group is sized so
-  // its score matrix stays under 64 MiB.
+  // The documents searched: every one (ids == nullptr), or the allowed ones in ascending order.
+  std::vector<DocId> allowed;
+  if (!filter.is_all()) allowed_ids(filter, n_docs_, allowed);
+  const DocId* ids = filter.is_all() ? nullptr : allowed.data();
+  const std::size_t n = filter.is_all() ? n_docs_ : allowed.size();
+  // Score a group of queries against every searched document (parallel over query x
+  // document block), then select each query's top-k (parallel over queries). The group is
+  // sized so its score matrix stays under 64 MiB.
   const std::size_t per_group =
-      std::max<std::size_t>(1, (std::size_t{64} << 20) / (sizeof(float) * std::max<std::size_t>(1, n_docs_)));
-  const std::size_t blocks = (n_docs_ + kDocsPerItem - 1) / kDocsPerItem;
+      std::max<std::size_t>(1, (std::size_t{64} << 20) / (sizeof(float) * std::max<std::size_t>(1, n)));
+  const std::size_t blocks = (n + kDocsPerItem - 1) / kDocsPerItem;
   const std::size_t m_max = max_tokens(prepared);
   std::vector<AlignedBuffer> scratch;
   // One scratch per worker parallel_for will use on the largest group, not per requested thread.
@@ -458,20 +463,29 @@ void MultiVectorStore::search(const float* queries, const std::int64_t* query_of
   std::vector<float> scores;
   for (std::size_t g0 = 0; g0 < n_queries; g0 += per_group) {
     const std::size_t g = std::min(per_group, n_queries - g0);
-    scores.assign(g * n_docs_, 0.0f);
+    scores.assign(g * n, 0.0f);
     parallel_for(g * blocks, num_threads, [&](std::size_t item, std::size_t worker) {
       const std::size_t qi = item / blocks;
       const std::size_t first = (item % blocks) * kDocsPerItem;
-      const std::size_t count = std::min(kDocsPerItem, n_docs_ - first);
+      const std::size_t count = std::min(kDocsPerItem, n - first);
       DocId local[kDocsPerItem];
-      for (std::size_t t = 0; t < count; ++t) local[t] = static_cast<DocId>(first + t);
-      score_range(prepared[g0 + qi], local, count, scores.data() + qi * n_docs_ + first, scratch[worker].as<float>());
+      for (std::size_t t = 0; t < count; ++t) local[t] = ids ? ids[first + t] : static_cast<DocId>(first + t);
+      score_range(prepared[g0 + qi], local, count, scores.data() + qi * n + first, scratch[worker].as<float>());
     });
     parallel_for(g, num_threads, [&](std::size_t qi, std::size_t) {
-      select_top_k(scores.data() + qi * n_docs_, nullptr, n_docs_, out.k, out.scores + (g0 + qi) * out.k,
+      select_top_k(scores.data() + qi * n, ids, n, out.k, out.scores + (g0 + qi) * out.k,
                    out.ids + (g0 + qi) * out.k);
     });
   }
+}
+
+void MultiVectorStore::decode_all(float* out, std::size_t num_threads) const {
+  const std::size_t n_items = (n_docs_ + kDocsPerItem - 1) / kDocsPerItem;
+  parallel_for(n_items, num_threads, [&](std::size_t item, std::size_t) {
+    const std::size_t d_end = std::min(n_docs_, (item + 1) * kDocsPerItem);
+    for (std::size_t d = item * kDocsPerItem; d < d_end; ++d)
+      decode_doc(static_cast<DocId>(d), out + static_cast<std::size_t>(offsets_[d]) * dim_);
+  });
 }
 
 }  // namespace aftershock::multivector

@@ -20,6 +20,16 @@
 //      MaxSim of the query against the document's tokens replaced by their centroids;
 //      the n_candidates best go to exact rerank (done by MultiVectorIndex).
 // n_probe >= n_centroids skips step 2: every document goes to step 3.
+// Filtered search (DocFilter, util/doc_filter.hpp): step 2 touches only allowed
+// documents (n_probe >= n_centroids: every allowed document), so steps 3 and 4 rank
+// allowed documents only. When the probe finds fewer than n_candidates allowed documents
+// (a selective filter), every allowed document goes on to steps 3 and 4 instead, so a
+// filtered query gets min(n_candidates, allowed) candidates.
+//
+// Trained state: the centroids alone (codes are nearest-centroid ids, nothing else is
+// learned from the data: no residual codec, no bucket cutoffs). An index built with
+// given centroids (build's `centroids`) has codes comparable with the index the
+// centroids came from.
 #pragma once
 
 #include <cmath>
@@ -32,6 +42,7 @@
 #include "aftershock/io/format.hpp"
 #include "aftershock/multivector/kmeans.hpp"
 #include "aftershock/types.hpp"
+#include "aftershock/util/doc_filter.hpp"
 
 namespace aftershock::multivector {
 
@@ -60,9 +71,18 @@ class CentroidIndex {
   /// caller (monotone, every document >= 1 token). Deterministic for a seed whatever
   /// num_threads. Throws InvalidArgument naming n_centroids if it exceeds total_tokens or
   /// 65536. O(kmeans + total_tokens * n_centroids * dim).
+  ///
+  /// Given centroids (given_centroids != nullptr): float32 [n_given, dim], copied; k-means
+  /// is skipped and every token goes to its nearest given centroid by the same
+  /// assignment the k-means build uses, so a build given another index's centroids()
+  /// codes tokens exactly as that index would. n_given in [1, 65536] and may exceed
+  /// total_tokens; params.n_centroids must be 0 or n_given; the k-means parameters are
+  /// kept (reported) but unused. Throws InvalidArgument naming `centroids` (count, a
+  /// non-finite value) or n_centroids (disagrees). The values are checked on the copy.
   static CentroidIndex build(const float* vectors, std::size_t total_tokens, std::size_t dim,
                              const std::int64_t* offsets, std::size_t n_docs, const CentroidParams& params,
-                             std::uint64_t seed, std::size_t num_threads, const ProgressFn& progress);
+                             std::uint64_t seed, std::size_t num_threads, const ProgressFn& progress,
+                             const float* given_centroids = nullptr, std::size_t n_given = 0);
 
   std::size_t n_centroids() const { return n_centroids_; }
   std::size_t dim() const { return dim_; }
@@ -71,6 +91,8 @@ class CentroidIndex {
   std::size_t n_postings() const { return doc_codes_.size(); }
   std::size_t size_bytes() const;
   const CentroidParams& params() const { return params_; }
+  /// float32 [n_centroids, dim] row-major: the trained (or given) centroids.
+  const std::vector<float>& centroids() const { return centroids_; }
 
   /// Per-thread search state (reuse across queries: it holds O(n_docs + n_centroids * m)).
   struct Scratch {
@@ -87,8 +109,12 @@ class CentroidIndex {
   /// PRECONDITION, checked by the caller), in no particular order. `params` validated by
   /// the caller, n_interaction resolved (unset counts as 0). Deterministic.
   /// Thread-safe (const) with one Scratch per thread.
+  /// `filter`: only allowed documents are returned (see the file comment), n_allowed =
+  /// count_allowed(filter, n_docs) (PRECONDITION; the caller counts once per batch). An
+  /// all-filter takes the unfiltered code path unchanged.
   void candidates(const float* query, std::size_t m, const CentroidSearchParams& params, std::size_t n_candidates,
-                  Scratch& scratch, std::vector<DocId>& out) const;
+                  Scratch& scratch, std::vector<DocId>& out, DocFilter filter = DocFilter(),
+                  std::size_t n_allowed = 0) const;
 
   /// Sections "CENT" (f32 centroids), "CDOF" (u64 code offsets), "CDCO" (u16 codes);
   /// parameters in CONF. Inverted lists are rebuilt on load.

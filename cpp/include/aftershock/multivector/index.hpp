@@ -20,6 +20,7 @@
 #include "aftershock/multivector/kmeans.hpp"
 #include "aftershock/multivector/store.hpp"
 #include "aftershock/types.hpp"
+#include "aftershock/util/doc_filter.hpp"
 
 namespace aftershock::multivector {
 
@@ -59,9 +60,20 @@ class MultiVectorIndex {
   /// deterministic for params.seed whatever params.num_threads. `progress` is called
   /// from this thread only; an exception it throws stops the build.
   /// Cost: O(store + pooling + method build), see README.md.
+  ///
+  /// Given centroids (method kCentroid only): `centroids` float32 [n_centroids, dim]
+  /// (n_centroids in [1, 65536], may exceed the number of tokens) replaces k-means: every
+  /// stored token (after pooling) goes to its nearest given centroid by the assignment a
+  /// k-means build uses, so an index built with another index's centroids() gives a
+  /// document the codes that index would (PLAID-style segments sharing one codebook).
+  /// params.centroid.n_centroids must then be 0 or n_centroids (InvalidArgument naming
+  /// n_centroids); the k-means parameters are kept in the configuration but unused.
+  /// InvalidArgument naming `centroids` for a muvera build, a bad count or a non-finite
+  /// value (checked on the index's own copy).
   static MultiVectorIndex build(const float* vectors, std::size_t total_tokens, std::size_t dim,
                                 const std::int64_t* offsets, std::size_t n_docs, const BuildParams& params,
-                                const ProgressFn& progress = ProgressFn());
+                                const ProgressFn& progress = ProgressFn(), const float* centroids = nullptr,
+                                std::size_t n_centroids = 0);
 
   /// Top-k for each query: queries float32 [total_query_tokens, dim], query_offsets int64
   /// [n_queries + 1] (every query >= 1 token). out.scores / out.ids: [n_queries, out.k],
@@ -69,21 +81,36 @@ class MultiVectorIndex {
   /// over the stored documents. `params.centroid` is read only by a centroid index.
   /// Parallel over queries; results do not depend on num_threads. Throws InvalidArgument
   /// naming k, a parameter out of range (checked first), query_offsets or queries.
+  ///
+  /// `filter` (util/doc_filter.hpp; words: filter_words(n_docs) u64, PRECONDITION):
+  /// only allowed documents are returned, and they are excluded inside candidate
+  /// generation (the MUVERA scan keeps the best allowed encodings; the centroid stages
+  /// touch allowed documents only), so the n_candidates reranked are all allowed. With
+  /// n_candidates >= the number of allowed documents the search is exact over them (the
+  /// unfiltered rule n_candidates >= n_docs is the special case). A filtered query gets
+  /// min(k, allowed) results whenever n_candidates >= k (centroid: the selective-filter
+  /// fallback in centroid_index.hpp). An all-filter (the default) is the unfiltered
+  /// search, unchanged. Cost: + O(n_docs / 64) per batch.
   void search(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
-              const SearchParams& params, TopKOut out) const;
+              const SearchParams& params, TopKOut out, DocFilter filter = DocFilter()) const;
 
   /// `params` with the defaults filled in (n_candidates, centroid.n_interaction) and
   /// validated for this index: InvalidArgument naming the parameter.
   SearchParams resolve_search(const SearchParams& params) const;
 
-  /// Brute force over every document with the store (the reference for recall).
+  /// Brute force over every (allowed) document with the store (the reference for recall);
+  /// `filter` as in search() and MultiVectorStore::search.
   void search_exact(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
-                    std::size_t num_threads, TopKOut out) const;
+                    std::size_t num_threads, TopKOut out, DocFilter filter = DocFilter()) const;
 
   Method method() const { return method_; }
   std::size_t n_docs() const { return store_.n_docs(); }
   std::size_t dim() const { return store_.dim(); }
   const MultiVectorStore& store() const { return store_; }
+  /// Centroid index: its float32 [n_centroids, dim] centroids (row-major), the only state
+  /// it trains; empty for a muvera index (whose encoder is drawn from seed and the FDE
+  /// parameters alone, independent of the documents). O(1).
+  const std::vector<float>& centroids() const { return centroids_.centroids(); }
   /// Resolved build configuration, default search parameters and sizes. O(1).
   IndexInfo info() const;
   /// Bytes held: store + candidate structures.

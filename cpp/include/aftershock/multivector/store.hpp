@@ -24,6 +24,7 @@
 #include "aftershock/maxsim/maxsim.hpp"
 #include "aftershock/types.hpp"
 #include "aftershock/util/aligned_buffer.hpp"
+#include "aftershock/util/doc_filter.hpp"
 
 namespace aftershock::multivector {
 
@@ -74,6 +75,11 @@ class MultiVectorStore {
   /// exact values the kernels use (fp16/bf16 widened; int8 code * scale in float32).
   /// Throws std::out_of_range for a bad doc.
   void decode_doc(DocId doc, float* out) const;
+  /// Every document decoded as by decode_doc: out float32 [total_tokens, dim] row-major,
+  /// document d at rows offsets()[d]:offsets()[d+1] (bulk export, e.g. to merge stores).
+  /// Parallel over document blocks on num_threads threads (0 = all cores). Never throws.
+  /// O(total_tokens * dim).
+  void decode_all(float* out, std::size_t num_threads = 0) const;
 
   /// Converts a float32 [m, dim] query for this store's precision (validates it: m >= 1,
   /// finite values; InvalidArgument naming `query` otherwise). Reuse it across calls.
@@ -145,12 +151,15 @@ class MultiVectorStore {
   /// score_batch). out.scores / out.ids are [n_queries, out.k] row-major, padded with
   /// -inf / -1 when n_docs < k, ties to the smaller id. out.k >= 1. Parallel over
   /// queries and document blocks; results do not depend on num_threads.
+  /// `filter` (util/doc_filter.hpp; words: filter_words(n_docs) u64, PRECONDITION): the
+  /// exact top-k among the allowed documents only (padded when fewer than k are
+  /// allowed); the default allows all. Cost O(allowed * ...) + O(n_docs / 64).
   void search(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
-              std::size_t num_threads, TopKOut out) const;
+              std::size_t num_threads, TopKOut out, DocFilter filter = DocFilter()) const;
   /// The former name of search() (the multi-vector index calls it); the same call.
   void search_exact(const float* queries, const std::int64_t* query_offsets, std::size_t n_queries,
-                    std::size_t num_threads, TopKOut out) const {
-    search(queries, query_offsets, n_queries, num_threads, out);
+                    std::size_t num_threads, TopKOut out, DocFilter filter = DocFilter()) const {
+    search(queries, query_offsets, n_queries, num_threads, out, filter);
   }
 
   // Serialization (aftershock format v1, object kind "MVST" when standalone).
