@@ -451,12 +451,7 @@ class SparseIndex(_tuning.Tunable, CoreBacked):
         """The stored documents (forward-index weights) as a scipy CSR matrix."""
         import scipy.sparse as sp
 
-        rows = [self._core.document(d) for d in range(self.n_docs)]
-        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum([len(r) for r in rows], out=indptr[1:])
-        flat = [x for r in rows for x in r]
-        indices = np.fromiter((t for t, _ in flat), dtype=np.int64, count=len(flat))
-        values = np.fromiter((v for _, v in flat), dtype=np.float32, count=len(flat))
+        indptr, indices, values = self._core.documents()  # terms ascending within each row
         return sp.csr_matrix((values, indices, indptr), shape=(self.n_docs, self.dim))
 
     def _search(self, queries, k, query_cut, heap_factor, n_knn, num_threads, *, with_stats):
