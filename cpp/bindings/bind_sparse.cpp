@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include <limits>
+#include <optional>
 
 #include "aftershock/sparse/index.hpp"
 #include "aftershock/sparse/testing.hpp"
@@ -54,6 +55,67 @@ void check_k(long long k) {
   if (k < 1) throw InvalidArgument("k: expected k >= 1, got " + std::to_string(k));
 }
 
+// A strict 1-d array argument given as a Python object (so the messages name it, where a
+// pybind11 overload mismatch would not): a C-contiguous 1-d numpy array of exactly dtype T
+// (`dtype` names it). A wrong type or dtype is a TypeError, a wrong shape or layout a
+// ValueError.
+template <class T>
+CArray<T> strict_vector(const py::object& o, const char* what, const char* dtype) {
+  const std::string name(what);
+  if (!py::isinstance<py::array>(o))
+    throw py::type_error(name + ": expected a numpy " + dtype + " array, got " +
+                         std::string(py::str(py::type::of(o).attr("__name__"))));
+  const auto a = py::reinterpret_borrow<py::array>(o);
+  if (!a.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(name + ": expected dtype " + dtype + ", got " + std::string(py::str(a.dtype())));
+  if (a.ndim() != 1) throw InvalidArgument(name + ": expected a 1-d array, got shape " + shape_string(a));
+  if (!(a.flags() & py::array::c_style)) throw InvalidArgument(name + ": expected a C-contiguous array");
+  return py::reinterpret_borrow<CArray<T>>(o);
+}
+
+// None, or strict_vector with exactly `length` entries (`length_meaning` says why).
+template <class T>
+std::optional<CArray<T>> optional_vector(const py::object& o, const char* what, const char* dtype,
+                                         std::size_t length, const char* length_meaning) {
+  if (o.is_none()) return std::nullopt;
+  CArray<T> a = strict_vector<T>(o, what, dtype);
+  if (static_cast<std::size_t>(a.shape(0)) != length)
+    throw InvalidArgument(std::string(what) + ": expected shape (" + std::to_string(length) + ",) (" +
+                          length_meaning + "), got " + shape_string(a));
+  return a;
+}
+
+// The `allowed` bitset (zero-copy: SearchFilter says why that is safe) and the `floors`
+// (an owned copy: the core checks them for NaN, then reads them) of one call.
+struct Filter {
+  std::optional<CArray<std::uint64_t>> allowed;
+  std::vector<float> floors;
+  bool has_floors = false;
+
+  Filter(const SparseIndex& ix, const py::object& allowed_arg, const py::object& floors_arg, std::size_t n_queries) {
+    allowed = optional_vector<std::uint64_t>(allowed_arg, "allowed", "uint64", (ix.n_docs() + 63) / 64,
+                                             "ceil(n_docs / 64) words");
+    const auto f = optional_vector<float>(floors_arg, "floors", "float32", n_queries, "one per query");
+    if (f) {
+      floors = owned_copy(*f);
+      has_floors = true;
+    }
+  }
+
+  sparse::SearchFilter view() const {
+    sparse::SearchFilter out;
+    if (allowed) {
+      out.allowed = allowed->data();
+      out.allowed_words = static_cast<std::size_t>(allowed->shape(0));
+    }
+    if (has_floors) {
+      out.floors = floors.data();
+      out.n_floors = floors.size();
+    }
+    return out;
+  }
+};
+
 template <class T>
 std::size_t non_negative(long long v, const char* what) {
   if (v < 0) throw InvalidArgument(std::string(what) + ": expected >= 0, got " + std::to_string(v));
@@ -102,7 +164,7 @@ void bind_sparse(py::module_& m) {
           "search",
           [](const SparseIndex& ix, const CArray<std::int64_t>& indptr, const CArray<std::uint32_t>& indices,
              const CArray<float>& values, long long dim, long long k, long long query_cut, double heap_factor, long long n_knn,
-             long long num_threads, bool with_stats) {
+             long long num_threads, bool with_stats, const py::object& allowed, const py::object& floors) {
             check_k(k);
             SearchParams p;
             p.k = static_cast<std::size_t>(k);
@@ -114,9 +176,10 @@ void bind_sparse(py::module_& m) {
             const std::size_t d = non_negative<std::size_t>(dim, "dim");
             const Csr c = csr(indptr, indices, values, "queries");
             const std::size_t n_queries = c.indptr.size() - 1;
+            const Filter filter(ix, allowed, floors, n_queries);
             TopKArrays top(n_queries, p.k);
             std::vector<sparse::SearchStats> stats(with_stats ? n_queries : 0);
-            without_gil([&] { ix.search(c.view(d), p, top.out, with_stats ? stats.data() : nullptr); });
+            without_gil([&] { ix.search(c.view(d), p, top.out, with_stats ? stats.data() : nullptr, filter.view()); });
             if (!with_stats) return top.result();
             // One row of counters per query, in SearchStats's field order.
             CArray<std::int64_t> table({n_queries, std::size_t{5}});
@@ -128,7 +191,39 @@ void bind_sparse(py::module_& m) {
             return py::tuple(py::make_tuple(top.scores, top.ids, table));
           },
           nc("indptr"), nc("indices"), nc("values"), py::arg("dim"), py::arg("k"), py::arg("query_cut"),
-          py::arg("heap_factor"), py::arg("n_knn"), py::arg("num_threads"), py::arg("with_stats") = false)
+          py::arg("heap_factor"), py::arg("n_knn"), py::arg("num_threads"), py::arg("with_stats") = false,
+          py::arg("allowed") = py::none(), py::arg("floors") = py::none())
+      .def(
+          "search_subset",
+          [](const SparseIndex& ix, const CArray<std::int64_t>& indptr, const CArray<std::uint32_t>& indices,
+             const CArray<float>& values, long long dim, const py::object& docs, long long k, const py::object& floors,
+             long long num_threads) {
+            check_k(k);
+            const std::size_t d = non_negative<std::size_t>(dim, "dim");
+            const std::size_t threads = non_negative<std::size_t>(num_threads, "num_threads");
+            // An owned copy: the core checks the ids (sorted, in range), then reads them.
+            const std::vector<DocId> doc_ids = owned_copy(strict_vector<std::uint32_t>(docs, "docs", "uint32"));
+            const Csr c = csr(indptr, indices, values, "queries");
+            const std::size_t n_queries = c.indptr.size() - 1;
+            const Filter filter(ix, py::none(), floors, n_queries);
+            TopKArrays top(n_queries, static_cast<std::size_t>(k));
+            without_gil([&] { ix.search_subset(c.view(d), doc_ids.data(), doc_ids.size(), threads, top.out, filter.view()); });
+            return top.result();
+          },
+          nc("indptr"), nc("indices"), nc("values"), py::arg("dim"), py::arg("docs"), py::arg("k"),
+          py::arg("floors") = py::none(), py::arg("num_threads") = 0)
+      .def("documents",
+           [](const SparseIndex& ix) {
+             const std::size_t nnz = without_gil([&] { return ix.n_stored_entries(); });
+             CArray<std::int64_t> indptr(ix.n_docs() + 1);
+             CArray<std::uint32_t> indices(nnz);
+             CArray<float> values(nnz);
+             std::int64_t* ip = indptr.mutable_data();
+             std::uint32_t* ind = indices.mutable_data();
+             float* val = values.mutable_data();
+             without_gil([&] { ix.documents(ip, ind, val, 0); });
+             return py::make_tuple(indptr, indices, values);
+           })
       .def(
           "build_knn",
           [](SparseIndex& ix, long long knn, long long query_cut, double heap_factor, long long num_threads,

@@ -101,5 +101,50 @@ TEST(TopK, KZeroKeepsNothingAndResetReuses) {
   EXPECT_EQ(s[1], -kInf);
 }
 
+TEST(TopK, AFloorRejectsLowerScoresEvenWhenNotFullAndAdmitsEqualOnes) {
+  TopK top;
+  top.reset(3, 2.0f);
+  EXPECT_EQ(top.floor(), 2.0f);
+  EXPECT_EQ(top.threshold(), 2.0f);  // the floor, before anything is kept
+  EXPECT_FALSE(top.admits(1.5f));
+  EXPECT_TRUE(top.admits(2.0f));
+  top.push(1.9f, 0);  // e.g. an early-stopped upper bound below the threshold
+  top.push(kNaN, 1);
+  top.push(-kInf, 2);
+  EXPECT_EQ(top.size(), 0u);
+  top.push(2.0f, 5);  // equal to the floor: returned
+  top.push(4.0f, 3);
+  EXPECT_EQ(top.threshold(), 2.0f);
+  top.push(3.0f, 4);
+  EXPECT_EQ(top.threshold(), 2.0f);  // full: the worst kept score
+  top.push(5.0f, 6);
+  EXPECT_EQ(top.threshold(), 3.0f);
+  Out o{std::vector<float>(3), std::vector<std::int64_t>(3)};
+  top.write(o.scores.data(), o.ids.data());
+  EXPECT_EQ(o.ids, (std::vector<std::int64_t>{6, 3, 4}));
+  top.clear();  // keeps the floor
+  EXPECT_EQ(top.threshold(), 2.0f);
+  top.push(1.0f, 9);
+  EXPECT_EQ(top.size(), 0u);
+  top.reset(2);  // a reset without a floor drops it
+  EXPECT_EQ(top.threshold(), -kInf);
+  top.push(1.0f, 9);
+  EXPECT_EQ(top.size(), 1u);
+}
+
+TEST(TopK, AFloorPadsWhenTooFewReachIt) {
+  TopK top;
+  top.reset(4, 10.0f);
+  for (DocId i = 0; i < 20; ++i) top.push(static_cast<float>(i), i);
+  Out o{std::vector<float>(4), std::vector<std::int64_t>(4)};
+  EXPECT_EQ(top.write(o.scores.data(), o.ids.data()), 4u);
+  EXPECT_EQ(o.ids, (std::vector<std::int64_t>{19, 18, 17, 16}));
+  top.reset(4, 17.5f);
+  for (DocId i = 0; i < 20; ++i) top.push(static_cast<float>(i), i);
+  EXPECT_EQ(top.write(o.scores.data(), o.ids.data()), 2u);
+  EXPECT_EQ(o.ids, (std::vector<std::int64_t>{19, 18, -1, -1}));
+  EXPECT_EQ(o.scores[2], -kInf);
+}
+
 }  // namespace
 }  // namespace aftershock

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "aftershock/error.hpp"
+#include "aftershock/parallel.hpp"
 #include "aftershock/sparse/index.hpp"
 
 namespace aftershock::sparse {
@@ -211,6 +212,35 @@ std::vector<std::pair<TermId, float>> SparseIndex::document(DocId d) const {
   for (std::size_t i = 0; i < r.n; ++i) out[i] = fwd_.entry(r, i);
   std::sort(out.begin(), out.end());  // rows are stored heaviest first; documents read in term order
   return out;
+}
+
+std::size_t SparseIndex::n_stored_entries() const {
+  std::size_t n = 0;
+  for (RowHandle h : fwd_.handles()) n += fwd_.row(h).n;
+  return n;
+}
+
+void SparseIndex::documents(std::int64_t* indptr, TermId* indices, float* values, std::size_t num_threads) const {
+  indptr[0] = 0;
+  for (std::size_t d = 0; d < n_docs_; ++d)
+    indptr[d + 1] = indptr[d] + static_cast<std::int64_t>(fwd_.row(fwd_.handle(static_cast<DocId>(d))).n);
+  // Chunks of documents, so a worker's sort buffer is reused across many short rows.
+  constexpr std::size_t kChunk = 1024;
+  parallel_for((n_docs_ + kChunk - 1) / kChunk, num_threads, [&](std::size_t c, std::size_t) {
+    std::vector<std::pair<TermId, float>> row;
+    for (std::size_t d = c * kChunk; d < std::min(n_docs_, (c + 1) * kChunk); ++d) {
+      const ForwardIndex::Row r = fwd_.row(fwd_.handle(static_cast<DocId>(d)));
+      row.resize(r.n);
+      for (std::size_t i = 0; i < r.n; ++i) row[i] = fwd_.entry(r, i);
+      // Stored heaviest first; terms are distinct, so sorting by term alone is a total order.
+      std::sort(row.begin(), row.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      const auto at = static_cast<std::size_t>(indptr[d]);
+      for (std::size_t i = 0; i < r.n; ++i) {
+        indices[at + i] = row[i].first;
+        values[at + i] = row[i].second;
+      }
+    }
+  });
 }
 
 }  // namespace aftershock::sparse

@@ -20,6 +20,9 @@ struct Searcher {
   const SparseIndex& ix;
   const SearchParams& p;
   const SparseKernels& kern;
+  const std::uint64_t* allowed = nullptr;  // SearchFilter::allowed: null = every document
+
+  bool is_allowed(DocId d) const { return allowed == nullptr || ((allowed[d >> 6] >> (d & 63)) & 1) != 0; }
 
   struct BlockRef {
     float bound;
@@ -71,14 +74,16 @@ struct Searcher {
   void prefetch_head(RowHandle h) const { __builtin_prefetch(ix.fwd_.row_begin(h)); }
   void prefetch_row(RowHandle h, const Scratch& s) const {
     const ForwardIndex::Row r = ix.fwd_.row(h);
-    if ((s.seen[r.doc >> 6] >> (r.doc & 63)) & 1) return;
+    if (((s.seen[r.doc >> 6] >> (r.doc & 63)) & 1) || !is_allowed(r.doc)) return;
     const auto begin = reinterpret_cast<std::uintptr_t>(ix.fwd_.row_begin(h));
     const std::uintptr_t last = begin + ix.fwd_.row_bytes(r.n) - 1;
     for (std::uintptr_t line = (begin | 63) + 1; line <= last; line += 64)
       __builtin_prefetch(reinterpret_cast<const void*>(line));
   }
 
-  // Score the not-yet-seen documents among rows[0, n).
+  // Score the not-yet-seen allowed documents among rows[0, n). A document filtered out is
+  // skipped before its row is read past the header; it is not marked seen (it is skipped
+  // again, as cheaply, wherever it recurs).
   void visit(const RowHandle* rows, std::size_t n, Scratch& s, TopK& top) const {
     for (std::size_t i = 0; i < std::min(n, kHeadAhead); ++i) prefetch_head(rows[i]);
     for (std::size_t i = 0; i < std::min(n, kRowAhead); ++i) prefetch_row(rows[i], s);
@@ -87,12 +92,15 @@ struct Searcher {
       if (i + kHeadAhead < n) prefetch_head(rows[i + kHeadAhead]);
       if (i + kRowAhead < n) prefetch_row(rows[i + kRowAhead], s);
       const ForwardIndex::Row r = ix.fwd_.row(rows[i]);
+      if (!is_allowed(r.doc)) continue;
       std::uint64_t& word = s.seen[r.doc >> 6];
       const std::uint64_t bit = std::uint64_t{1} << (r.doc & 63);
       if (word & bit) continue;
       word |= bit;
       s.visited.push_back(r.doc);
-      // A document stopped early can never enter later either: the k-th score only grows.
+      // A document stopped early can never enter later either: the threshold (the floor,
+      // then the k-th score) only grows, and TopK refuses scores below the floor even
+      // while it is not full.
       top.push(score(r, s.dense.data(), s.query_mass, s.may_stop ? top.threshold() : kNoStop), r.doc);
     }
   }
@@ -116,7 +124,8 @@ struct Searcher {
 
   // Visits s.blocks best bound first (equal bounds: the smaller global block number, lists
   // being in term order, so the walk is deterministic) until the first block whose bound is
-  // below heap_factor * k-th score: the k-th score only grows, so no later block could pass.
+  // below heap_factor * threshold, the threshold being max(floor, k-th score) (-inf while
+  // there is neither, which cuts nothing): it only grows, so no later block could pass.
   // In rounds rather than through a heap over all of them: the best kRound blocks left are
   // selected and sorted, visited, and then every block left below the cut is dropped (it
   // would never be visited) -- usually nearly all of a query's ~1,500 blocks, which
@@ -130,7 +139,7 @@ struct Searcher {
       std::nth_element(first, mid, end, higher);
       std::sort(first, mid, higher);
       for (auto it = first; it != mid; ++it) {
-        if (top.full() && it->bound < p.heap_factor * top.threshold()) return;
+        if (it->bound < p.heap_factor * top.threshold()) return;
         ++s.stats.blocks_visited;
         // Blocks hold ~8 documents, too few for visit's prefetch to run ahead of the first
         // ones: the next block (likely visited next) has its rows' heads fetched while this
@@ -143,14 +152,15 @@ struct Searcher {
         visit(rows, n, s, top);
       }
       first = mid;
-      if (top.full()) {
+      if (top.threshold() > kNoStop) {
         const float cut = p.heap_factor * top.threshold();
         end = std::partition(first, end, [cut](const BlockRef& b) { return !(b.bound < cut); });
       }
     }
   }
 
-  // Fills `top` (empty, sized for k) with query qi's results; leaves the scratch all-zero.
+  // Fills `top` (empty, sized for k, with the query's floor) with query qi's results;
+  // leaves the scratch all-zero.
   void search_one(const SparseBatchView& q, std::size_t qi, Scratch& s, TopK& top) const {
     const std::int64_t qb = q.indptr[qi], qe = q.indptr[qi + 1];
     for (std::int64_t j = qb; j < qe; ++j) s.dense[q.indices[j]] = q.values[j];
@@ -237,29 +247,118 @@ Searcher::Scratch& thread_scratch(std::size_t dim, std::size_t n_docs) {
 
 }  // namespace
 
-void SparseIndex::search(const SparseBatchView& queries, const SearchParams& p, TopKOut out,
-                         SearchStats* stats) const {
+void SparseIndex::check_filter(const SearchFilter& filter, std::size_t n_queries) const {
+  const std::size_t words = (n_docs_ + 63) / 64;
+  if (filter.allowed != nullptr && filter.allowed_words != words)
+    throw InvalidArgument("allowed: expected ceil(n_docs / 64) = " + std::to_string(words) + " uint64 words, got " +
+                          std::to_string(filter.allowed_words));
+  if (filter.floors == nullptr) return;
+  if (filter.n_floors != n_queries)
+    throw InvalidArgument("floors: expected one per query (" + std::to_string(n_queries) + "), got " +
+                          std::to_string(filter.n_floors));
+  for (std::size_t i = 0; i < n_queries; ++i)
+    if (std::isnan(filter.floors[i])) throw InvalidArgument("floors: expected numbers or -inf, got NaN at query " + std::to_string(i));
+}
+
+void SparseIndex::search(const SparseBatchView& queries, const SearchParams& p, TopKOut out, SearchStats* stats,
+                         const SearchFilter& filter) const {
   check_search_params(p);
   if (out.k != p.k) throw InvalidArgument("internal: output width does not match k");
   if (queries.dim != dim_)
     throw InvalidArgument("queries: expected " + std::to_string(dim_) + " columns (the index vocabulary), got " +
                           std::to_string(queries.dim));
   validate_batch(queries, "queries", p.num_threads);
-  search_unchecked(queries, p, out, stats);
+  check_filter(filter, queries.n_rows);
+  search_unchecked(queries, p, out, stats, filter);
 }
 
 // PRECONDITION: check_search_params(p) passed, out.k == p.k, queries.dim == dim_ and
-// `queries` is a valid batch (validate_batch), e.g. rows of this index's own forward index.
+// `queries` is a valid batch (validate_batch), e.g. rows of this index's own forward index;
+// check_filter(filter, queries.n_rows) passed.
 void SparseIndex::search_unchecked(const SparseBatchView& queries, const SearchParams& p, TopKOut out,
-                                   SearchStats* stats) const {
+                                   SearchStats* stats, const SearchFilter& filter) const {
   AFTERSHOCK_DCHECK(p.k >= 1 && out.k == p.k && queries.dim == dim_);
-  Searcher searcher{*this, p, sparse_kernels()};
+  Searcher searcher{*this, p, sparse_kernels(), filter.allowed};
   parallel_for(queries.n_rows, p.num_threads, [&](std::size_t qi, std::size_t) {
     Searcher::Scratch& s = thread_scratch(dim_, n_docs_);
-    s.top.reset(p.k);
+    s.top.reset(p.k, filter.floors != nullptr ? filter.floors[qi] : kNoStop);
     searcher.search_one(queries, qi, s, s.top);
     s.top.write(out.scores + qi * p.k, out.ids + qi * p.k);
     if (stats != nullptr) stats[qi] = s.stats;
+  });
+}
+
+namespace {
+
+// Whether the row shares a term with the query scattered in `q`: both weights > 0 (the
+// candidate rule of exact_search, which scoring alone cannot decide: a product may round
+// to 0). Stops at the first shared term; the row is then in cache for the dot product.
+template <class T>
+bool shares_term(const T* terms, const float* values, std::size_t n, const float* q) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (q[terms[i]] > 0.0f && values[i] > 0.0f) return true;
+  return false;
+}
+template <class T>
+bool shares_term(const T* terms, const std::uint16_t* values, std::size_t n, const float* q) {
+  // IEEE half bits of a value validated >= 0: positive when nonzero with the sign clear.
+  for (std::size_t i = 0; i < n; ++i)
+    if (q[terms[i]] > 0.0f && values[i] != 0 && values[i] < 0x8000) return true;
+  return false;
+}
+
+}  // namespace
+
+void SparseIndex::search_subset(const SparseBatchView& queries, const DocId* docs, std::size_t n_listed,
+                                std::size_t num_threads, TopKOut out, const SearchFilter& filter) const {
+  if (out.k < 1) throw InvalidArgument("k: expected k >= 1, got " + std::to_string(out.k));
+  if (queries.dim != dim_)
+    throw InvalidArgument("queries: expected " + std::to_string(dim_) + " columns (the index vocabulary), got " +
+                          std::to_string(queries.dim));
+  for (std::size_t i = 0; i < n_listed; ++i) {
+    if (docs[i] >= n_docs_)
+      throw InvalidArgument("docs: expected ids < n_docs = " + std::to_string(n_docs_) + ", got " +
+                            std::to_string(docs[i]) + " at position " + std::to_string(i));
+    if (i > 0 && docs[i] <= docs[i - 1])
+      throw InvalidArgument("docs: expected strictly increasing ids, got " + std::to_string(docs[i - 1]) + " then " +
+                            std::to_string(docs[i]) + " at position " + std::to_string(i));
+  }
+  validate_batch(queries, "queries", num_threads);
+  check_filter(filter, queries.n_rows);
+  const SearchParams p;  // unused by score(); the Searcher needs one
+  const Searcher searcher{*this, p, sparse_kernels(), filter.allowed};
+  const std::size_t k = out.k;
+  parallel_for(queries.n_rows, num_threads, [&](std::size_t qi, std::size_t) {
+    Searcher::Scratch& s = thread_scratch(dim_, n_docs_);
+    const std::int64_t qb = queries.indptr[qi], qe = queries.indptr[qi + 1];
+    float query_mass = 0.0f;
+    for (std::int64_t j = qb; j < qe; ++j) {
+      s.dense[queries.indices[j]] = queries.values[j];
+      if (queries.values[j] > 0.0f) query_mass += queries.values[j];
+    }
+    TopK& top = s.top;
+    top.reset(k, filter.floors != nullptr ? filter.floors[qi] : kNoStop);
+    const float* q = s.dense.data();
+    for (std::size_t i = 0; i < std::min(n_listed, Searcher::kHeadAhead); ++i)
+      searcher.prefetch_head(fwd_.handle(docs[i]));
+    for (std::size_t i = 0; i < n_listed; ++i) {
+      if (i + Searcher::kHeadAhead < n_listed) searcher.prefetch_head(fwd_.handle(docs[i + Searcher::kHeadAhead]));
+      const DocId d = docs[i];
+      if (!searcher.is_allowed(d)) continue;
+      const ForwardIndex::Row r = fwd_.row(fwd_.handle(d));
+      const bool wide = fwd_.wide_terms(), f16 = fwd_.precision() == Precision::kFp16;
+      const bool candidate =
+          wide ? (f16 ? shares_term(static_cast<const std::uint32_t*>(r.terms), static_cast<const std::uint16_t*>(r.values), r.n, q)
+                      : shares_term(static_cast<const std::uint32_t*>(r.terms), static_cast<const float*>(r.values), r.n, q))
+               : (f16 ? shares_term(static_cast<const std::uint16_t*>(r.terms), static_cast<const std::uint16_t*>(r.values), r.n, q)
+                      : shares_term(static_cast<const std::uint16_t*>(r.terms), static_cast<const float*>(r.values), r.n, q));
+      if (!candidate) continue;
+      // Exact despite the early stop: a row stops only when its score is certainly below
+      // the threshold (the floor or the k-th score), which TopK then refuses.
+      top.push(searcher.score(r, q, query_mass, top.threshold()), d);
+    }
+    for (std::int64_t j = qb; j < qe; ++j) s.dense[queries.indices[j]] = 0.0f;
+    top.write(out.scores + qi * k, out.ids + qi * k);
   });
 }
 

@@ -34,6 +34,25 @@ void validate_batch(const SparseBatchView& batch, const char* what, std::size_t 
 void exact_search(const SparseBatchView& docs, const SparseBatchView& queries, std::size_t k,
                   std::size_t num_threads, TopKOut out);
 
+/// Optional restrictions of one search call (a segment of a living index: deleted or
+/// filtered-out documents, and the score an earlier segment's results already reach).
+/// Non-owning; the default restricts nothing and costs one predictable branch per document.
+struct SearchFilter {
+  /// Null (every document may be returned) or a bitset of allowed_words == ceil(n_docs / 64)
+  /// words: bit (d & 63) of word d >> 6 set = document d may be returned. A cleared
+  /// document is skipped before it is scored (no dot product), from the lists and from
+  /// the kNN graph alike. Bits at or beyond n_docs are ignored. Read, not copied: a
+  /// concurrent change can change results, never memory safety.
+  const std::uint64_t* allowed = nullptr;
+  std::size_t allowed_words = 0;
+  /// Null (no floor) or n_floors == n_queries score floors: query i returns only documents
+  /// scoring >= floors[i] (-inf: no floor; NaN is refused). The floor is also the initial
+  /// pruning threshold: blocks are cut at heap_factor * max(floor, k-th score) and the dot
+  /// kernels stop early below max(floor, k-th score).
+  const float* floors = nullptr;
+  std::size_t n_floors = 0;
+};
+
 class SparseIndex {
  public:
   /// Builds from validated-on-entry CSR docs (see validate_batch). Doc ids are row
@@ -45,8 +64,23 @@ class SparseIndex {
   /// Top-k for every row of `queries` (same dim as the index). out.k must be params.k.
   /// Const and thread-safe: concurrent searches are fine. Throws InvalidArgument.
   /// When `stats` is given it receives one SearchStats per query (n_rows entries).
+  /// With `filter` (see SearchFilter): only allowed documents, scoring >= the query's
+  /// floor, are returned. In the lossless setting (heap_factor 0, query_cut >= the query's
+  /// terms, no list pruning) that is exactly the unfiltered top k restricted to them.
+  /// Throws InvalidArgument (naming `allowed` or `floors`) for a wrong length or a NaN floor.
   void search(const SparseBatchView& queries, const SearchParams& params, TopKOut out,
-              SearchStats* stats = nullptr) const;
+              SearchStats* stats = nullptr, const SearchFilter& filter = SearchFilter()) const;
+
+  /// Exact top-out.k of every query among the listed documents `docs[0, n_listed)`
+  /// (strictly increasing ids < n_docs; otherwise InvalidArgument naming `docs`), further
+  /// restricted by `filter` (allowed and floors as in search). A document is a candidate
+  /// when it shares a term with the query (both weights > 0), as in exact_search; scores
+  /// use the search's dot kernels on the forward index, so they equal a lossless search's
+  /// bit for bit. Ties go to the smaller id; padded with -inf / -1. Queries are validated as
+  /// in search; out.k >= 1. O(n_listed) row dot products per query (rows stop early once
+  /// they cannot reach the k-th score). Parallel over queries; const and thread-safe.
+  void search_subset(const SparseBatchView& queries, const DocId* docs, std::size_t n_listed, std::size_t num_threads,
+                     TopKOut out, const SearchFilter& filter = SearchFilter()) const;
 
   /// (Re)builds the kNN graph: each document's `knn` nearest documents found by searching
   /// the index itself with the document as query (`params`, k = knn + 1, self excluded).
@@ -89,12 +123,22 @@ class SparseIndex {
                                   simd::Level level) const;
   /// The document as stored in the forward index (values after quantization).
   std::vector<std::pair<TermId, float>> document(DocId d) const;
+  /// Entries stored in the forward index over all documents (the nnz of documents()). O(n_docs).
+  std::size_t n_stored_entries() const;
+  /// Every stored document as CSR, in document order: indptr [n_docs + 1] (int64),
+  /// indices and values [n_stored_entries()], terms ascending within a row, values as
+  /// stored (fp16 widened to float32) -- document(d) for every d, in bulk.
+  /// PRECONDITION: the buffers hold that many entries. O(nnz log(row length)), parallel
+  /// over documents.
+  void documents(std::int64_t* indptr, TermId* indices, float* values, std::size_t num_threads) const;
 
  private:
   /// search() without its checks, for internal callers (build_knn). PRECONDITIONs in
   /// search.cpp.
   void search_unchecked(const SparseBatchView& queries, const SearchParams& params, TopKOut out,
-                        SearchStats* stats = nullptr) const;
+                        SearchStats* stats = nullptr, const SearchFilter& filter = SearchFilter()) const;
+  // Throws InvalidArgument unless `filter` fits this index and n_queries queries.
+  void check_filter(const SearchFilter& filter, std::size_t n_queries) const;
   void write(io::FileWriter& w, std::string& conf_text) const;
   static SparseIndex read(const io::FileReader& r);
   // After load: every offset and id in range; rows heaviest first unless the file predates it.
