@@ -27,6 +27,7 @@ the union. A segment where the filter leaves few rows is scored exactly over tho
 from __future__ import annotations
 
 import base64
+import errno
 import io
 import json
 import math
@@ -392,6 +393,12 @@ class Living:
             return False
         return bool(self.contains(np.int64(doc_id) if 0 <= int(doc_id) <= INT64_MAX else -1))
 
+    def _living_bytes(self) -> dict:
+        """Bytes of the id maps and tombstones (part of ``size_bytes``; ``info()`` lists them)."""
+        segs = self._state.segments
+        return {"ids_bytes": sum(s.ids.nbytes for s in segs),
+                "tombstones_bytes": sum(0 if s.deleted is None else s.deleted.nbytes for s in segs)}
+
     def segments(self) -> list[dict]:
         """One dict per segment: ``n_docs`` (rows), ``n_deleted``, ``n_live``, ``size_bytes``."""
         return [{"n_docs": s.n_docs, "n_deleted": s.n_deleted, "n_live": s.n_live, "size_bytes": s.core.size_bytes}
@@ -547,9 +554,7 @@ class Living:
         snap = self._state
         flt = as_filter(filter)
         opts = {**opts, "total_live": snap.n_live}
-        scores = np.full((n_queries, k), -np.inf, dtype=np.float32)
-        ids = np.full((n_queries, k), -1, dtype=np.int64)
-        floors = None
+        scores = ids = floors = None
         order = sorted((s for s in snap.segments if s.n_live), key=lambda s: -s.n_live)
         for pos, seg in enumerate(order):
             if flt is None:
@@ -568,12 +573,19 @@ class Living:
                 bits = seg.live_bits() if mask is None else bits_of(mask)
                 s, r = self._segment_search(seg, prepared, k, opts, bits, floors, stats)
             ext = r if seg.identity else np.where(r >= 0, seg.ids[np.maximum(r, 0)], -1)
-            if floors is None:
+            if scores is None:
                 scores, ids = s, ext
             else:
                 scores, ids = merge_topk(scores, ids, s, ext, k)
             if pos + 1 < len(order):
                 floors = np.ascontiguousarray(scores[:, k - 1], dtype=np.float32)
+        if scores is None:
+            # Nothing can match (all deleted or filtered out): the padded result comes from a
+            # search allowing no document, so the query and k checks (a huge k is a
+            # ValueError naming it, not a MemoryError) are the core's as always.
+            seg = snap.segments[0]
+            none = np.zeros(-(-seg.n_docs // 64), dtype=np.uint64)
+            scores, ids = self._segment_search(seg, prepared, k, opts, none, None, stats)
         return scores, ids
 
     # -------------------------------------------------------------- persistence
@@ -745,8 +757,10 @@ class Living:
         """Save atomically.
 
         A plain index (one segment, nothing deleted, ids = row numbers, as ``build``
-        without ``ids`` makes it) is one file, as before, unless ``path`` is an existing
-        directory. Otherwise ``path`` is a directory (created if missing): one
+        without ``ids`` makes it) is one file, as before (an existing directory at ``path``
+        is an ``IsADirectoryError``), unless ``path`` is a directory an index was saved
+        into before. Otherwise ``path`` is a directory (created if missing; an existing
+        one must be empty or hold an index saved before, else ``ValueError``): one
         checksummed file per segment (written once: a segment never changes), one file per
         generation of a segment's tombstones, and ``MANIFEST.json`` (checksummed) naming
         them, replaced atomically (write, fsync, rename) after every other file is durable
@@ -756,13 +770,19 @@ class Living:
         (``ValueError`` naming ``path``).
         """
         raw = path_value(path)
-        if self._is_plain and not os.path.isdir(raw):
+        manifest = os.path.join(raw, os.fsencode(_MANIFEST))
+        if self._is_plain and not os.path.isfile(manifest):
             self._save_file(raw)
             return
         if os.path.exists(raw) and not os.path.isdir(raw):
             raise ValueError(
                 f"path: {os.fsdecode(raw)!r} is a file; an index with several segments, deletes or its own ids "
                 "is saved as a directory (choose another path, or compact() an index without ids)"
+            )
+        if os.path.isdir(raw) and os.listdir(raw) and not os.path.isfile(manifest):
+            raise ValueError(
+                f"path: {os.fsdecode(raw)!r} is a directory holding other files; an index is saved into a new "
+                "or empty directory, or over an index saved there before"
             )
         with self._lock:  # one consistent snapshot; no writer changes it meanwhile
             self._save_directory(raw)
@@ -791,7 +811,7 @@ class Living:
                 return cls._core_class.load(p)
 
             if not os.path.isfile(os.path.join(raw, os.fsencode(_MANIFEST))):
-                raise _format_error(f"{where}: not a saved index directory ({_MANIFEST} is missing)")
+                raise IsADirectoryError(errno.EISDIR, f"Is a directory, not a saved index (no {_MANIFEST})", where)
             return cls._load_layout(read, load_core, where)
         return cls._load_file(raw)
 

@@ -356,6 +356,8 @@ class MultiVectorIndex(Living, _tuning.Tunable, CoreBacked):
         if merged:
             # The tokens come out of segments as stored, i.e. already pooled.
             params["pool_factor"], params["pool_iters"] = 1.0, 0
+            if params.get("n_centroids") and params["n_centroids"] > len(docs[0]):
+                params["n_centroids"] = len(docs[0])  # a merge of few documents left: fewer tokens
         elif params["method"] == "centroid":
             largest = max(self._state.segments, key=lambda s: s.n_live)
             centroids = largest.core.centroids
@@ -706,7 +708,10 @@ class MultiVectorIndex(Living, _tuning.Tunable, CoreBacked):
             (``n_candidates``; centroid also ``n_probe``, ``n_interaction``,
             ``bitvector_threshold``, ``n_bitvector``); ``stats``: ``total_tokens`` (after
             pooling), ``original_tokens``, ``n_centroids`` and ``n_postings`` or
-            ``fde_dim``, ``index_size_bytes``, ``store_size_bytes``.
+            ``fde_dim``, ``index_size_bytes``, ``store_size_bytes``, ``ids_bytes`` and
+            ``tombstones_bytes`` (the four add up to ``size_bytes``), ``n_segments``,
+            ``n_deleted``. With several segments, sizes and counts are sums and
+            ``build`` is the largest segment's.
         """
         segs = self._state.segments
         parts = max(segs, key=lambda s: s.n_docs).core.info()
@@ -716,6 +721,7 @@ class MultiVectorIndex(Living, _tuning.Tunable, CoreBacked):
                 if name in stats:
                     stats[name] = sum(s.core.info()["stats"].get(name, 0) for s in segs)
             parts = {**parts, "stats": stats}
+        parts["stats"].update(self._living_bytes())
         parts["stats"]["n_segments"] = len(segs)
         parts["stats"]["n_deleted"] = sum(s.n_deleted for s in segs)
         search = dict(parts["search"])

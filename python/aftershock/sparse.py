@@ -634,8 +634,7 @@ class SparseIndex(Living, _tuning.Tunable, CoreBacked):
             stats["n_summary_entries"] += seg.core.n_summary_entries
             for name, value in seg.core.component_bytes.items():
                 stats[name] = stats.get(name, 0) + value
-        stats["ids_bytes"] = sum(s.ids.nbytes for s in segs)
-        stats["tombstones_bytes"] = sum(0 if s.deleted is None else s.deleted.nbytes for s in segs)
+        stats.update(self._living_bytes())
         stats["n_segments"] = len(segs)
         stats["n_deleted"] = sum(s.n_deleted for s in segs)
         return self._make_info(build=build, search=self._defaults(), stats=stats)

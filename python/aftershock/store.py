@@ -219,12 +219,15 @@ class MultiVectorStore(Living, CoreBacked):
             search parameters); ``stats``: ``total_tokens``, ``n_panels`` (panels of
             ``panel_tokens`` = 16 tokens), and the component sizes ``data_bytes`` (token
             panels), ``scales_bytes`` and ``bias_bytes`` (int8 only, else 0),
-            ``offsets_bytes``, which add up to ``size_bytes``.
+            ``offsets_bytes``, ``ids_bytes`` and ``tombstones_bytes`` (the living index's
+            id map and deletions), which add up to ``size_bytes``; ``n_segments``,
+            ``n_deleted``.
         """
         stats: dict = {}
         for seg in self._state.segments:
             for name, value in seg.core.stats.items():
                 stats[name] = stats.get(name, 0) + value
+        stats.update(self._living_bytes())
         stats["n_segments"] = self.n_segments
         stats["n_deleted"] = sum(s.n_deleted for s in self._state.segments)
         return self._make_info(build={}, search={}, stats=stats)

@@ -46,7 +46,7 @@ def mv_case():
 
 
 def _stored_recall(index, queries, k, **params):
-    exact = exact_search(index._stored_docs(), queries, k)
+    exact = exact_search(index._stored_docs()[0], queries, k)
     return recall_at_k(index.search(queries, k, **params).ids, exact.ids, k)
 
 

@@ -25,8 +25,9 @@ def corpus(n, dim=300, density=0.05, seed=0):
     return m
 
 
-def exact_filtered(docs, queries, k, allowed_rows):
-    """Top-k ids among allowed rows sharing a term with the query (ties: smaller row)."""
+def exact_filtered(docs, queries, k, allowed_rows, ids=None):
+    """Top-k rows among allowed rows sharing a term with the query (ties: smaller id,
+    ``ids[row]``, default the row)."""
     d = docs.toarray().astype(np.float64)
     q = queries.toarray().astype(np.float64)
     out = []
@@ -34,7 +35,8 @@ def exact_filtered(docs, queries, k, allowed_rows):
         s = d @ q[qi]
         share = ((d > 0) & (q[qi] > 0)).any(axis=1)
         c = np.array([r for r in allowed_rows if share[r]], dtype=np.int64)
-        order = c[np.lexsort((c, -s[c]))][:k] if c.size else c
+        tie = c if ids is None else ids[c]
+        order = c[np.lexsort((tie, -s[c]))][:k] if c.size else c
         out.append(list(order) + [-1] * (k - len(order)))
     return np.array(out)
 
@@ -74,7 +76,7 @@ def test_lossless_filtered_search_is_exact(n_allowed, segments):
     for p in parts[1:]:
         ix.add(docs[p], ids=ext[p])
     allowed_rows = np.sort(rng.choice(2000, n_allowed, replace=False))
-    want_rows = exact_filtered(docs, queries, 10, allowed_rows)
+    want_rows = exact_filtered(docs, queries, 10, allowed_rows, ext)
     want = np.where(want_rows >= 0, ext[np.maximum(want_rows, 0)], -1)
     for flt in (ext[allowed_rows], af.IdFilter(ext[allowed_rows])):
         got = ix.search(queries, 10, query_cut=1000, heap_factor=0.0, filter=flt)

@@ -210,7 +210,7 @@ class SparseMachine(LivingMachine):
 class MultiVectorMachine(LivingMachine):
     method = "centroid"
 
-    @initialize(data=st.data(), n=st.integers(1, 6))
+    @initialize(data=st.data(), n=st.integers(2, 6))
     def build(self, data, n):
         docs = [np.array(d, dtype=np.float32) for d in data.draw(token_docs(n))]
         ids = self.fresh_ids(data, n)

@@ -100,7 +100,8 @@ def test_info_layout(data, method):
 
     stats = info["stats"]
     assert stats["total_tokens"] == stats["original_tokens"] == len(vectors)
-    assert stats["index_size_bytes"] + stats["store_size_bytes"] == info["size_bytes"]
+    parts = ("index_size_bytes", "store_size_bytes", "ids_bytes", "tombstones_bytes")
+    assert sum(stats[p] for p in parts) == info["size_bytes"]
     search = info["search"]
     if method == "centroid":
         n_candidates = min(512, info["n_docs"])  # multivector.default_search for this corpus size
