@@ -137,6 +137,7 @@ MemoryLimit usable_memory() {
 }
 
 void check_memory_need(std::uint64_t bytes, const std::string& what, const std::string& advice) {
+  if (bytes <= kUncheckedBytes) return;
   const MemoryLimit usable = usable_memory();
   if (bytes <= usable.bytes) return;
   throw InvalidArgument(what + " needs " + format_bytes(bytes) + ", more than the " + format_bytes(usable.bytes) +

@@ -37,7 +37,10 @@ inline std::uint64_t usable_memory_bytes() { return usable_memory().bytes; }
 
 /// Throws InvalidArgument("<what> needs 7.5 GiB, more than the 4.0 GiB this process can use
 /// (<limit>)<advice>") when `bytes` exceeds usable_memory_bytes(). `advice`, when not
-/// empty, is appended after "; ".
+/// empty, is appended after "; ". Requests up to kUncheckedBytes pass without a look:
+/// reading the limits (files under /proc and /sys) costs about 0.2 ms, more than a whole
+/// single-query search, and an allocation that small is not what the check guards against.
+inline constexpr std::uint64_t kUncheckedBytes = std::uint64_t{4} << 20;
 void check_memory_need(std::uint64_t bytes, const std::string& what, const std::string& advice = "");
 
 /// The product of the factors, saturating at UINT64_MAX (a need that overflows 64 bits is
