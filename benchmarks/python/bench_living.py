@@ -64,7 +64,7 @@ def load_sparse(args):
         path = Path(args.data_root or "../shared/data") / "debian" / "docs.jsonl.gz"
         if path.exists():
             with gzip.open(path, "rt") as f:
-                sources = np.array([json.loads(line).get("source") == "man" for line in f])
+                sources = np.array([json.loads(line)["id"].startswith("man:") for line in f])
     else:
         docs, queries = datasets.synthetic_sparse(args.n_docs, n_queries=args.n_queries, seed=args.seed)[:2]
         sources = None
@@ -82,7 +82,7 @@ def load_tokens(args):
     sources = None
     if (root / "docs.jsonl").exists():
         with open(root / "docs.jsonl") as f:
-            sources = np.array([json.loads(line).get("source") == "man" for line in f])
+            sources = np.array([json.loads(line)["id"].startswith("man:") for line in f])
     return (np.asarray(vectors, dtype=np.float32), offsets), queries, sources
 
 
