@@ -1,7 +1,8 @@
 """The living multi-vector index against colsearch (PyPI): churn and filtered search, one run.
 
 Both systems get the same documents (real ColBERT token vectors at 128-d from
-``--tokens``, the first ``--n-docs``), the same queries, the same churn and the same
+``--tokens``: a seeded random ``--n-docs`` of the first ``--pool`` = 20,000, so the
+man pages, rows 17,587+ of the file, keep their 12% share), the same queries, the same churn and the same
 allow-lists; every search is single-threaded (aftershock ``num_threads=1``; colsearch
 ``torch.set_num_threads(1)`` and ``RAYON_NUM_THREADS=1`` for its Rust kernel).
 
@@ -37,7 +38,11 @@ k_candidates=2000, max_docs_exact=10000) except ``enable_wal=False`` (no fsync i
 timings) and ``--cs-lemur-epochs`` (default 10 = its default). The "gem" engine (its
 default when ``latence_gem_index`` is installed) is not on PyPI's CPU wheels here.
 Its build (LEMUR MLP training + K=8192 spherical k-means) is very slow on CPU: it runs
-with ``--build-threads`` torch threads (aftershock's builds use the same count).
+with ``--build-threads`` torch threads (aftershock's builds use the same count), and with
+``RROQ158_KMEANS_BACKEND=fast`` (its documented vectorised k-means; the default k-means++
+init alone took minutes for 300 documents). Even so a colsearch build of 2,000 documents
+takes over 4 minutes on 2 cores, so the default ``--n-docs`` is 1,000 (two colsearch builds
+per run); 20,000 documents (``--n-docs 20000``) would take hours here.
 
 Environment: a separate venv so the dev venv stays clean::
 
@@ -51,10 +56,12 @@ aftershock is not installed into it: this script imports it from ``--aftershock-
 (default: the dev venv's site-packages, ``/work/main/.venv-test/lib/python3.11/site-packages``),
 put first on ``sys.path`` only while ``import aftershock`` runs.
 
-Example::
+Example (the default size, ~15 minutes on 2 cores)::
 
     /work/venv-colsearch/bin/python benchmarks/python/bench_living_colsearch.py \\
-        --n-docs 20000 --n-queries 300 --out living_colsearch.jsonl
+        --n-docs 1000 --n-queries 300 --out living_colsearch.jsonl
+
+``--skip-colsearch`` runs aftershock alone (any size, in any environment with aftershock).
 """
 
 from __future__ import annotations
@@ -95,19 +102,24 @@ def load_tokens(args):
     root = Path(args.tokens).expanduser()
     vectors = np.load(root / "doc_vectors_128.npy", mmap_mode="r")
     offsets = np.load(root / "doc_offsets.npy")
-    n = min(args.n_docs, len(offsets) - 1)
-    docs = [np.asarray(vectors[offsets[i] : offsets[i + 1]], dtype=np.float32) for i in range(n)]
+    n_all = min(args.pool, len(offsets) - 1)
+    n = min(args.n_docs, n_all)
+    # a seeded random sample of the first --pool documents (the file is ordered by source:
+    # the man pages are rows 17,587+), renumbered 0..n-1 in file order
+    rows = np.sort(np.random.default_rng(args.seed + 1).choice(n_all, n, replace=False))
+    docs = [np.asarray(vectors[offsets[i] : offsets[i + 1]], dtype=np.float32) for i in rows]
     qv = np.load(root / "query_vectors_128.npy").astype(np.float32)
     qo = np.load(root / "query_offsets.npy")
     queries = [qv[qo[i] : qo[i + 1]] for i in range(min(args.n_queries, len(qo) - 1))]
-    man = np.zeros(n, dtype=bool)
+    man_all = np.zeros(n_all, dtype=bool)
     if (root / "docs.jsonl").exists():
         with open(root / "docs.jsonl") as f:
             for i, line in enumerate(f):
-                if i >= n:
+                if i >= n_all:
                     break
-                man[i] = json.loads(line).get("source") == "man"
-    return docs, queries, man
+                # this data set says "manpages" (bench_living.py tests == "man")
+                man_all[i] = json.loads(line).get("source") in ("man", "manpages")
+    return docs, queries, man_all[rows]
 
 
 def recall(found, truth, k=K):
@@ -383,7 +395,8 @@ def print_table(reports, filt, names, args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tokens", default="~/.cache/aftershock-data/debian")
-    p.add_argument("--n-docs", type=int, default=20_000)
+    p.add_argument("--pool", type=int, default=20_000, help="documents sampled from: the first POOL")
+    p.add_argument("--n-docs", type=int, default=1000, help="documents indexed, a random sample of the pool")
     p.add_argument("--n-queries", type=int, default=300)
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--build-threads", type=int, default=0, help="threads for builds (0 = all), both systems")

@@ -297,10 +297,11 @@ class TieredMergePolicy:
 
 
 def merge_topk(s1, i1, s2, i2, k: int):
-    """Row-wise top-k of two result lists by (score desc, id asc); -1 ids pad last."""
+    """Row-wise top-k of two result lists by (score desc, id asc). Padding entries (id -1)
+    score -inf, which no document scores, so they sort last whatever their id."""
     s = np.concatenate([s1, s2], axis=1)
     i = np.concatenate([i1, i2], axis=1)
-    order = np.lexsort((np.where(i < 0, INT64_MAX, i), np.where(i < 0, np.inf, -s.astype(np.float64))), axis=1)[:, :k]
+    order = np.lexsort((i, -s), axis=1)[:, :k]
     return np.take_along_axis(s, order, axis=1), np.take_along_axis(i, order, axis=1)
 
 

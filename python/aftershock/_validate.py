@@ -33,6 +33,8 @@ def check_dtype_kind(arr: np.ndarray, name: str, kinds: str, expected: str) -> N
 def as_float32(values, name: str) -> np.ndarray:
     """Any real numeric array -> C-contiguous float32 (a copy only if needed)."""
     arr = np.asarray(values)
+    if arr.dtype == np.float32 and arr.flags.c_contiguous:  # the common case, without the errstate
+        return arr
     check_dtype_kind(arr, name, "fiu", "a real numeric array (float preferred)")
     # Values beyond float32 range become inf here and are rejected by the core's check.
     with np.errstate(over="ignore"):
@@ -75,9 +77,10 @@ def positive_int(value, name: str, minimum: int = 1, maximum: int = INT64_MAX) -
     ``maximum`` defaults to the largest int64, which every count parameter of ``_core``
     accepts; the core checks tighter, parameter-specific limits.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
-    value = int(value)
+    if type(value) is not int:  # a plain int skips the slower abstract-type checks
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+            raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+        value = int(value)
     if value < minimum or value > maximum:
         raise ValueError(f"{name}: expected an integer in [{minimum}, {_bound(maximum)}], got {value}")
     return value
@@ -123,6 +126,8 @@ def choice(value, name: str, choices: tuple[str, ...]) -> str:
 
 def real(value, name: str) -> float:
     """A Python float from any real number (bool is refused)."""
+    if type(value) is float:
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
     return float(value)
