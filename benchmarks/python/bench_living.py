@@ -226,20 +226,27 @@ def filters(args):
     n = eng.n
     rows = np.arange(n)
     ix = eng.build(rows)
-    cases = [(f"random {s:g}", np.sort(rng.choice(n, max(1, int(round(s * n))), replace=False)))
+    cases = [(f"random {s:g}", np.sort(rng.choice(n, max(1, int(round(s * n))), replace=False)), False)
              for s in (0.5, 0.1, 0.01, 0.001, 0.0001)]
     if eng.sources is not None and len(eng.sources) == n:
-        cases.append((f"man pages {eng.sources.mean():.3f}", np.flatnonzero(eng.sources)))
+        man = np.flatnonzero(eng.sources)
+        cases.append((f"man pages {eng.sources.mean():.3f}", man, False))
+        cases.append(("man, materialized", man, True))
+        cases.append(("random 0.1, mat.", cases[1][1], True))
     base = latency(eng, {"unfiltered": (ix, {})}, args.repeats, args.single)["unfiltered"]
     print(f"{args.engine} filters ({n} documents): unfiltered {base['batch']:.3f} ms/query batch,"
           f" {base['single']:.3f} single")
     reports = []
     cls = type(ix)
     planner = cls._plan_exact
-    for name, allowed in cases:
-        flt = af.IdFilter(allowed)
+    for name, allowed, materialize in cases:
+        flt = af.IdFilter(allowed, materialize=materialize)
         truth = eng.exact(allowed)
+        t = time.perf_counter()
         got = eng.search(ix, filter=flt)
+        first = time.perf_counter() - t
+        if materialize:
+            print(f"  ({name}: first search, building the view, {first:.1f} s; view {flt.size_bytes / 2**20:.1f} MiB)")
         rec = recall(got.ids, truth)
         lat = latency(eng, {"filtered": (ix, {"filter": flt})}, args.repeats, args.single)["filtered"]
         rep = {"engine": args.engine, "case": name, "n_allowed": int(len(allowed)), "recall": rec,

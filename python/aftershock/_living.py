@@ -36,6 +36,7 @@ import secrets
 import struct
 import tarfile
 import threading
+import weakref
 from typing import Any, Callable, ClassVar, NamedTuple
 
 import numpy as np
@@ -117,37 +118,79 @@ class IdFilter:
         External ids (duplicates are fine).
     exclude : bool
         False: an allow-list. True: a deny-list (every other live document may be returned).
+    materialize : bool
+        Search a small index built over the documents the filter lets through instead of
+        filtering the whole index: on the first search of each segment, its allowed
+        documents (as stored) are indexed by the index's own algorithm and parameters, and
+        kept with the filter. For a filter reused over many queries that selects a
+        *correlated* part of the corpus (a category, a language, a tenant): its documents
+        sit deep in the lists pruned for the whole corpus, where an allow-bitset cannot
+        reach them (measured: recall@10 0.86 against 0.95+ for the man-page part of the
+        real set, docs/living-index.md). Costs one build of the allowed documents per
+        segment (seconds per ten thousand) and its memory (:attr:`size_bytes`). Selective
+        filters still go to exact scoring (the planner), never to a tiny index.
     """
 
-    def __init__(self, ids, *, exclude: bool = False) -> None:
-        if not isinstance(exclude, (bool, np.bool_)):
-            raise TypeError(f"exclude: expected a bool, got {type(exclude).__name__}")
+    def __init__(self, ids, *, exclude: bool = False, materialize: bool = False) -> None:
+        for name, value in (("exclude", exclude), ("materialize", materialize)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
         self.ids = np.unique(id_list(ids, "filter"))
         self.exclude = bool(exclude)
-        self._cache: dict[int, tuple[Any, np.ndarray]] = {}
+        self.materialize = bool(materialize)
+        self._cache: dict[int, tuple[Any, tuple]] = {}
+        self._views: dict[int, tuple[Any, "Segment"]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes held by the filter's materialized indexes (0 unless ``materialize``)."""
+        return sum(view.core.size_bytes + view.ids.nbytes for _, view in self._views.values())
+
+    def view(self, seg: "Segment", owner: "Living") -> "Segment":
+        """The materialized index of ``seg``'s allowed live rows, built on first use."""
+        key = id(seg)
+        hit = self._views.get(key)
+        if hit is not None and hit[0]() is seg:
+            return hit[1]
+        mask = self.prepared(seg)[0]
+        rows = np.flatnonzero(mask)
+        docs = owner._take_docs(owner._export_docs(seg.core), rows)
+        view = Segment(owner._build_segment_core(docs, True), seg.ids[rows].copy())
+        with self._lock:
+            for k in [k for k, (ref, _) in self._views.items() if ref() is None]:
+                del self._views[k]  # views of segments merged away
+            self._views[key] = (weakref.ref(seg), view)
+        return view
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
     def __repr__(self) -> str:
-        return f"IdFilter({len(self)} ids, exclude={self.exclude})"
+        return f"IdFilter({len(self)} ids, exclude={self.exclude}, materialize={self.materialize})"
 
-    def mask(self, seg: "Segment") -> np.ndarray:
-        """bool [seg.n_docs]: the segment's rows the filter lets through (deletes aside)."""
+    def prepared(self, seg: "Segment") -> tuple[np.ndarray, int, np.ndarray]:
+        """(mask, count, allow-bitset) of the segment's live rows the filter lets through,
+        computed once per segment state and cached (a segment never changes; a delete makes
+        a new segment object)."""
         key = id(seg)
         hit = self._cache.get(key)
-        if hit is not None and hit[0] is seg.ids:
+        if hit is not None and hit[0]() is seg:
             return hit[1]
         pos = np.searchsorted(self.ids, seg.ids)
         pos[pos == len(self.ids)] = 0
         inside = self.ids[pos] == seg.ids if len(self.ids) else np.zeros(seg.n_docs, dtype=np.bool_)
-        out = ~inside if self.exclude else inside
-        out.setflags(write=False)
+        mask = ~inside if self.exclude else inside
+        if seg.deleted is not None:
+            mask &= ~seg.deleted
+        mask.setflags(write=False)
+        out = (mask, int(np.count_nonzero(mask)), bits_of(mask))
         with self._lock:
             if len(self._cache) > 64:  # segments come and go with merges; keep the cache small
                 self._cache.clear()
-            self._cache[key] = (seg.ids, out)
+            # A weak reference: the cache must not keep merged-away segments (their whole
+            # index) alive, and an id reused by a new object must not hit.
+            self._cache[key] = (weakref.ref(seg), out)
         return out
 
 
@@ -162,7 +205,7 @@ class Segment:
     """One immutable segment: a ``_core`` index, its rows' external ids (ascending), and
     its tombstones. ``with_deleted`` returns a new segment sharing the core."""
 
-    __slots__ = ("core", "ids", "deleted", "n_deleted", "uid", "del_gen", "identity", "_live_bits")
+    __slots__ = ("core", "ids", "deleted", "n_deleted", "uid", "del_gen", "identity", "_live_bits", "__weakref__")
 
     def __init__(self, core, ids: np.ndarray, deleted: np.ndarray | None = None, uid: str | None = None,
                  del_gen: int = 0) -> None:
@@ -572,24 +615,24 @@ class Living:
         external ids int64, both [n_queries, k]."""
         snap = self._state
         flt = as_filter(filter)
-        opts = {**opts, "total_live": snap.n_live}
         scores = ids = floors = None
         order = sorted((s for s in snap.segments if s.n_live), key=lambda s: -s.n_live)
-        for pos, seg in enumerate(order):
-            if flt is None:
-                mask, n_allowed = None, seg.n_live
-            else:
-                mask = flt.mask(seg)
-                if seg.deleted is not None:
-                    mask = mask & ~seg.deleted
-                n_allowed = int(np.count_nonzero(mask))
-                if n_allowed == 0:
-                    continue
+        if flt is None:
+            plan = [(seg, None, seg.n_live, seg.live_bits()) for seg in order]
+        else:
+            plan = [(seg, *flt.prepared(seg)) for seg in order]
+            plan = [p for p in plan if p[2]]
+        # The documents that can be returned, in all (a multi-vector segment's share of the
+        # candidates is its part of them).
+        opts = {**opts, "total_live": sum(p[2] for p in plan)}
+        for pos, (seg, mask, n_allowed, bits) in enumerate(plan):
             if mask is not None and self._plan_exact(seg, n_allowed, k, opts):
                 rows = np.flatnonzero(mask).astype(np.uint32)
                 s, r = self._segment_exact(seg, prepared, k, rows, floors, opts)
+            elif flt is not None and flt.materialize and n_allowed < seg.n_live:
+                seg = flt.view(seg, self)
+                s, r = self._segment_search(seg, prepared, k, opts, None, floors, stats)
             else:
-                bits = seg.live_bits() if mask is None else bits_of(mask)
                 seg_opts = opts if mask is None else {**opts, "allowed_fraction": n_allowed / seg.n_docs}
                 s, r = self._segment_search(seg, prepared, k, seg_opts, bits, floors, stats)
             ext = r if seg.identity else np.where(r >= 0, seg.ids[np.maximum(r, 0)], -1)
@@ -597,7 +640,7 @@ class Living:
                 scores, ids = s, ext
             else:
                 scores, ids = merge_topk(scores, ids, s, ext, k)
-            if pos + 1 < len(order):
+            if pos + 1 < len(plan):
                 floors = np.ascontiguousarray(scores[:, k - 1], dtype=np.float32)
         if scores is None:
             # Nothing can match (all deleted or filtered out): the padded result comes from a

@@ -310,3 +310,43 @@ def test_save_killed_midway_leaves_previous_index_loadable(tmp_path, delay):
     ids = set(back.ids().tolist())
     assert ids == before or (len(ids) == len(before) + 80 - 5 and before - ids and len(before - ids) == 5)
     back.search(corpus(3, seed=9), 5)  # and it searches
+
+
+@pytest.mark.parametrize("segments", [1, 2])
+def test_materialized_filter_is_exact_in_the_lossless_setting_and_cached(segments):
+    docs = corpus(3000)
+    queries = corpus(10, seed=4)
+    parts = np.array_split(np.arange(3000), segments)
+    ix = lossless_sparse(docs[parts[0]])
+    for p in parts[1:]:
+        ix.add(docs[p], ids=p)
+    allowed = np.arange(0, 3000, 3)  # 1,000 documents: above the planner's exact threshold per segment? no matter
+    flt = af.IdFilter(allowed, materialize=True)
+    ix.delete([3, 6])
+    live_allowed = np.setdiff1d(allowed, [3, 6])
+    want = exact_filtered(docs, queries, 10, live_allowed)
+    cls = type(ix)
+    planner = cls._plan_exact
+    cls._plan_exact = lambda *a: False  # force the approximate path, i.e. the materialized view
+    try:
+        got = ix.search(queries, 10, query_cut=1000, heap_factor=0.0, filter=flt)
+        assert flt.size_bytes > 0
+        again = ix.search(queries, 10, query_cut=1000, heap_factor=0.0, filter=flt)
+    finally:
+        cls._plan_exact = planner
+    np.testing.assert_array_equal(got.ids, want)
+    np.testing.assert_array_equal(again.ids, want)
+    assert len(flt._views) == segments
+
+
+def test_materialized_filter_on_a_multivector_index():
+    rng = np.random.default_rng(0)
+    docs = [rng.integers(-2, 3, size=(rng.integers(1, 5), 8)).astype(np.float32) for _ in range(300)]
+    queries = [rng.integers(-2, 3, size=(3, 8)).astype(np.float32) for _ in range(5)]
+    ix = af.MultiVectorIndex.build(docs, n_centroids=8)
+    allowed = np.arange(0, 300, 2)
+    flt = af.IdFilter(allowed, materialize=True)
+    got = ix.search(queries, 5, n_candidates=10_000, filter=flt)
+    store = af.MultiVectorStore.build([docs[i] for i in allowed])
+    want = store.search(queries, 5)
+    np.testing.assert_array_equal(got.ids, allowed[want.ids])
