@@ -48,10 +48,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-
-import aftershock as af  # noqa: E402
-from aftershock import datasets  # noqa: E402
+import aftershock as af
+import common
+from aftershock import datasets
 
 K = 10
 
@@ -226,7 +225,7 @@ def filters(args):
     n = eng.n
     rows = np.arange(n)
     ix = eng.build(rows)
-    cases = [(f"random {s:g}", np.sort(rng.choice(n, max(1, int(round(s * n))), replace=False)), False)
+    cases = [(f"random {s:g}", np.sort(rng.choice(n, max(1, round(s * n)), replace=False)), False)
              for s in (0.5, 0.1, 0.01, 0.001, 0.0001)]
     if eng.sources is not None and len(eng.sources) == n:
         man = np.flatnonzero(eng.sources)
@@ -249,7 +248,7 @@ def filters(args):
             print(f"  ({name}: first search, building the view, {first:.1f} s; view {flt.size_bytes / 2**20:.1f} MiB)")
         rec = recall(got.ids, truth)
         lat = latency(eng, {"filtered": (ix, {"filter": flt})}, args.repeats, args.single)["filtered"]
-        rep = {"engine": args.engine, "case": name, "n_allowed": int(len(allowed)), "recall": rec,
+        rep = {"engine": args.engine, "case": name, "n_allowed": len(allowed), "recall": rec,
                "ms": lat, "ratio": {m: lat[m] / base[m] for m in lat}}
         line = (f"  {name:>18}: {len(allowed):>6} allowed  recall {rec:.4f}  {lat['batch']:.3f} ms batch"
                 f" ({rep['ratio']['batch']:.2f}x)  {lat['single']:.3f} single ({rep['ratio']['single']:.2f}x)")
@@ -259,7 +258,7 @@ def filters(args):
                 cls._plan_exact = lambda self, seg, n_allowed, k, opts, forced=forced: forced
                 try:
                     r = recall(eng.search(ix, filter=flt).ids, truth)
-                    paths[path_name] = (latency(eng, {"x": (ix, {"filter": flt})}, args.repeats, 0 or 1)["x"]["batch"], r)
+                    paths[path_name] = (latency(eng, {"x": (ix, {"filter": flt})}, args.repeats, 1)["x"]["batch"], r)
                 finally:
                     cls._plan_exact = planner
             rep["paths"] = {k: {"ms": v[0], "recall": v[1]} for k, v in paths.items()}

@@ -33,7 +33,6 @@ import json
 import math
 import os
 import secrets
-import struct
 import tarfile
 import threading
 import weakref
@@ -139,7 +138,7 @@ class IdFilter:
         self.exclude = bool(exclude)
         self.materialize = bool(materialize)
         self._cache: dict[int, tuple[Any, tuple]] = {}
-        self._views: dict[int, tuple[Any, "Segment"]] = {}
+        self._views: dict[int, tuple[Any, Segment]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -147,7 +146,7 @@ class IdFilter:
         """Bytes held by the filter's materialized indexes (0 unless ``materialize``)."""
         return sum(view.core.size_bytes + view.ids.nbytes for _, view in self._views.values())
 
-    def view(self, seg: "Segment", owner: "Living") -> "Segment":
+    def view(self, seg: Segment, owner: Living) -> Segment:
         """The materialized index of ``seg``'s allowed live rows, built on first use."""
         key = id(seg)
         hit = self._views.get(key)
@@ -169,7 +168,7 @@ class IdFilter:
     def __repr__(self) -> str:
         return f"IdFilter({len(self)} ids, exclude={self.exclude}, materialize={self.materialize})"
 
-    def prepared(self, seg: "Segment") -> tuple[np.ndarray, int, np.ndarray]:
+    def prepared(self, seg: Segment) -> tuple[np.ndarray, int, np.ndarray]:
         """(mask, count, allow-bitset) of the segment's live rows the filter lets through,
         computed once per segment state and cached (a segment never changes; a delete makes
         a new segment object)."""
@@ -205,7 +204,7 @@ class Segment:
     """One immutable segment: a ``_core`` index, its rows' external ids (ascending), and
     its tombstones. ``with_deleted`` returns a new segment sharing the core."""
 
-    __slots__ = ("core", "ids", "deleted", "n_deleted", "uid", "del_gen", "identity", "_live_bits", "__weakref__")
+    __slots__ = ("__weakref__", "_live_bits", "core", "del_gen", "deleted", "identity", "ids", "n_deleted", "uid")
 
     def __init__(self, core, ids: np.ndarray, deleted: np.ndarray | None = None, uid: str | None = None,
                  del_gen: int = 0) -> None:
@@ -252,7 +251,7 @@ class Segment:
             found &= ~self.deleted[pos]
         return np.where(found, pos, -1)
 
-    def with_deleted(self, rows: np.ndarray) -> "Segment":
+    def with_deleted(self, rows: np.ndarray) -> Segment:
         deleted = np.zeros(self.n_docs, dtype=np.bool_) if self.deleted is None else self.deleted.copy()
         deleted[rows] = True
         return Segment(self.core, self.ids, deleted, self.uid, self.del_gen + 1)
@@ -321,7 +320,7 @@ class TieredMergePolicy:
 
     def tier(self, n_live: int, floor: int) -> int:
         size = max(n_live, floor)
-        return int(math.floor(math.log(size / floor) / math.log(self.segments_per_tier) + 1e-9))
+        return math.floor(math.log(size / floor) / math.log(self.segments_per_tier) + 1e-9)
 
     def find_merge(self, segments: tuple[Segment, ...]) -> list[Segment] | None:
         """The segments to merge next (two or more, or one to rewrite), or None."""
@@ -709,12 +708,12 @@ class Living:
         # Only after the new manifest is durable: drop the files no manifest names.
         for entry in os.listdir(raw):
             name = os.fsdecode(entry)
-            if (name.startswith("seg-") and name.endswith(".aft")) or (name.startswith("del-") and name.endswith(".bin")):
-                if name not in files:
-                    try:
-                        os.unlink(os.path.join(raw, entry))
-                    except OSError:
-                        pass
+            ours = (name.startswith("seg-") and name.endswith(".aft")) or (name.startswith("del-") and name.endswith(".bin"))
+            if ours and name not in files:
+                try:
+                    os.unlink(os.path.join(raw, entry))
+                except OSError:
+                    pass
 
     def _to_tar(self) -> bytes:
         buf = io.BytesIO()
@@ -891,14 +890,13 @@ class Living:
         """Inverse of :meth:`to_bytes`, with the checks of :meth:`load`."""
         data = bytes(data)
         if data[:8] != b"AFTSHOCK" and len(data) >= 512:
+            blobs = None
             try:
-                tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:")
+                with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+                    blobs = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
             except tarfile.TarError:
-                tar = None
-            if tar is not None:
-                with tar:
-                    members = {m.name: m for m in tar.getmembers() if m.isfile()}
-                    blobs = {name: tar.extractfile(m).read() for name, m in members.items()}
+                pass
+            if blobs is not None:
 
                 def read(name: str) -> bytes:
                     if name not in blobs:

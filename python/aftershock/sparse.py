@@ -7,10 +7,10 @@ import numpy as np
 from . import _core
 from . import tuning as _tuning
 from ._base import CoreBacked
+from ._compat import warn_renamed
 from ._living import Living, check_ids, concat_ragged, take_ragged
 from ._progress import Progress
 from ._results import SearchResult
-from ._compat import warn_renamed
 from ._validate import UINT32_MAX, Csr, as_csr, choice, positive_int, real, seed_value, thread_count
 
 __all__ = ["SparseIndex", "exact_search"]
@@ -34,7 +34,7 @@ _EXACT_FILTER_FRACTION = 0.02
 
 def _default_n_postings(n_docs: int) -> int:
     """The core's rule for n_postings when not given (default_params.cpp)."""
-    return max(100, int(round(3.0 * np.sqrt(n_docs) / 50.0)) * 50)
+    return max(100, round(3.0 * np.sqrt(n_docs) / 50.0) * 50)
 
 
 def _take(csr: Csr, rows) -> Csr:
@@ -113,7 +113,7 @@ class SparseIndex(Living, _tuning.Tunable, CoreBacked):
         seed: int = 0,
         verbose: bool = False,
         value_dtype: str | None = None,
-    ) -> "SparseIndex":
+    ) -> SparseIndex:
         """Build an index over ``docs``.
 
         Parameters

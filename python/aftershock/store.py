@@ -15,8 +15,8 @@ import operator
 import numpy as np
 
 from . import _core
-from ._compat import warn_renamed
 from ._base import CoreBacked
+from ._compat import warn_renamed
 from ._living import Living, check_ids, concat_ragged, merge_topk, take_ragged
 from ._results import SearchResult
 from ._validate import as_ragged, choice, float_matrix, int_vector, positive_int, thread_count
@@ -59,7 +59,7 @@ class MultiVectorStore(Living, CoreBacked):
 
     @classmethod
     def build(cls, vectors, offsets=None, *, ids=None, precision: str = "fp32",
-              num_threads: int = 0) -> "MultiVectorStore":
+              num_threads: int = 0) -> MultiVectorStore:
         """Store ``vectors`` as documents.
 
         Parameters

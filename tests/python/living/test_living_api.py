@@ -10,11 +10,10 @@ import sys
 import textwrap
 import threading
 
+import aftershock as af
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
-import aftershock as af
 from aftershock._living import bits_of, merge_topk
 
 
@@ -210,7 +209,7 @@ def test_searches_see_whole_snapshots_while_one_writer_changes_the_index():
                 res = ix.search(queries, 10, query_cut=1000, heap_factor=0.0, num_threads=1)
                 if not valid(res.ids):
                     errors.append(res.ids)
-        except Exception as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # noqa: BLE001 - any error in a reader thread is reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=reader) for _ in range(3)] + [threading.Thread(target=writer)]

@@ -10,6 +10,7 @@ import os
 import pickle
 import tempfile
 
+import aftershock as af
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -17,12 +18,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-import aftershock as af
-
 DIM_SPARSE = 40
 DIM_TOKENS = 6
 K = 5
-POLICY = dict(segments_per_tier=3, max_merge_at_once=3, floor_docs=2, max_deleted_fraction=0.9)
+POLICY = {"segments_per_tier": 3, "max_merge_at_once": 3, "floor_docs": 2, "max_deleted_fraction": 0.9}
 
 
 # ------------------------------------------------------------------------- models
@@ -91,7 +90,7 @@ class LivingMachine(RuleBasedStateMachine):
 
     def fresh_ids(self, data, n):
         used = set(self.model) | getattr(self, "ever", set())
-        pool = [i for i in range(0, 60) if i not in used]
+        pool = [i for i in range(60) if i not in used]
         if len(pool) < n or data.draw(st.booleans()):
             return None
         return data.draw(st.permutations(pool).map(lambda p: p[:n]))
@@ -277,7 +276,7 @@ class StoreMachine(MultiVectorMachine):
                 sub = {i: self.model[i] for i in cand[qi]}
                 ids, _ = mv_topk(sub, q, K)
                 assert list(rr.ids[qi]) == padded(ids, K)
-            some = sorted(self.model)[0]
+            some = min(self.model)
             np.testing.assert_array_equal(self.index.doc(some), self.model[some])
 
 
