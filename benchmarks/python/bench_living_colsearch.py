@@ -41,7 +41,8 @@ Its build (LEMUR MLP training + K=8192 spherical k-means) is very slow on CPU: i
 with ``--build-threads`` torch threads (aftershock's builds use the same count), and with
 ``RROQ158_KMEANS_BACKEND=fast`` (its documented vectorised k-means; the default k-means++
 init alone took minutes for 300 documents). Even so a colsearch build of 2,000 documents
-takes over 4 minutes on 2 cores, so the default ``--n-docs`` is 1,000 (two colsearch builds
+takes over 4 minutes and one of 900 over 9 minutes on 2 cores, so the default ``--n-docs``
+is 300 (two colsearch builds of ~3.5 min each
 per run); 20,000 documents (``--n-docs 20000``) would take hours here.
 
 Environment: a separate venv so the dev venv stays clean::
@@ -56,10 +57,10 @@ aftershock is not installed into it: this script imports it from ``--aftershock-
 (default: the dev venv's site-packages, ``/work/main/.venv-test/lib/python3.11/site-packages``),
 put first on ``sys.path`` only while ``import aftershock`` runs.
 
-Example (the default size, ~15 minutes on 2 cores)::
+Example (as run for the log, ~10 minutes on 2 cores; LEMUR epochs cut to 1)::
 
     /work/venv-colsearch/bin/python benchmarks/python/bench_living_colsearch.py \\
-        --n-docs 1000 --n-queries 300 --out living_colsearch.jsonl
+        --n-docs 300 --n-queries 100 --single 50 --repeats 1 --cs-lemur-epochs 1 --out x.jsonl
 
 ``--skip-colsearch`` runs aftershock alone (any size, in any environment with aftershock).
 """
@@ -80,7 +81,7 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")
 # sequential NumPy: minutes even for a few hundred documents).
 os.environ.setdefault("RROQ158_KMEANS_BACKEND", "fast")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 K = 10
 DEFAULT_AF_SITE = "/work/main/.venv-test/lib/python3.11/site-packages"
@@ -169,9 +170,8 @@ class Colsearch:
     name = "colsearch"
 
     def __init__(self, docs, queries, man, args):
-        import torch
-
         import colsearch
+        import torch
 
         self.torch, self.cs = torch, colsearch
         self.docs, self.queries, self.man, self.args = docs, queries, man, args
@@ -330,7 +330,7 @@ def run(args):
     filt = []
     for name, allowed, man_only in cases:
         ftruth = exact(allowed)
-        rec = {"case": name, "n_allowed": int(len(allowed))}
+        rec = {"case": name, "n_allowed": len(allowed)}
         flts = {s.name: s.make_filter(allowed, man_only) for s in systems}
         for s in systems:
             rec[f"{s.name}_recall"] = recall(s.search(fresh[s.name], queries, flts[s.name]), ftruth)
@@ -350,7 +350,7 @@ def fmt(x, spec):
 
 
 def print_table(reports, filt, names, args):
-    g = lambda name, key: reports[name].get(key)  # noqa: E731
+    g = lambda name, key: reports[name].get(key)
     n, nq = reports[names[0]]["n_docs"], reports[names[0]]["n_queries"]
     print(f"living multi-vector index vs colsearch: {n} documents, {nq} queries, k={K}, 1 search thread")
     w = 22
@@ -396,7 +396,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tokens", default="~/.cache/aftershock-data/debian")
     p.add_argument("--pool", type=int, default=20_000, help="documents sampled from: the first POOL")
-    p.add_argument("--n-docs", type=int, default=1000, help="documents indexed, a random sample of the pool")
+    p.add_argument("--n-docs", type=int, default=300, help="documents indexed, a random sample of the pool")
     p.add_argument("--n-queries", type=int, default=300)
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--build-threads", type=int, default=0, help="threads for builds (0 = all), both systems")
@@ -421,8 +421,9 @@ def main(argv=None):
 
         meta = {**common.run_metadata(1), "what": "living_colsearch"}
         try:
-            import colsearch  # noqa: F401
             from importlib.metadata import version
+
+            import colsearch  # noqa: F401
 
             meta["colsearch_version"] = version("colsearch")
         except Exception:
