@@ -155,7 +155,7 @@ class IdFilter:
         mask = self.prepared(seg)[0]
         rows = np.flatnonzero(mask)
         docs = owner._take_docs(owner._export_docs(seg.core), rows)
-        view = Segment(owner._build_segment_core(docs, True), seg.ids[rows].copy())
+        view = Segment(owner._build_view_core(docs, seg), seg.ids[rows].copy())
         with self._lock:
             for k in [k for k, (ref, _) in self._views.items() if ref() is None]:
                 del self._views[k]  # views of segments merged away
@@ -608,6 +608,11 @@ class Living:
             rest = (group[0],)
         self._state = Snapshot(rest, snap.next_id)
 
+    def _build_view_core(self, docs, seg: Segment):
+        """The core of a materialized filter view over some of ``seg``'s documents (hook;
+        by default a segment built from scratch)."""
+        return self._build_segment_core(docs, True)
+
     # ------------------------------------------------------------------- search
     def _search_live(self, prepared, n_queries: int, k: int, opts: dict, filter=None, stats: list | None = None):
         """Top-k over every segment (see the module docstring): scores float32 and
@@ -629,8 +634,12 @@ class Living:
                 rows = np.flatnonzero(mask).astype(np.uint32)
                 s, r = self._segment_exact(seg, prepared, k, rows, floors, opts)
             elif flt is not None and flt.materialize and n_allowed < seg.n_live:
+                # A filter-aware search setting as on the bitset path, half as strong: the
+                # view's lists hold only allowed documents (the fraction is of the segment
+                # the view was cut from).
+                seg_opts = {**opts, "allowed_fraction": 0.5 + 0.5 * n_allowed / seg.n_docs}
                 seg = flt.view(seg, self)
-                s, r = self._segment_search(seg, prepared, k, opts, None, floors, stats)
+                s, r = self._segment_search(seg, prepared, k, seg_opts, None, floors, stats)
             else:
                 seg_opts = opts if mask is None else {**opts, "allowed_fraction": n_allowed / seg.n_docs}
                 s, r = self._segment_search(seg, prepared, k, seg_opts, bits, floors, stats)
