@@ -26,6 +26,11 @@ The search (``_search``):
 3. **Choose** the fastest setting whose recall reaches the target (and, with ``max_ms``,
    whose latency is at most ``max_ms``).
 
+Reaching the target means clearing it by one standard error of the sample's recall estimate,
+``sqrt(t (1 - t) / (n_queries k))`` (0.005 for 0.95 with 200 queries at k = 10), so that the
+setting holds on queries outside the sample; when no setting clears that, one reaching the
+target itself is taken.
+
 Latency is the minimum over ``repeats`` runs of the whole sample (the minimum is the
 least noisy statistic on a shared machine: noise only ever adds time), divided by the
 number of queries. Recall is measured once per setting (it does not depend on timing).
@@ -197,6 +202,11 @@ def search_settings(
     """
     fixed = dict(fixed or {})
     n = len(truth)
+    # The walk aims one standard error of the recall estimate above the target (n queries x
+    # k results: 0.005 for 0.95 with 200 queries at k = 10), so that the chosen setting
+    # reaches the target on held-out queries too and not only on the sample (measured on
+    # the real sparse set: 0.945 held out for a 0.95 reached on the sample without it).
+    goal = min(1.0, target + math.sqrt(target * (1.0 - target) / max(1, n * k)))
     trials: list[Trial] = []
     recall_of: dict[tuple, float] = {}
     ms_of: dict[tuple, float] = {}
@@ -243,11 +253,11 @@ def search_settings(
         lo, hi = 0, len(values) - 1
         while lo < hi:
             mid = (lo + hi) // 2
-            if measure_recall({**o_params, inner.name: values[mid]}, phase) >= target:
+            if measure_recall({**o_params, inner.name: values[mid]}, phase) >= goal:
                 hi = mid
             else:
                 lo = mid + 1
-        if measure_recall({**o_params, inner.name: values[lo]}, phase) < target:
+        if measure_recall({**o_params, inner.name: values[lo]}, phase) < goal:
             return None
         return lo
 
@@ -306,13 +316,17 @@ def search_settings(
             p = {**o_params, inner.name: values[jj]}
             measure_latency(p, "refine")
 
-    ok = [
-        t
-        for t in trials
-        if t.recall >= target
-        and not math.isnan(t.ms_per_query)
-        and (max_ms is None or t.ms_per_query <= max_ms)
-    ]
+    def qualifying(level: float) -> list[Trial]:
+        return [
+            t
+            for t in trials
+            if t.recall >= level
+            and not math.isnan(t.ms_per_query)
+            and (max_ms is None or t.ms_per_query <= max_ms)
+        ]
+
+    # The fastest setting clearing the goal; failing that, one reaching the target itself.
+    ok = qualifying(goal) or qualifying(target)
     if ok:
         best = min(ok, key=lambda t: (t.ms_per_query, -t.recall))
         return dict(best.params), best.recall, best.ms_per_query, True, trials
