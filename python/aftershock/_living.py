@@ -613,6 +613,21 @@ class Living:
         by default a segment built from scratch)."""
         return self._build_segment_core(docs, True)
 
+    def _live_docs(self):
+        """Every live document as stored, in ascending id order: (docs, ids)."""
+        parts, ids = [], []
+        for seg in self._state.segments:
+            if seg.n_live:
+                docs = self._export_docs(seg.core)
+                keep = np.flatnonzero(seg.live_mask())
+                parts.append(docs if keep.shape[0] == seg.n_docs else self._take_docs(docs, keep))
+                ids.append(seg.ids[keep])
+        if not parts:
+            return None, np.zeros(0, dtype=np.int64)
+        all_ids = np.concatenate(ids)
+        order = np.argsort(all_ids, kind="stable")
+        return self._take_docs(self._concat_docs(parts), order), all_ids[order]
+
     # ------------------------------------------------------------------- search
     def _search_live(self, prepared, n_queries: int, k: int, opts: dict, filter=None, stats: list | None = None):
         """Top-k over every segment (see the module docstring): scores float32 and
@@ -941,3 +956,42 @@ def concat_ragged(parts: list[tuple[np.ndarray, list[np.ndarray]]]) -> tuple[np.
         base += int(off[-1])
     arrays = [np.ascontiguousarray(np.concatenate([p[1][j] for p in parts])) for j in range(len(parts[0][1]))]
     return np.concatenate(offsets), arrays
+
+
+class RaggedDocs:
+    """The living-index hooks of the token-set classes (MultiVectorIndex, MultiVectorStore):
+    documents are ``(vectors float32 [total, dim], offsets int64 [n + 1])``."""
+
+    def add(self, vectors, offsets=None, ids=None) -> np.ndarray:
+        """Add documents (``vectors`` / ``offsets`` as ``build`` takes them); returns their
+        ids. The rules are :meth:`aftershock.SparseIndex.add`'s."""
+        return Living.add(self, (vectors, offsets), ids)
+
+    def update(self, vectors, offsets=None, ids=None, *, missing: str = "raise") -> None:
+        """Replace the documents ``ids`` (atomically) by ``vectors`` / ``offsets``; see
+        :meth:`aftershock.SparseIndex.update`."""
+        if ids is None:
+            raise TypeError("update: ids is required")
+        Living.update(self, (vectors, offsets), ids, missing=missing)
+
+    def _normalize_docs(self, docs):
+        from ._validate import as_ragged
+
+        vectors, offsets = docs
+        if offsets is None and not isinstance(vectors, (list, tuple)) and np.ndim(vectors) == 2:
+            raise ValueError("offsets: required when vectors is a 2-d [total_tokens, dim] array")
+        return as_ragged(vectors, offsets, "vectors", "offsets", self.dim)
+
+    def _n_docs_of(self, docs) -> int:
+        return len(docs[1]) - 1
+
+    def _take_docs(self, docs, rows):
+        offs, (flat,) = take_ragged(docs[1], [docs[0]], rows)
+        return flat, offs
+
+    def _concat_docs(self, parts):
+        offs, (flat,) = concat_ragged([(p[1], [p[0]]) for p in parts])
+        return flat, offs
+
+    def _export_docs(self, core):
+        return core.tokens()

@@ -23,7 +23,7 @@ import numpy as np
 from . import _core
 from . import tuning as _tuning
 from ._base import CoreBacked
-from ._living import Living, check_ids, concat_ragged, take_ragged
+from ._living import Living, RaggedDocs, check_ids, take_ragged
 from ._progress import Progress
 from ._results import SearchResult
 from ._validate import as_ragged, choice, positive_int, real, seed_value, thread_count
@@ -134,12 +134,14 @@ def _centroid_candidates(n_docs: int) -> int:
     return int(max(1, min(n_docs, max(512, -(-int(np.ceil(scaled)) // 32) * 32))))
 
 
-class MultiVectorIndex(Living, _tuning.Tunable, CoreBacked):
+class MultiVectorIndex(RaggedDocs, Living, _tuning.Tunable, CoreBacked):
     """Approximate top-k MaxSim retrieval: candidate generation plus exact rerank.
 
     Create one with :meth:`build` or :meth:`load`. The index is living
     (docs/living-index.md): stable int64 ids, :meth:`add` / :meth:`delete` /
-    :meth:`update` / :meth:`compact`, ``search(..., filter=...)``. Searches may run
+    :meth:`update` / :meth:`compact`, ``search(..., filter=...)``. With
+    ``method="centroid"``, added documents are assigned to the largest segment's centroids
+    (PLAID-style); a merge retrains them. Searches may run
     concurrently from several threads (they release the GIL) and with one writer; a
     search sees the index before or after a write, never in between.
     """
@@ -309,46 +311,12 @@ class MultiVectorIndex(Living, _tuning.Tunable, CoreBacked):
         return obj
 
     # ------------------------------------------------------- living-index hooks
-    def add(self, vectors, offsets=None, ids=None) -> np.ndarray:
-        """Add documents (``vectors`` / ``offsets`` as :meth:`build` takes them); returns
-        their ids. See :meth:`aftershock.SparseIndex.add`: the same rules. With
-        ``method="centroid"`` the new documents are assigned to the existing centroids
-        (of the largest segment, PLAID-style); a merge retrains them."""
-        return Living.add(self, (vectors, offsets), ids)
-
-    def update(self, vectors, offsets=None, ids=None, *, missing: str = "raise") -> None:
-        """Replace the documents ``ids`` (atomically) by ``vectors`` / ``offsets``; see
-        :meth:`aftershock.SparseIndex.update`."""
-        if ids is None:
-            raise TypeError("update: ids is required")
-        Living.update(self, (vectors, offsets), ids, missing=missing)
-
     def _params_of_core(self, core) -> dict:
         build = dict(core.info()["build"])
         params = {name: build.get(name) for name in _BUILD_KEYS}
         params["n_centroids"] = None  # derived per segment (a file cannot say if it was given)
         params.update(method=core.method, precision=core.precision, num_threads=0)
         return params
-
-    def _normalize_docs(self, docs):
-        vectors, offsets = docs
-        if offsets is None and not isinstance(vectors, (list, tuple)) and np.ndim(vectors) == 2:
-            raise ValueError("offsets: required when vectors is a 2-d [total_tokens, dim] array")
-        return as_ragged(vectors, offsets, "vectors", "offsets", self.dim)
-
-    def _n_docs_of(self, docs) -> int:
-        return len(docs[1]) - 1
-
-    def _take_docs(self, docs, rows):
-        offs, (flat,) = take_ragged(docs[1], [docs[0]], rows)
-        return flat, offs
-
-    def _concat_docs(self, parts):
-        offs, (flat,) = concat_ragged([(p[1], [p[0]]) for p in parts])
-        return flat, offs
-
-    def _export_docs(self, core):
-        return core.tokens()
 
     def _build_segment_core(self, docs, merged: bool):
         params = dict(self._segment_params)
@@ -678,15 +646,7 @@ class MultiVectorIndex(Living, _tuning.Tunable, CoreBacked):
 
     def _live_tokens(self):
         """Every live document's stored tokens, in ascending id order: (vectors, offsets)."""
-        parts, ids = [], []
-        for seg in self._state.segments:
-            if seg.n_live:
-                docs = self._export_docs(seg.core)
-                keep = np.flatnonzero(seg.live_mask())
-                parts.append(docs if keep.shape[0] == seg.n_docs else self._take_docs(docs, keep))
-                ids.append(seg.ids[keep])
-        flat, offs = self._concat_docs(parts)
-        return self._take_docs((flat, offs), np.argsort(np.concatenate(ids), kind="stable"))
+        return self._live_docs()[0]
 
     @property
     def method(self) -> str:

@@ -581,21 +581,11 @@ class SparseIndex(Living, _tuning.Tunable, CoreBacked):
         ascending id order, and their ids."""
         import scipy.sparse as sp
 
-        segs = [s for s in self._state.segments if s.n_live]
-        parts, ids = [], []
-        for seg in segs:
-            docs = self._export_docs(seg.core)
-            keep = np.flatnonzero(seg.live_mask())
-            parts.append(docs if keep.shape[0] == seg.n_docs else _take(docs, keep))
-            ids.append(seg.ids[keep])
-        if not parts:
-            return sp.csr_matrix((0, self.dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
-        csr = self._concat_docs(parts)
-        all_ids = np.concatenate(ids)
-        order = np.argsort(all_ids, kind="stable")
-        csr = _take(csr, order)
+        csr, ids = self._live_docs()
+        if csr is None:
+            return sp.csr_matrix((0, self.dim), dtype=np.float32), ids
         m = sp.csr_matrix((csr.values, csr.indices.astype(np.int64), csr.indptr), shape=(csr.n_rows, self.dim))
-        return m, all_ids[order]
+        return m, ids
 
     def _search(self, queries, k, query_cut, heap_factor, n_knn, num_threads, *, with_stats, filter=None):
         csr = as_csr(queries, "queries", n_cols=self.dim)

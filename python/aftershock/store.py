@@ -17,7 +17,7 @@ import numpy as np
 from . import _core
 from ._base import CoreBacked
 from ._compat import warn_renamed
-from ._living import Living, check_ids, concat_ragged, merge_topk, take_ragged
+from ._living import Living, RaggedDocs, check_ids, merge_topk, take_ragged
 from ._results import SearchResult
 from ._validate import as_ragged, choice, float_matrix, int_vector, positive_int, thread_count
 
@@ -27,7 +27,7 @@ _PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
 
-class MultiVectorStore(Living, CoreBacked):
+class MultiVectorStore(RaggedDocs, Living, CoreBacked):
     """Documents as ragged sets of token vectors, scored exactly by MaxSim.
 
     Build with :meth:`build`. Document ids are row numbers ``0 .. n_docs - 1`` unless
@@ -113,36 +113,8 @@ class MultiVectorStore(Living, CoreBacked):
         return obj
 
     # ------------------------------------------------------- living-index hooks
-    def add(self, vectors, offsets=None, ids=None) -> np.ndarray:
-        """Add documents (as :meth:`build` takes them); returns their ids. The rules are
-        :meth:`aftershock.SparseIndex.add`'s."""
-        return Living.add(self, (vectors, offsets), ids)
-
-    def update(self, vectors, offsets=None, ids=None, *, missing: str = "raise") -> None:
-        """Replace the documents ``ids`` (atomically); see :meth:`aftershock.SparseIndex.update`."""
-        if ids is None:
-            raise TypeError("update: ids is required")
-        Living.update(self, (vectors, offsets), ids, missing=missing)
-
     def _params_of_core(self, core) -> dict:
         return {"precision": core.precision, "num_threads": 0}
-
-    def _normalize_docs(self, docs):
-        return as_ragged(docs[0], docs[1], "vectors", "offsets", self.dim)
-
-    def _n_docs_of(self, docs) -> int:
-        return len(docs[1]) - 1
-
-    def _take_docs(self, docs, rows):
-        offs, (flat,) = take_ragged(docs[1], [docs[0]], rows)
-        return flat, offs
-
-    def _concat_docs(self, parts):
-        offs, (flat,) = concat_ragged([(p[1], [p[0]]) for p in parts])
-        return flat, offs
-
-    def _export_docs(self, core):
-        return core.tokens()
 
     def _build_segment_core(self, docs, merged: bool):
         return _core.MultiVectorStore(docs[0], docs[1], self._segment_params["precision"],
