@@ -321,7 +321,8 @@ def _pipeline_rows(
         )
         q = np.asarray(queries.vectors)
         configs = [(f"Pipeline: sparse -> MaxSim rerank of {c}", first, c) for c in (50, 100, 200)]
-        configs.append(("Pipeline: sparse + MultiVectorIndex (RRF) -> rerank of 100", [first, mv_index], 100))
+        for c in (100, 200):
+            configs.append((f"Pipeline: sparse + MultiVectorIndex (RRF) -> rerank of {c}", [first, mv_index], c))
         for name, stages, n_candidates in configs:
             pipe = pipeline_cls(stages, store, n_candidates=n_candidates)
             result, seconds = _timed(
