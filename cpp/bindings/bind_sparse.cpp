@@ -55,62 +55,33 @@ void check_k(long long k) {
   if (k < 1) throw InvalidArgument("k: expected k >= 1, got " + std::to_string(k));
 }
 
-// A strict 1-d array argument given as a Python object (so the messages name it, where a
-// pybind11 overload mismatch would not): a C-contiguous 1-d numpy array of exactly dtype T
-// (`dtype` names it). A wrong type or dtype is a TypeError, a wrong shape or layout a
-// ValueError.
-template <class T>
-CArray<T> strict_vector(const py::object& o, const char* what, const char* dtype) {
-  const std::string name(what);
-  if (!py::isinstance<py::array>(o))
-    throw py::type_error(name + ": expected a numpy " + dtype + " array, got " +
-                         std::string(py::str(py::type::of(o).attr("__name__"))));
-  const auto a = py::reinterpret_borrow<py::array>(o);
-  if (!a.dtype().is(py::dtype::of<T>()))
-    throw py::type_error(name + ": expected dtype " + dtype + ", got " + std::string(py::str(a.dtype())));
-  if (a.ndim() != 1) throw InvalidArgument(name + ": expected a 1-d array, got shape " + shape_string(a));
-  if (!(a.flags() & py::array::c_style)) throw InvalidArgument(name + ": expected a C-contiguous array");
-  return py::reinterpret_borrow<CArray<T>>(o);
-}
-
-// None, or strict_vector with exactly `length` entries (`length_meaning` says why).
-template <class T>
-std::optional<CArray<T>> optional_vector(const py::object& o, const char* what, const char* dtype,
-                                         std::size_t length, const char* length_meaning) {
-  if (o.is_none()) return std::nullopt;
-  CArray<T> a = strict_vector<T>(o, what, dtype);
-  if (static_cast<std::size_t>(a.shape(0)) != length)
-    throw InvalidArgument(std::string(what) + ": expected shape (" + std::to_string(length) + ",) (" +
-                          length_meaning + "), got " + shape_string(a));
-  return a;
-}
-
-// The `allowed` bitset (zero-copy: SearchFilter says why that is safe) and the `floors`
-// (an owned copy: the core checks them for NaN, then reads them) of one call.
+// The `allowed` bitset and the `floors` of one call, both owned copies taken with the GIL
+// held (allowed_arg, optional_strict_array): the core checks the floors for NaN, then reads
+// them, and reads the bitset while other Python threads run.
 struct Filter {
-  std::optional<CArray<std::uint64_t>> allowed;
-  std::vector<float> floors;
-  bool has_floors = false;
+  std::optional<std::vector<std::uint64_t>> allowed;
+  std::optional<std::vector<float>> floors;
 
-  Filter(const SparseIndex& ix, const py::object& allowed_arg, const py::object& floors_arg, std::size_t n_queries) {
-    allowed = optional_vector<std::uint64_t>(allowed_arg, "allowed", "uint64", (ix.n_docs() + 63) / 64,
-                                             "ceil(n_docs / 64) words");
-    const auto f = optional_vector<float>(floors_arg, "floors", "float32", n_queries, "one per query");
-    if (f) {
-      floors = owned_copy(*f);
-      has_floors = true;
-    }
+  Filter(const SparseIndex& ix, const py::object& allowed_obj, const py::object& floors_obj, std::size_t n_queries)
+      : allowed(allowed_arg(allowed_obj, ix.n_docs())) {
+    const std::string expected = "a 1-d C-contiguous float32 array of one floor per query (" +
+                                 std::to_string(n_queries) + ")";
+    const auto f = optional_strict_array<float>(floors_obj, 1, "floors", expected.c_str());
+    if (!f) return;
+    if (static_cast<std::size_t>(f->shape(0)) != n_queries)
+      throw InvalidArgument("floors: expected " + expected + ", got shape " + shape_string(*f));
+    floors = owned_copy(*f);
   }
 
   sparse::SearchFilter view() const {
     sparse::SearchFilter out;
     if (allowed) {
       out.allowed = allowed->data();
-      out.allowed_words = static_cast<std::size_t>(allowed->shape(0));
+      out.allowed_words = allowed->size();
     }
-    if (has_floors) {
-      out.floors = floors.data();
-      out.n_floors = floors.size();
+    if (floors) {
+      out.floors = floors->data();
+      out.n_floors = floors->size();
     }
     return out;
   }
@@ -202,7 +173,9 @@ void bind_sparse(py::module_& m) {
             const std::size_t d = non_negative<std::size_t>(dim, "dim");
             const std::size_t threads = non_negative<std::size_t>(num_threads, "num_threads");
             // An owned copy: the core checks the ids (sorted, in range), then reads them.
-            const std::vector<DocId> doc_ids = owned_copy(strict_vector<std::uint32_t>(docs, "docs", "uint32"));
+            const auto listed = optional_strict_array<std::uint32_t>(docs, 1, "docs", "a 1-d C-contiguous uint32 array");
+            if (!listed) throw py::type_error("docs: expected a 1-d C-contiguous uint32 array, got None");
+            const std::vector<DocId> doc_ids = owned_copy(*listed);
             const Csr c = csr(indptr, indices, values, "queries");
             const std::size_t n_queries = c.indptr.size() - 1;
             const Filter filter(ix, py::none(), floors, n_queries);

@@ -675,13 +675,6 @@ class Living:
         return scores, ids
 
     # -------------------------------------------------------------- persistence
-    def _manifest_extra(self) -> dict:
-        """Engine-specific state for the manifest (JSON-able)."""
-        return {}
-
-    def _restore_manifest_extra(self, extra: dict) -> None:
-        pass
-
     def _segment_files(self) -> dict[str, Callable[[], bytes]]:
         """name -> producer of its bytes, for every file of the directory layout, and the
         manifest body (written last)."""
@@ -708,7 +701,6 @@ class Living:
             "merge_policy": self.merge_policy.as_dict(),
             "segment_params": self._segment_params_json(),
             "sections": {tag.decode("latin-1"): base64.b64encode(p).decode() for tag, p in tune.items()},
-            "extra": self._manifest_extra(),
         }
         text = json.dumps(body, sort_keys=True).encode()
         files[_MANIFEST] = lambda: json.dumps({"body": body, "crc32c": _crc32c(text)}, sort_keys=True).encode()
@@ -792,7 +784,6 @@ class Living:
             policy = TieredMergePolicy(**body["merge_policy"])
             params = dict(body["segment_params"])
             sections = {k.encode("latin-1"): base64.b64decode(v) for k, v in body["sections"].items()}
-            extra = body["extra"]
         except _core.FormatError:
             raise
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
@@ -807,7 +798,6 @@ class Living:
         obj.__dict__["merge_policy"] = policy
         if hasattr(obj, "_restore_extra"):
             obj._restore_extra(sections)
-        obj._restore_manifest_extra(extra)
         return obj
 
     @staticmethod

@@ -8,6 +8,7 @@
 #include "aftershock/error.hpp"
 #include "aftershock/parallel.hpp"
 #include "aftershock/sparse/index.hpp"
+#include "aftershock/util/doc_filter.hpp"
 #include "aftershock/util/memory.hpp"
 #include "aftershock/util/topk.hpp"
 #include "kernels.hpp"
@@ -20,9 +21,9 @@ struct Searcher {
   const SparseIndex& ix;
   const SearchParams& p;
   const SparseKernels& kern;
-  const std::uint64_t* allowed = nullptr;  // SearchFilter::allowed: null = every document
+  DocFilter allowed;  // SearchFilter::allowed: every document when null
 
-  bool is_allowed(DocId d) const { return allowed == nullptr || ((allowed[d >> 6] >> (d & 63)) & 1) != 0; }
+  bool is_allowed(DocId d) const { return allowed.allows(d); }
 
   struct BlockRef {
     float bound;
@@ -278,7 +279,7 @@ void SparseIndex::search(const SparseBatchView& queries, const SearchParams& p, 
 void SparseIndex::search_unchecked(const SparseBatchView& queries, const SearchParams& p, TopKOut out,
                                    SearchStats* stats, const SearchFilter& filter) const {
   AFTERSHOCK_DCHECK(p.k >= 1 && out.k == p.k && queries.dim == dim_);
-  Searcher searcher{*this, p, sparse_kernels(), filter.allowed};
+  Searcher searcher{*this, p, sparse_kernels(), DocFilter{filter.allowed}};
   parallel_for(queries.n_rows, p.num_threads, [&](std::size_t qi, std::size_t) {
     Searcher::Scratch& s = thread_scratch(dim_, n_docs_);
     s.top.reset(p.k, filter.floors != nullptr ? filter.floors[qi] : kNoStop);
@@ -326,7 +327,7 @@ void SparseIndex::search_subset(const SparseBatchView& queries, const DocId* doc
   validate_batch(queries, "queries", num_threads);
   check_filter(filter, queries.n_rows);
   const SearchParams p;  // unused by score(); the Searcher needs one
-  const Searcher searcher{*this, p, sparse_kernels(), filter.allowed};
+  const Searcher searcher{*this, p, sparse_kernels(), DocFilter{filter.allowed}};
   const std::size_t k = out.k;
   parallel_for(queries.n_rows, num_threads, [&](std::size_t qi, std::size_t) {
     Searcher::Scratch& s = thread_scratch(dim_, n_docs_);

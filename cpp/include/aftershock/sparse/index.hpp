@@ -41,8 +41,8 @@ struct SearchFilter {
   /// Null (every document may be returned) or a bitset of allowed_words == ceil(n_docs / 64)
   /// words: bit (d & 63) of word d >> 6 set = document d may be returned. A cleared
   /// document is skipped before it is scored (no dot product), from the lists and from
-  /// the kNN graph alike. Bits at or beyond n_docs are ignored. Read, not copied: a
-  /// concurrent change can change results, never memory safety.
+  /// the kNN graph alike. Bits at or beyond n_docs are ignored. Read in place (the
+  /// bindings pass an owned copy), as DocFilter (util/doc_filter.hpp) reads it.
   const std::uint64_t* allowed = nullptr;
   std::size_t allowed_words = 0;
   /// Null (no floor) or n_floors == n_queries score floors: query i returns only documents
