@@ -320,11 +320,15 @@ def _pipeline_rows(
             docs.vectors, docs.offsets, precision="fp16", num_threads=num_threads
         )
         q = np.asarray(queries.vectors)
-        configs = [(f"Pipeline: sparse -> MaxSim rerank of {c}", first, c) for c in (50, 100, 200)]
+        configs = [(f"Pipeline: sparse -> MaxSim rerank of {c}", first, c, 0.0) for c in (50, 100, 200)]
+        configs.append(("Pipeline: sparse -> rerank of 200, interpolate 0.1", first, 200, 0.1))
         for c in (100, 200):
-            configs.append((f"Pipeline: sparse + MultiVectorIndex (RRF) -> rerank of {c}", [first, mv_index], c))
-        for name, stages, n_candidates in configs:
-            pipe = pipeline_cls(stages, store, n_candidates=n_candidates)
+            configs.append((f"Pipeline: sparse + MultiVectorIndex (RRF) -> rerank of {c}", [first, mv_index], c, 0.0))
+        # the hybrid ranking: z(MaxSim) + 0.1 z(sparse score) (Pipeline's `interpolate`)
+        configs.append(("Pipeline: sparse + MultiVectorIndex (RRF) -> rerank of 100, interpolate 0.1",
+                        [first, mv_index], 100, 0.1))
+        for name, stages, n_candidates, interpolate in configs:
+            pipe = pipeline_cls(stages, store, n_candidates=n_candidates, interpolate=interpolate)
             result, seconds = _timed(
                 lambda pipe=pipe: pipe.search(
                     sparse_queries, q, 100, token_offsets=queries.offsets, num_threads=num_threads

@@ -189,6 +189,15 @@ def _stage_params(stage_params, stages) -> list[dict]:
     return out
 
 
+def _standardize(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per row: (x - mean) / std over the valid entries (std 0: all 0)."""
+    n = np.maximum(valid.sum(axis=1, keepdims=True), 1)
+    xv = np.where(valid, x, 0.0)
+    mean = xv.sum(axis=1, keepdims=True) / n
+    std = np.sqrt((np.where(valid, x - mean, 0.0) ** 2).sum(axis=1, keepdims=True) / n)
+    return np.where(valid, (xv - mean) / np.where(std > 0, std, 1.0), 0.0)
+
+
 def _cut(result: SearchResult, min_score: float | None, max_gap: float | None) -> SearchResult:
     """Relevance filtering of the last stage: see :class:`Pipeline`."""
     scores, ids = result.scores.copy(), result.ids.copy()
@@ -239,6 +248,15 @@ class Pipeline:
         ``bitvector_threshold``, ``n_bitvector``, ``target_recall``), plain numbers only.
         A multi-vector stage feeding a rerank needs few candidates of its own: its
         internal exact rerank of ``n_candidates`` documents is repeated by the pipeline's.
+    interpolate : float >= 0
+        Hybrid ranking (needs ``rerank`` and a :class:`~aftershock.SparseIndex` stage):
+        every candidate is ranked by ``z(MaxSim) + interpolate * z(sparse)``, where
+        ``sparse`` is its exact score by the sparse stage(s) (:meth:`SparseIndex.score`;
+        several sparse stages: their sum, weighted by ``weights``) and ``z`` standardizes
+        over the query's candidates (mean 0, standard deviation 1). The returned scores are
+        these combined values. 0 (default): rank by MaxSim alone. The two models make
+        different errors, so a small weight lifts judged quality above either: on the real
+        set, 0.1 gives MRR@10 above exact MaxSim's (README, "A retrieval pipeline").
     max_gap : float, optional
         Relevance filter on the last stage: results after the first drop between
         consecutive scores larger than ``max_gap`` times the best score's magnitude are
@@ -273,6 +291,7 @@ class Pipeline:
         min_score: float | None = None,
         max_gap: float | None = None,
         stage_params: Sequence[dict] | None = None,
+        interpolate: float = 0.0,
     ) -> None:
         if isinstance(stages, (SparseIndex, MultiVectorIndex)):
             stages = [stages]
@@ -316,6 +335,11 @@ class Pipeline:
         self.max_gap = None if max_gap is None else real(max_gap, "max_gap")
         if self.max_gap is not None and not (self.max_gap >= 0 and math.isfinite(self.max_gap)):
             raise ValueError(f"max_gap: expected a finite number >= 0, got {max_gap!r}")
+        self.interpolate = real(interpolate, "interpolate")
+        if not (self.interpolate >= 0 and math.isfinite(self.interpolate)):
+            raise ValueError(f"interpolate: expected a finite number >= 0, got {interpolate!r}")
+        if self.interpolate > 0 and (rerank is None or not any(isinstance(s, SparseIndex) for s in self.stages)):
+            raise ValueError("interpolate: needs a rerank store and a SparseIndex stage (it mixes their scores)")
 
     @property
     def n_docs(self) -> int:
@@ -418,7 +442,9 @@ class Pipeline:
             cand = stage_results[0]
         else:
             cand = fuse(stage_results, depth, method=self.fusion, weights=self.weights, rrf_k=self.rrf_k)
-        if self.rerank is not None:
+        if self.rerank is not None and self.interpolate > 0:
+            result = self._hybrid(sq_matrix, tq, cand.ids, k, num_threads)
+        elif self.rerank is not None:
             ids = _to_store_ids(cand.ids)
             result = self.rerank.rerank(tq[0], ids, k, query_offsets=tq[1], num_threads=num_threads)
         else:
@@ -430,9 +456,31 @@ class Pipeline:
             result = _cut(result, self.min_score, self.max_gap)
         return result
 
+    def _hybrid(self, sq_matrix, tq, cand_ids: np.ndarray, k: int, num_threads: int) -> SearchResult:
+        """MaxSim of every candidate, mixed with its sparse score (``interpolate``)."""
+        ids = _to_store_ids(cand_ids)
+        exact = self.rerank.rerank(tq[0], ids, ids.shape[1], query_offsets=tq[1], num_threads=num_threads)
+        sparse = np.zeros(exact.ids.shape, dtype=np.float64)
+        for s, w in zip(self.stages, self.weights):
+            if isinstance(s, SparseIndex) and w:
+                sparse += w * s.score(sq_matrix, exact.ids, num_threads=num_threads)
+        valid = exact.ids >= 0
+        mixed = _standardize(exact.scores.astype(np.float64), valid) + self.interpolate * _standardize(sparse, valid)
+        mixed[~valid] = -np.inf
+        # best first, ties to the smaller id (as every aftershock result)
+        order = np.lexsort((np.where(valid, exact.ids, np.iinfo(np.int64).max), -mixed), axis=1)[:, :k]
+        scores = np.take_along_axis(mixed, order, 1).astype(np.float32)
+        out_ids = np.take_along_axis(exact.ids, order, 1)
+        if out_ids.shape[1] < k:  # fewer candidates than k: pad as every result
+            pad = k - out_ids.shape[1]
+            scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+            out_ids = np.pad(out_ids, ((0, 0), (0, pad)), constant_values=-1)
+        return SearchResult(np.ascontiguousarray(scores), np.ascontiguousarray(out_ids, dtype=np.int64))
+
     # ------------------------------------------------------------ save / load
     def _params(self) -> dict[str, Any]:
         return {
+            "interpolate": self.interpolate,
             "n_candidates": self.n_candidates,
             "fusion": self.fusion,
             "weights": self.weights,
@@ -583,7 +631,8 @@ class Pipeline:
             rerank = load_entry(m["rerank"], {"MultiVectorStore": MultiVectorStore}, "rerank")
         params = m["params"]
         keys = {"n_candidates", "fusion", "weights", "rrf_k", "min_score", "max_gap", "stage_params"}
-        if not isinstance(params, dict) or set(params) != keys:
+        # "interpolate" came later: a pipeline saved before it has none (0)
+        if not isinstance(params, dict) or not keys <= set(params) <= keys | {"interpolate"}:
             raise bad("params: unexpected fields")
         try:
             return cls(stages, rerank, **params)

@@ -425,6 +425,79 @@ class SparseIndex(Living, _tuning.Tunable, CoreBacked):
             out[name] = np.ascontiguousarray(table[:, j])
         return out
 
+    def score(self, queries, ids, *, missing: str = "raise", num_threads: int = 0) -> np.ndarray:
+        """Exact scores of given documents: ``out[q, j]`` = the inner product of query ``q``
+        with document ``ids[q, j]`` over the stored weights (what :meth:`search` returns for
+        it), e.g. to combine the sparse score with another stage's (hybrid ranking).
+
+        Parameters
+        ----------
+        queries : as for :meth:`search`
+            ``n_queries`` rows.
+        ids : array_like of int, ``[n_queries, n]``
+            External ids per query; ``-1`` is padding (scored ``-inf``), so a
+            :class:`SearchResult`'s ``ids`` can be passed as they are. Repeats are allowed.
+        missing : {"raise", "ignore"}
+            An id that is not a live document: ``KeyError`` naming it, or scored ``-inf``.
+        num_threads : int
+            Threads of the core calls (0 = all cores).
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 ``[n_queries, n]``. Cost: one exact dot product per listed document.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Malformed ``queries`` or ``ids`` (not 2-d integers, another number of rows,
+            ids below ``-1``), ``missing`` not one of its choices.
+        KeyError
+            An id not in the index (``missing="raise"``).
+        """
+        csr = as_csr(queries, "queries", n_cols=self.dim)
+        missing = self._check_missing_arg(missing)
+        threads = thread_count(num_threads)
+        try:
+            ids = np.asarray(ids)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"ids: expected an integer array [n_queries, n], got {type(ids).__name__}") from e
+        if ids.ndim != 2 or not (np.issubdtype(ids.dtype, np.integer) or ids.size == 0):
+            raise ValueError(f"ids: expected a 2-d integer array [n_queries, n], got shape {ids.shape} of {ids.dtype}")
+        if ids.shape[0] != csr.n_rows:
+            raise ValueError(f"ids: expected {csr.n_rows} rows (one per query), got {ids.shape[0]}")
+        ids = ids.astype(np.int64, copy=False)
+        if ids.size and int(ids.min()) < -1:
+            raise ValueError(f"ids: expected ids >= 0 or -1 (padding), got {int(ids.min())}")
+        out = np.full(ids.shape, -np.inf, dtype=np.float32)
+        snap = self._state
+        real_ids = ids >= 0
+        rows = self._locate(np.where(real_ids, ids, -2).ravel(), snap)
+        found = np.zeros(ids.size, dtype=np.bool_)
+        for r in rows:
+            found |= r >= 0
+        lost = real_ids.ravel() & ~found
+        if missing == "raise" and lost.any():
+            raise KeyError(f"ids: id {int(ids.ravel()[np.flatnonzero(lost)[0]])} is not in the index")
+        for seg, seg_rows in zip(snap.segments, rows):
+            seg_rows = seg_rows.reshape(ids.shape)
+            for q in np.flatnonzero((seg_rows >= 0).any(axis=1)):
+                at = np.flatnonzero(seg_rows[q] >= 0)
+                wanted = np.unique(seg_rows[q, at]).astype(np.uint32)
+                lo, hi = csr.indptr[q], csr.indptr[q + 1]
+                s, r = seg.core.search_subset(
+                    np.array([0, hi - lo], dtype=np.int64), csr.indices[lo:hi], csr.values[lo:hi], self.dim,
+                    wanted, wanted.shape[0], num_threads=threads,
+                )
+                # k = the number of listed rows: all come back (a row sharing no term with
+                # the query scores 0 either way); map rows to positions
+                got = r[0] >= 0
+                pos = np.searchsorted(wanted, r[0, got])
+                by_row = np.zeros(wanted.shape[0], dtype=np.float32)
+                by_row[pos] = s[0, got]
+                out[q, at] = by_row[np.searchsorted(wanted, seg_rows[q, at])]
+        return out
+
     def _defaults(self) -> dict:
         """The search defaults: the tuned ones when tune() stored some, else built in."""
         return {**_SEARCH_DEFAULTS, **(self._tuned_defaults() or {})}

@@ -237,3 +237,59 @@ def test_bad_arguments(case):
         Pipeline(sparse, None).search(queries, qs)
     with pytest.raises(ValueError, match="depth"):
         fuse([SearchResult(np.zeros((1, 1), np.float32), np.zeros((1, 1), np.int64))], 0)
+
+
+def _reference_hybrid(vec, off, docs, query_tokens, sparse_query, cand, w, k):
+    """float64 z(MaxSim) + w z(sparse) over the candidates, best first, ties to smaller id."""
+    cand = np.array(sorted({int(c) for c in cand if c >= 0}))
+    maxsim = reference_maxsim(vec, off, query_tokens)[cand]
+    sparse = (docs[cand] @ sparse_query.T).toarray().ravel().astype(np.float64)
+
+    def z(x):
+        sd = x.std()
+        return (x - x.mean()) / (sd if sd > 0 else 1.0)
+
+    mixed = z(maxsim) + w * z(sparse)
+    order = sorted(range(len(cand)), key=lambda i: (-mixed[i], cand[i]))[:k]
+    return cand[order], mixed[order]
+
+
+@pytest.mark.parametrize("w", [0.1, 0.7])
+def test_interpolate_equals_reference(case, w):
+    vec, off, qs, docs, queries, store, sparse, mv = case
+    pipe = Pipeline([sparse, mv], store, n_candidates=25, interpolate=w)
+    got = pipe.search(queries, qs, 8)
+    cand = fuse([sparse.search(queries, 25), mv.search(qs, 25)], 25).ids
+    for i, q in enumerate(qs):
+        ids, mixed = _reference_hybrid(vec, off, docs, q, queries[i], cand[i], w, 8)
+        np.testing.assert_allclose(got.scores[i, : len(ids)], mixed, rtol=1e-4, atol=1e-4)
+        # the same documents in the same order, up to float32 near-ties
+        ties = np.isclose(got.scores[i, : len(ids)][:, None], mixed[None, :], atol=2e-4)
+        assert all(ties[j, list(ids).index(d)] for j, d in enumerate(got.ids[i, : len(ids)]))
+    # interpolate 0 is the plain rerank; saved and loaded with the pipeline
+    assert Pipeline([sparse, mv], store, n_candidates=25).interpolate == 0.0
+
+
+def test_interpolate_round_trip_and_bad_values(case, tmp_path):
+    _, _, qs, _, queries, store, sparse, mv = case
+    pipe = Pipeline(sparse, store, n_candidates=20, interpolate=0.2)
+    pipe.save(tmp_path / "p")
+    loaded = Pipeline.load(tmp_path / "p")
+    assert loaded.interpolate == 0.2
+    np.testing.assert_array_equal(pipe.search(queries, qs, 5).ids, loaded.search(queries, qs, 5).ids)
+    # a manifest of a pipeline saved before `interpolate` existed still loads (as 0)
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    del manifest["params"]["interpolate"]
+    (tmp_path / "p" / "manifest.json").write_text(json.dumps(manifest))
+    assert Pipeline.load(tmp_path / "p").interpolate == 0.0
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="interpolate"):
+            Pipeline(sparse, store, interpolate=bad)
+    with pytest.raises(ValueError, match="interpolate"):
+        Pipeline(mv, store, interpolate=0.1)  # no sparse stage
+    with pytest.raises(ValueError, match="interpolate"):
+        Pipeline(sparse, None, interpolate=0.1)  # no rerank
+    # fewer candidates than k: padded like every result
+    few = Pipeline(sparse, store, n_candidates=3, interpolate=0.5).search(queries, qs, 6)
+    assert few.ids.shape == (len(qs), 6) and (few.ids[:, 3:] == -1).all()
+    assert np.isneginf(few.scores[:, 3:]).all()
