@@ -103,7 +103,8 @@ class SparseIndex {
     /// when": the content of the large sections is then trusted).
     bool verify = true;
     /// With mmap: fault the whole file in now (MAP_POPULATE), so the first searches take no
-    /// page faults. Ignored without mmap (the file is read whole anyway).
+    /// page faults. Without mmap it changes nothing (the file is read whole anyway); the
+    /// binding refuses it there.
     bool populate = false;
   };
   /// Reads an index written by save(). Throws FormatError for a damaged, truncated or
