@@ -14,7 +14,17 @@ from ._living import Living, check_ids, concat_ragged, take_ragged
 from ._persist import _format_error
 from ._progress import Progress
 from ._results import SearchResult
-from ._validate import UINT32_MAX, Csr, as_csr, choice, path_value, positive_int, real, seed_value, thread_count
+from ._validate import (
+    UINT32_MAX,
+    Csr,
+    as_csr,
+    choice,
+    path_value,
+    positive_int,
+    real,
+    seed_value,
+    thread_count,
+)
 
 __all__ = ["SparseIndex", "exact_search"]
 

@@ -44,7 +44,7 @@ def test_an_empty_vocabulary_is_refused():
     data = SparseIndex.build(docs)._core.to_bytes()
     conf_at, conf_len = sections(data)["CONF"][1:]
     conf = data[conf_at : conf_at + conf_len].decode().replace("dim=4", "dim=0").replace("n_docs=5", "n_docs=0")
-    u64 = lambda *v: np.array(v, np.uint64).tobytes()  # noqa: E731
+    u64 = lambda *v: np.array(v, np.uint64).tobytes()
     empty = {tag: b"" for tag in ("FWDR", "FWDH", "PROW", "BPST", "BSCL", "SBMP", "ST16", "ST32", "EBLK", "ECOD", "KNNG")}
     bad = replace_sections(data, {**empty, "CONF": conf.encode(), "LPST": u64(0), "LBLK": u64(0), "SPGR": u64(0),
                                   "SRUN": u64(1)})

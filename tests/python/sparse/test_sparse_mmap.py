@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -79,7 +78,7 @@ def test_mapped_synthetic_with_knn_pickle_and_populate(tmp_path, synthetic):
 
 
 def test_info_reports_mapped_and_resident_bytes(tmp_path):
-    docs, queries = synthetic_sparse(2000, 5, vocab_size=500, doc_nnz=20, seed=1)
+    docs, _ = synthetic_sparse(2000, 5, vocab_size=500, doc_nnz=20, seed=1)
     path = tmp_path / "ix.aft"
     SparseIndex.build(docs).save(path)
     memory = SparseIndex.load(path).info()["stats"]["mapping"]
