@@ -136,11 +136,12 @@ class FileWriter {
 /// cannot be removed (a missing directory holds none: empty result).
 std::vector<std::string> remove_stale_temporaries(const std::string& path);
 
-/// A verified reader of one file, in memory (from_bytes) or on disk (from_file). Opening
-/// checks the header, the section table, every bound and the padding; a section's CRC is
-/// checked as it is read, straight into the caller's vector (a file is never held whole
-/// in memory besides the loaded object), and verify_unread() checks the sections nobody
-/// read. Throws FormatError for anything that is not a complete, undamaged version-1 file
+/// A verified reader of one file, in memory (from_bytes), on disk (from_file) or mapped
+/// (map_file). Opening checks the header, the section table, every bound and the padding;
+/// a section's CRC is checked as it is read, straight into the caller's vector (a file is
+/// never held whole in memory besides the loaded object), and verify_unread() checks the
+/// sections nobody read. A mapped reader also hands out views (view()) whose CRC only
+/// verify_all() checks (see "What is checked when" above). Copies share the source. Throws FormatError for anything that is not a complete, undamaged version-1 file
 /// of the expected kind; IoError (errno, path) if it cannot be read; InvalidArgument for a
 /// path with a NUL byte.
 class FileReader {

@@ -22,6 +22,11 @@
 // every section front to back, advised MADV_SEQUENTIAL; populate asks for the whole file up
 // front (MAP_POPULATE on Linux, else MADV_WILLNEED and a touch of every page).
 //
+// When to map rather than read (measured numbers in cpp/src/sparse/README.md, "Serving
+// from disk"): several processes serving one file, fast start-up, or an index larger than
+// the memory it should hold. Reading into memory stays the default: warm searches on huge
+// pages, no page faults, every check at load.
+//
 // POSIX only (Linux, macOS, BSDs). mmap_supported() is false elsewhere, and open() throws
 // InvalidArgument there.
 #pragma once
