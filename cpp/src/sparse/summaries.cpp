@@ -179,7 +179,8 @@ void BlockSummaries::finish(const Array<std::uint64_t>& list_block_begin) {
   entry_block_ = std::move(staging_.entry_block);
   entry_code_ = std::move(staging_.entry_code);
   staging_ = Staging();
-  if (const std::string why = check(list_block_begin, true); !why.empty()) throw std::logic_error("internal: summaries " + why);
+  if (const std::string why = check(list_block_begin, CheckMode::kFull); !why.empty())
+    throw std::logic_error("internal: summaries " + why);
 }
 
 void BlockSummaries::accumulate(const SparseKernels& kern, TermId t, const TermId* terms, const float* weights,
@@ -237,21 +238,23 @@ std::size_t BlockSummaries::mapped_bytes() const {
   std::size_t n = 0;
   auto add = [&](const auto& a) { n += a.is_view() ? a.size_bytes() : 0; };
   add(bitmaps_), add(terms16_), add(terms32_), add(run_starts_), add(entry_block_), add(entry_code_);
+  add(bitmap_ranks_), add(run_samples_);
   return n;
 }
 
 std::size_t BlockSummaries::heap_bytes() const {
   auto bytes = [](const auto& v) { return v.size() * sizeof(v[0]); };
-  std::size_t n = bytes(page_run_begin_) + bytes(list_page_begin_) + bytes(page_dir_) + bytes(bitmap_ranks_) +
-                  bytes(run_samples_);
+  std::size_t n = bytes(page_run_begin_) + bytes(list_page_begin_) + bytes(page_dir_);
   auto add = [&](const auto& a) { n += a.is_view() ? 0 : a.size_bytes(); };
   add(bitmaps_), add(terms16_), add(terms32_), add(run_starts_), add(entry_block_), add(entry_code_);
+  add(bitmap_ranks_), add(run_samples_);
   return n;
 }
 
 void BlockSummaries::advise(const io::FileReader& r) {
   // Read per (list, query term) run: random, a few cache lines at a time.
-  for (const char* tag : {"SBMP", "ST16", "ST32", "SRUN", "EBLK", "ECOD"}) r.advise(tag, io::Advice::kRandom);
+  for (const char* tag : {"SBMP", "ST16", "ST32", "SRUN", "EBLK", "ECOD", "SRNK", "SSMP"})
+    r.advise(tag, io::Advice::kRandom);
 }
 
 void BlockSummaries::write(io::FileWriter& w) const {
@@ -262,6 +265,9 @@ void BlockSummaries::write(io::FileWriter& w) const {
   w.add_array("SRUN", run_starts_);
   w.add_array("EBLK", entry_block_);
   w.add_array("ECOD", entry_code_);
+  // Derived, but stored so that a mapped load need not read SBMP and SRUN whole.
+  w.add_array("SRNK", bitmap_ranks_);
+  w.add_array("SSMP", run_samples_);
 }
 
 BlockSummaries BlockSummaries::read(const io::FileReader& r, std::size_t dim, const Array<std::uint64_t>& list_block_begin,
@@ -274,22 +280,46 @@ BlockSummaries BlockSummaries::read(const io::FileReader& r, std::size_t dim, co
   s.run_starts_ = r.view<std::uint64_t>("SRUN");
   s.entry_block_ = r.view<std::uint8_t>("EBLK");
   s.entry_code_ = r.view<std::uint8_t>("ECOD");
-  if (const std::string why = s.check(list_block_begin, full_check); !why.empty())
+  // Files since the mapped load store the rank and run samples (SRNK, SSMP); earlier ones
+  // do not, and theirs are derived, which reads SBMP and SRUN whole.
+  const bool stored = r.has("SRNK") && r.has("SSMP");
+  CheckMode mode = full_check ? CheckMode::kFull : CheckMode::kDerive;
+  if (stored && !full_check) {
+    s.bitmap_ranks_ = r.view<std::uint32_t>("SRNK");
+    s.run_samples_ = r.view<std::uint64_t>("SSMP");
+    mode = CheckMode::kStored;
+  }
+  if (const std::string why = s.check(list_block_begin, mode); !why.empty())
     throw FormatError("aftershock file: sparse index summaries " + why);
+  if (stored && full_check) {  // derived anew: the stored copies must agree
+    if (const std::string why = s.same_samples(r.view<std::uint32_t>("SRNK"), r.view<std::uint64_t>("SSMP"));
+        !why.empty())
+      throw FormatError("aftershock file: sparse index summaries " + why);
+  }
   return s;
 }
 
+std::string BlockSummaries::same_samples(const Array<std::uint32_t>& ranks, const Array<std::uint64_t>& samples) const {
+  if (!std::equal(ranks.begin(), ranks.end(), bitmap_ranks_.begin(), bitmap_ranks_.end()) ||
+      !std::equal(samples.begin(), samples.end(), run_samples_.begin(), run_samples_.end()))
+    return "stored rank or run samples disagree with the directories";
+  return "";
+}
+
 void BlockSummaries::verify(const Array<std::uint64_t>& list_block_begin) const {
-  BlockSummaries copy = *this;  // check() rederives: the same values, computed on a copy (const, thread-safe)
-  if (const std::string why = copy.check(list_block_begin, true); !why.empty())
-    throw FormatError("aftershock file: sparse index summaries " + why);
+  BlockSummaries derived = *this;  // check() rederives: on a copy (const, thread-safe)
+  std::string why = derived.check(list_block_begin, CheckMode::kFull);
+  if (why.empty()) why = derived.same_samples(bitmap_ranks_, run_samples_);
+  if (!why.empty()) throw FormatError("aftershock file: sparse index summaries " + why);
 }
 
 // Verifies every stored structure against the others and derives page_dir_, the ranks and
 // the samples. Runs on every load, so it must reject anything search could misread:
 // afterwards every run lies inside the entries, names blocks of its own page, and every
 // directory lookup stays inside its bitmap or id range.
-std::string BlockSummaries::check(const Array<std::uint64_t>& list_block_begin, bool full) {
+std::string BlockSummaries::check(const Array<std::uint64_t>& list_block_begin, CheckMode mode) {
+  const bool full = mode == CheckMode::kFull;
+  const bool derive = mode != CheckMode::kStored;  // else bitmap_ranks_ and run_samples_ hold the stored ones
   list_page_begin_.assign(dim_ + 1, 0);
   for (std::size_t t = 0; t < dim_; ++t) {
     const std::uint64_t nb = list_block_begin[t + 1] - list_block_begin[t];  // the caller checked the offsets
@@ -304,24 +334,30 @@ std::string BlockSummaries::check(const Array<std::uint64_t>& list_block_begin, 
   if (run_starts_.size() != (n_entries + 1 + 63) / 64 || !test_bit(run_starts_, n_entries) ||
       (run_starts_.back() >> (n_entries & 63) >> 1) != 0)
     return "run bits have the wrong length";
-  std::uint64_t n_set = 0;
-  for (std::uint64_t w : run_starts_) n_set += static_cast<std::uint64_t>(__builtin_popcountll(w));
-  if (n_set != page_run_begin_[n_pages] + 1 || (n_entries > 0 && !test_bit(run_starts_, 0)))
-    return "run bits do not match the run count";
+  if (derive) {
+    std::uint64_t n_set = 0;
+    for (std::uint64_t w : run_starts_) n_set += static_cast<std::uint64_t>(__builtin_popcountll(w));
+    if (n_set != page_run_begin_[n_pages] + 1 || (n_entries > 0 && !test_bit(run_starts_, 0)))
+      return "run bits do not match the run count";
+  }
 
   // Directories, in page order.
   page_dir_.assign(n_pages, 0);
-  bitmap_ranks_.clear();
-  reserve_on_huge_pages(bitmap_ranks_, bitmaps_.size() / bitmap_words() * rank_samples());
+  std::vector<std::uint32_t> ranks;
+  if (derive) reserve_on_huge_pages(ranks, bitmaps_.size() / bitmap_words() * rank_samples());
   std::uint64_t bitmap_at = 0, ids_at = 0;
   for (std::size_t p = 0; p < n_pages; ++p) {
     const std::uint64_t runs = page_run_begin_[p + 1] - page_run_begin_[p];
     if (uses_bitmap(runs)) {
       if (bitmap_at + bitmap_words() > bitmaps_.size()) return "bitmap directories are truncated";
       page_dir_[p] = bitmap_at;
+      if (!derive) {
+        bitmap_at += bitmap_words();
+        continue;
+      }
       std::uint64_t rank = 0;
       for (std::size_t w = 0; w < bitmap_words(); ++w) {
-        if (w % kRankGroup == 0) bitmap_ranks_.push_back(static_cast<std::uint32_t>(rank));
+        if (w % kRankGroup == 0) ranks.push_back(static_cast<std::uint32_t>(rank));
         rank += static_cast<std::uint64_t>(__builtin_popcountll(bitmaps_[bitmap_at + w]));
       }
       if (rank != runs || (dim_ % 64 && bitmaps_[bitmap_at + bitmap_words() - 1] >> (dim_ % 64)))
@@ -355,8 +391,15 @@ std::string BlockSummaries::check(const Array<std::uint64_t>& list_block_begin, 
     for (std::uint64_t e = page_entry[p]; e < page_entry[p + 1]; ++e)
       if (entry_block_[e] >= nb % kPageBlocks) return "a run names a block out of range";
   }
+  const std::uint64_t n_samples = (page_run_begin_[n_pages] + kRunSampleStride - 1) / kRunSampleStride;
+  if (!derive) {  // stored: the sizes here, the values by verify()
+    if (bitmap_ranks_.size() != bitmaps_.size() / bitmap_words() * rank_samples() || run_samples_.size() != n_samples)
+      return "stored rank or run samples have the wrong length";
+    return "";
+  }
   std::vector<std::uint64_t> sampled;
   for (std::uint64_t g = 0; g < page_run_begin_[n_pages]; g += kRunSampleStride) sampled.push_back(g);
+  bitmap_ranks_ = std::move(ranks);
   run_samples_ = select_ranks(run_starts_, Array<std::uint64_t>(std::move(sampled)));
   return "";
 }

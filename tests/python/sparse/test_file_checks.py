@@ -70,6 +70,7 @@ STRUCTURAL_DAMAGE = [
     ("EBLK", np.uint8, lambda a: a.__setitem__(slice(0, 2), [3, 2]), "out of order|out of range"),
     ("ST16", np.uint16, _set(0, 65535), "not sorted or names a term out of range"),
     ("SBMP", np.uint64, lambda a: a.__setitem__(0, a[0] | np.uint64(1 << 63)), "does not match its page"),
+    ("SSMP", np.uint64, lambda a: a.__setitem__(-1, a[-1] + 1), "samples disagree"),
 ]
 
 

@@ -196,6 +196,18 @@ def test_a_run_out_of_order_is_found_by_verify(tmp_path):
         _load_bytes_mapped(tmp_path, bad, verify=False).verify()
 
 
+def test_a_file_without_stored_samples_maps(tmp_path):
+    """Files written before the stored rank and run samples (SRNK, SSMP) map too: theirs
+    are derived at open (renamed sections are unknown tags, skipped as a newer file's are)."""
+    docs, queries = synthetic_sparse(2000, 20, vocab_size=500, doc_nnz=20, seed=3)
+    ix = SparseIndex.build(docs, knn=2)
+    old = rename_section(rename_section(ix.to_bytes(), "SRNK", "XRNK"), "SSMP", "XSMP")
+    for verify in (False, True):
+        mapped = _load_bytes_mapped(tmp_path, old, verify=verify)
+        _assert_same(mapped.search(queries, 10, n_knn=2), ix.search(queries, 10, n_knn=2))
+        mapped.verify()
+
+
 def test_layout4_file_maps(tmp_path):
     """A layout-4 file's rows are rewritten on load: mapped, they are copied into memory
     (and checked first); the index searches as the in-memory load does."""

@@ -10,7 +10,9 @@
 //    the vocabulary with rank samples when that is smaller, else the sorted term ids;
 //  * one bit per entry marks the first entry of each run, and the start of every 64th run
 //    is sampled, so a run is found from its global ordinal with a sample and a few popcounts.
-// Ranks and samples are derived data, rebuilt at load rather than stored.
+// Ranks and samples are derived data; since the mapped load they are stored too (SRNK,
+// SSMP), so a mapped open need not read the run bits and bitmaps; a full check rederives
+// them and compares.
 // cpp/src/sparse/README.md gives the measurements that chose this layout.
 #pragma once
 
@@ -93,9 +95,10 @@ class BlockSummaries {
   /// Reads the sections of a file (views when it is mapped) and verifies them against the
   /// lists' block offsets (list t has list_block_begin[t + 1] - list_block_begin[t]
   /// blocks); throws FormatError. Without `full_check` (a mapped load without verify) only
-  /// the page table, run bits and bitmap directories are read, to derive the ranks and
-  /// samples (O(n_entries / 64 + bitmap words)); the entries and term directories are
-  /// trusted until verify().
+  /// the page table is read (O(pages)) and the stored rank and run samples (SRNK, SSMP)
+  /// are used as they are; a file without them (written before) has them derived, which
+  /// reads the run bits and bitmap directories (O(n_entries / 64 + bitmap words)). The
+  /// rest is trusted until verify(). With full_check, stored samples must equal derived ones.
   static BlockSummaries read(const io::FileReader& r, std::size_t dim, const Array<std::uint64_t>& list_block_begin,
                              bool full_check = true);
   /// The full check of read() on the loaded arrays; FormatError. Const and thread-safe
@@ -115,8 +118,14 @@ class BlockSummaries {
     return bitmap_words() * 8 + rank_samples() * 4 < n_runs * (wide_terms_ ? 4 : 2);
   }
   // Error message, empty when sound; derives list_page_begin_, page_dir_, ranks and samples.
-  // full = false: the subset a mapped load without verify runs (see read()).
-  std::string check(const Array<std::uint64_t>& list_block_begin, bool full);
+  // kFull: every check, samples derived. kDerive: a mapped load without verify of a file
+  // without stored samples: derives them (reads SBMP and SRUN), skips the entry checks.
+  // kStored: a mapped load without verify of a file with stored samples (already set):
+  // only the page table and sizes.
+  enum class CheckMode { kFull, kDerive, kStored };
+  std::string check(const Array<std::uint64_t>& list_block_begin, CheckMode mode);
+  // Empty when the given samples equal the derived ones (after a kFull check).
+  std::string same_samples(const Array<std::uint32_t>& ranks, const Array<std::uint64_t>& samples) const;
   SummaryPageView page_view(std::size_t page) const;
 
   std::size_t dim_ = 0;
@@ -143,8 +152,9 @@ class BlockSummaries {
   // Derived (by finish() or a load).
   std::vector<std::uint64_t> list_page_begin_;  // pages of list t; dim + 1
   std::vector<std::uint64_t> page_dir_;         // first bitmap word or term id of each page's directory
-  std::vector<std::uint32_t> bitmap_ranks_;     // runs before each group of kRankGroup bitmap words
-  std::vector<std::uint64_t> run_samples_;      // first entry of every kRunSampleStride-th run
+  // Derived, and stored since the mapped load (SRNK, SSMP; views when mapped).
+  Array<std::uint32_t> bitmap_ranks_;  // runs before each group of kRankGroup bitmap words
+  Array<std::uint64_t> run_samples_;   // first entry of every kRunSampleStride-th run
 };
 
 }  // namespace aftershock::sparse
