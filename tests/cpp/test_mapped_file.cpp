@@ -111,6 +111,16 @@ TEST(MappedFile, MapsViewsAndCountsResidentPages) {
   EXPECT_EQ(kept[3], kU64[3]);
 }
 
+TEST(MappedFile, VerifyAllPassesOnEveryReaderOfAGoodFile) {
+  // verify_all of a file read with pread goes 16 MiB at a time, continuing the CRC.
+  const std::string text(1000, 'x');
+  EXPECT_EQ(io::crc32c(text.data() + 300, 700, io::crc32c(text.data(), 300)), io::crc32c(text.data(), 1000));
+  const TempFile f(sample_file());
+  io::FileReader::from_file(f.path(), "TEST").verify_all();
+  io::FileReader::from_bytes(sample_file(), "TEST").verify_all();
+  if (io::mmap_supported()) io::FileReader::map_file(f.path(), "TEST").verify_all();
+}
+
 TEST(MappedFile, BadPathsAreRefused) {
   if (!io::mmap_supported()) GTEST_SKIP() << "no mmap here";
   EXPECT_THROW(io::MappedFile::open(""), InvalidArgument);
