@@ -139,16 +139,14 @@ namespace aftershock::bindings {
 
 /// save(path) / load(path) / to_bytes() / from_bytes(data) for a class with those C++
 /// members, each releasing the GIL (without_gil). One definition for every persistent type.
+/// save / to_bytes / from_bytes only, for a class that binds its own load (SparseIndex:
+/// load with mmap options).
 template <class T, class PyClass>
-PyClass def_persistence(PyClass cls) {
+PyClass def_persistence_without_load(PyClass cls) {
   cls.def(
          "save",
          [](const T& self, const std::string& path) { without_gil([&] { self.save(path); }); },
          py::arg("path"))
-      .def_static(
-          "load",
-          [](const std::string& path) { return without_gil([&] { return T::load(path); }); },
-          py::arg("path"))
       .def("to_bytes",
            [](const T& self) { return py::bytes(without_gil([&] { return self.to_bytes(); })); })
       .def_static(
@@ -158,6 +156,13 @@ PyClass def_persistence(PyClass cls) {
             return without_gil([&] { return T::from_bytes(std::move(bytes)); });
           },
           py::arg("data"));
+  return cls;
+}
+
+template <class T, class PyClass>
+PyClass def_persistence(PyClass cls) {
+  def_persistence_without_load<T>(cls).def_static(
+      "load", [](const std::string& path) { return without_gil([&] { return T::load(path); }); }, py::arg("path"));
   return cls;
 }
 

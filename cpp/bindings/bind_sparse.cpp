@@ -93,12 +93,41 @@ std::size_t non_negative(long long v, const char* what) {
   return static_cast<std::size_t>(v);
 }
 
+// True or False only (numpy.bool_ too): pybind11's bool would also take None or 1.
+bool strict_bool(const py::object& v, const char* what) {
+  if (py::isinstance<py::bool_>(v)) return v.cast<bool>();
+  if (py::hasattr(v, "dtype") && py::str(v.attr("dtype")).cast<std::string>() == "bool" &&
+      py::hasattr(v, "ndim") && v.attr("ndim").cast<int>() == 0)
+    return v.cast<bool>();
+  throw py::type_error(std::string(what) + ": expected a bool, got " + py::str(py::type::of(v).attr("__name__")).cast<std::string>());
+}
+
 }  // namespace
 
 void bind_sparse(py::module_& m) {
   const auto nc = [](const char* name) { return py::arg(name).noconvert(); };
 
-  def_persistence<SparseIndex>(py::class_<SparseIndex>(m, "SparseIndex"))
+  def_persistence_without_load<SparseIndex>(py::class_<SparseIndex>(m, "SparseIndex"))
+      .def_static(
+          "load",
+          [](const std::string& path, const py::object& mmap, const py::object& verify, const py::object& populate) {
+            SparseIndex::LoadOptions o;
+            o.mmap = strict_bool(mmap, "mmap");
+            o.populate = strict_bool(populate, "populate");
+            o.verify = verify.is_none() ? !o.mmap : strict_bool(verify, "verify");
+            if (!o.mmap && !o.verify)
+              throw InvalidArgument("verify: a load into memory always verifies; verify=False needs mmap=True");
+            if (!o.mmap && o.populate)
+              throw InvalidArgument("populate: needs mmap=True (a load into memory reads the whole file anyway)");
+            return without_gil([&] { return SparseIndex::load(path, o); });
+          },
+          py::arg("path"), py::kw_only(), py::arg("mmap") = false, py::arg("verify") = py::none(),
+          py::arg("populate") = false)
+      .def("verify", [](const SparseIndex& ix) { without_gil([&] { ix.verify(); }); })
+      .def_property_readonly("is_mapped", &SparseIndex::is_mapped)
+      .def_property_readonly("mapped_bytes", &SparseIndex::mapped_bytes)
+      .def_property_readonly("resident_bytes",
+                             [](const SparseIndex& ix) { return without_gil([&] { return ix.resident_bytes(); }); })
       .def_static(
           "build",
           [](const CArray<std::int64_t>& indptr, const CArray<std::uint32_t>& indices, const CArray<float>& values,

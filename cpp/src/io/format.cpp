@@ -290,12 +290,14 @@ void FileWriter::write(const std::string& path) const {
   }
 }
 
-// Where a reader's bytes come from: a string (from_bytes) or an open file read with pread.
+// Where a reader's bytes come from: a string (from_bytes), an open file read with pread,
+// or a mapping (map_file).
 struct FileReader::Source {
   std::string bytes;
   int fd = -1;
   std::string path;
   std::size_t size = 0;
+  std::shared_ptr<const MappedFile> map;
 
   ~Source() {
     if (fd >= 0) ::close(fd);
@@ -319,6 +321,28 @@ FileReader FileReader::from_file(const std::string& path, const char kind[4]) {
   return FileReader(std::move(source), kind);
 }
 
+FileReader FileReader::map_file(const std::string& path, const char kind[4], bool populate) {
+  check_path(path);
+  auto source = std::make_shared<Source>();
+  source->path = path;
+  source->map = MappedFile::open(path, populate);
+  source->size = source->map->size();  // fstat'd before mapping: the header must agree
+  return FileReader(std::move(source), kind);
+}
+
+const std::shared_ptr<const MappedFile>& FileReader::mapping() const { return source_->map; }
+
+std::pair<std::size_t, std::size_t> FileReader::section_range(const char tag[4]) const {
+  auto it = entries_.find(tag_string(tag));
+  if (it == entries_.end()) bad_section(tag, "is missing");
+  return {it->second.offset, it->second.length};
+}
+
+void FileReader::advise(const char tag[4], Advice advice) const {
+  auto it = entries_.find(tag_string(tag));
+  if (source_->map && it != entries_.end()) source_->map->advise(it->second.offset, it->second.length, advice);
+}
+
 FileReader FileReader::from_bytes(std::string bytes, const char kind[4]) {
   auto source = std::make_shared<Source>();
   source->size = bytes.size();
@@ -329,6 +353,10 @@ FileReader FileReader::from_bytes(std::string bytes, const char kind[4]) {
 void FileReader::read_at(std::size_t offset, void* dst, std::size_t n) const {
   const Source& s = *source_;
   if (offset > s.size || n > s.size - offset) format_error("read past the end of the file");
+  if (s.map) {
+    if (n) std::memcpy(dst, s.map->data() + offset, n);
+    return;
+  }
   if (s.fd < 0) {
     if (n) std::memcpy(dst, s.bytes.data() + offset, n);
     return;
@@ -352,6 +380,32 @@ void FileReader::read_section(const Entry& e, void* dst) const {
   read_at(e.offset, dst, e.length);
   if (crc32c(dst, e.length) != e.crc) format_error("section '" + e.tag + "' checksum mismatch (damaged file)");
   e.verified = true;
+}
+
+void FileReader::check_crc(const Entry& e) const {
+  const Source& s = *source_;
+  const unsigned char* base = nullptr;
+  if (s.map) base = s.map->data();
+  else if (s.fd < 0) base = reinterpret_cast<const unsigned char*>(s.bytes.data());
+  std::uint32_t crc = 0;
+  if (base != nullptr) {
+    crc = crc32c(base + e.offset, e.length);  // bounds checked at open
+  } else {
+    std::vector<char> buffer(std::min<std::size_t>(e.length, std::size_t{1} << 24));
+    for (std::size_t at = 0; at < e.length; at += buffer.size()) {
+      const std::size_t n = std::min(buffer.size(), e.length - at);
+      read_at(e.offset + at, buffer.data(), n);
+      crc = crc32c(buffer.data(), n, crc);
+    }
+  }
+  if (crc != e.crc) format_error("section '" + e.tag + "' checksum mismatch (damaged file)");
+}
+
+void FileReader::verify_all() const {
+  for (const auto& [tag, e] : entries_) {
+    if (source_->map) source_->map->advise(e.offset, e.length, Advice::kSequential);
+    check_crc(e);
+  }
 }
 
 void FileReader::verify_unread() const {

@@ -625,16 +625,18 @@ struct IndexBuilder {
     trunc_terms = std::vector<std::uint32_t>();
     trunc_values = std::vector<float>();
 
-    ix.list_post_begin_.assign(dim + 1, 0);
-    ix.list_block_begin_.assign(dim + 1, 0);
+    std::vector<std::uint64_t> list_post_begin(dim + 1, 0), list_block_begin(dim + 1, 0);
+    std::vector<RowHandle> post_rows;
+    std::vector<std::uint32_t> block_post_begin;
+    std::vector<float> block_scale;
     for (std::size_t t = 0; t < dim; ++t) {
       const ListOut& l = list_at(t) ? *list_at(t) : no_list;
-      ix.list_post_begin_[t + 1] = ix.list_post_begin_[t] + l.docs.size();
-      ix.list_block_begin_[t + 1] = ix.list_block_begin_[t] + l.block_begin.size();
+      list_post_begin[t + 1] = list_post_begin[t] + l.docs.size();
+      list_block_begin[t + 1] = list_block_begin[t] + l.block_begin.size();
     }
-    reserve_on_huge_pages(ix.post_rows_, ix.list_post_begin_[dim]);
-    reserve_on_huge_pages(ix.block_post_begin_, ix.list_block_begin_[dim]);
-    reserve_on_huge_pages(ix.block_scale_, ix.list_block_begin_[dim]);
+    reserve_on_huge_pages(post_rows, list_post_begin[dim]);
+    reserve_on_huge_pages(block_post_begin, list_block_begin[dim]);
+    reserve_on_huge_pages(block_scale, list_block_begin[dim]);
     {
       std::vector<const BlockSummaries::ListPart*> parts;
       for (std::size_t t = 0; t < dim; ++t) parts.push_back(list_at(t) ? &list_at(t)->summaries : &no_list.summaries);
@@ -646,15 +648,20 @@ struct IndexBuilder {
         continue;
       }
       ListOut& l = *list_at(t);
-      for (DocId d : l.docs) ix.post_rows_.push_back(ix.fwd_.handle(d));
-      append(ix.block_post_begin_, l.block_begin);
-      append(ix.block_scale_, l.block_scale);
+      for (DocId d : l.docs) post_rows.push_back(ix.fwd_.handle(d));
+      append(block_post_begin, l.block_begin);
+      append(block_scale, l.block_scale);
       ix.summaries_.append(l.summaries);
       l = ListOut();
       // The per-list pieces are many small heap blocks that free() keeps in the process;
       // handing them back as we go keeps the peak near one copy of the index, not two.
       if (t % 1024 == 1023) release_free_memory();
     }
+    ix.list_post_begin_ = std::move(list_post_begin);
+    ix.list_block_begin_ = std::move(list_block_begin);
+    ix.post_rows_ = std::move(post_rows);
+    ix.block_post_begin_ = std::move(block_post_begin);
+    ix.block_scale_ = std::move(block_scale);
     ix.summaries_.finish(ix.list_block_begin_);
   }
 };

@@ -19,7 +19,7 @@ ForwardIndex ForwardIndex::build(const SparseBatchView& docs, Precision precisio
   ForwardIndex f;
   f.wide_terms_ = docs.dim > 65536;
   f.precision_ = precision;
-  f.handles_.resize(docs.n_rows);
+  std::vector<RowHandle> handles(docs.n_rows);
   std::uint64_t words = 0;
   auto too_large = [&] {
     return InvalidArgument("docs: the forward index would exceed 32 GiB (" + std::to_string(docs.nnz()) +
@@ -28,11 +28,13 @@ ForwardIndex ForwardIndex::build(const SparseBatchView& docs, Precision precisio
   for (std::size_t i = 0; i < docs.n_rows; ++i) {
     const std::size_t d = order.empty() ? i : order[i];
     if (words >= kMaxWords) throw too_large();
-    f.handles_[d] = static_cast<RowHandle>(words);
+    handles[d] = static_cast<RowHandle>(words);
     words += f.row_bytes(static_cast<std::size_t>(docs.indptr[d + 1] - docs.indptr[d])) / 8;
   }
   if (words > kMaxWords) throw too_large();
+  f.handles_ = std::move(handles);
   f.words_ = huge_page_vector<std::uint64_t>(words);
+  std::uint64_t* const out_words = f.words_.mutable_data();
   const std::size_t chunk = 4096;
   // fp16 holds weights below 65520 (the largest is 65504): the largest weight that would
   // overflow is found while converting (each value read once) and refused below, never
@@ -44,7 +46,7 @@ ForwardIndex ForwardIndex::build(const SparseBatchView& docs, Precision precisio
     for (std::size_t d = c * chunk; d < std::min(docs.n_rows, (c + 1) * chunk); ++d) {
       const std::size_t b = static_cast<std::size_t>(docs.indptr[d]);
       const std::size_t n = static_cast<std::size_t>(docs.indptr[d + 1]) - b;
-      auto* row = reinterpret_cast<unsigned char*>(f.words_.data() + f.handles_[d]);
+      auto* row = reinterpret_cast<unsigned char*>(out_words + f.handles_[d]);
       const std::uint32_t head[2] = {static_cast<std::uint32_t>(d), static_cast<std::uint32_t>(n)};
       std::memcpy(row, head, sizeof(head));
       unsigned char* terms = row + kHeaderBytes;
@@ -108,8 +110,8 @@ std::pair<TermId, float> ForwardIndex::entry(const Row& r, std::size_t i) const 
   return {t, v};
 }
 
-ForwardIndex ForwardIndex::from_parts(bool wide_terms, Precision precision, std::vector<std::uint64_t> words,
-                                      std::vector<RowHandle> handles) {
+ForwardIndex ForwardIndex::from_parts(bool wide_terms, Precision precision, Array<std::uint64_t> words,
+                                      Array<RowHandle> handles) {
   ForwardIndex f;
   f.wide_terms_ = wide_terms;
   f.precision_ = precision;
@@ -118,9 +120,15 @@ ForwardIndex ForwardIndex::from_parts(bool wide_terms, Precision precision, std:
   return f;
 }
 
-std::string ForwardIndex::check(std::size_t n_docs, std::size_t dim, bool heaviest_first) const {
+std::string ForwardIndex::check_sizes(std::size_t n_docs, std::size_t dim) const {
   if (handles_.size() != n_docs) return "forward index has the wrong number of rows";
   if (wide_terms_ != (dim > 65536)) return "forward index term width does not match the vocabulary";
+  if (words_.size() > kMaxWords) return "forward index is too large";
+  return {};
+}
+
+std::string ForwardIndex::check(std::size_t n_docs, std::size_t dim, bool heaviest_first) const {
+  if (std::string why = check_sizes(n_docs, dim); !why.empty()) return why;
   // Rows are back to back, each fully inside the array, in any document order: row i names
   // a document d with handles_[d] == its position, so n_docs rows name n_docs distinct ones.
   std::uint64_t at = 0;
@@ -152,6 +160,7 @@ std::string ForwardIndex::check(std::size_t n_docs, std::size_t dim, bool heavie
 }
 
 void ForwardIndex::sort_rows_heaviest_first(std::size_t num_threads) {
+  words_.make_owned();  // rewritten in place: a mapped file is read-only
   const std::size_t vb = value_bytes(), tb = term_bytes();
   const std::size_t chunk = 4096;
   parallel_for((handles_.size() + chunk - 1) / chunk, num_threads, [&](std::size_t c, std::size_t) {

@@ -1,6 +1,8 @@
 // Serialization of SparseIndex (kind "SPRS") and the read-only accessors. A load checks
 // every CRC, then every structural invariant, so a damaged or hostile file raises
-// FormatError instead of reading out of bounds later.
+// FormatError instead of reading out of bounds later. A mapped load without verify checks
+// the small metadata only and defers the rest to verify() (io/format.hpp, "What is
+// checked when").
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -25,7 +27,7 @@ constexpr std::uint64_t kTermOrderLayout = 4;
 [[noreturn]] void corrupt(const std::string& what) { throw FormatError("aftershock file: sparse index " + what); }
 
 template <class T>
-void check_offsets(const std::vector<T>& off, std::size_t n, std::uint64_t limit, const char* what) {
+void check_offsets(const Array<T>& off, std::size_t n, std::uint64_t limit, const char* what) {
   if (off.size() != n + 1 || off[0] != 0 || off[n] != limit) corrupt(std::string(what) + " offsets are inconsistent");
   for (std::size_t i = 0; i < n; ++i)
     if (off[i + 1] < off[i]) corrupt(std::string(what) + " offsets are not monotone");
@@ -50,15 +52,15 @@ void SparseIndex::write(io::FileWriter& w, std::string& conf_text) const {
   c.set_uint("layout", kLayout);
   conf_text = c.serialize();
   w.add("CONF", io::DType::kBytes, conf_text.data(), conf_text.size());
-  w.add_vector("FWDR", fwd_.words());
-  w.add_vector("FWDH", fwd_.handles());
-  w.add_vector("LPST", list_post_begin_);
-  w.add_vector("LBLK", list_block_begin_);
-  w.add_vector("PROW", post_rows_);
-  w.add_vector("BPST", block_post_begin_);
-  w.add_vector("BSCL", block_scale_);
+  w.add_array("FWDR", fwd_.words());
+  w.add_array("FWDH", fwd_.handles());
+  w.add_array("LPST", list_post_begin_);
+  w.add_array("LBLK", list_block_begin_);
+  w.add_array("PROW", post_rows_);
+  w.add_array("BPST", block_post_begin_);
+  w.add_array("BSCL", block_scale_);
   summaries_.write(w);
-  w.add_vector("KNNG", knn_graph_);
+  w.add_array("KNNG", knn_graph_);
 }
 
 void SparseIndex::save(const std::string& path) const {
@@ -75,13 +77,42 @@ std::string SparseIndex::to_bytes() const {
   return w.to_bytes();
 }
 
-SparseIndex SparseIndex::load(const std::string& path) { return read(io::FileReader::from_file(path, kKind)); }
-
-SparseIndex SparseIndex::from_bytes(std::string bytes) {
-  return read(io::FileReader::from_bytes(std::move(bytes), kKind));
+SparseIndex SparseIndex::load(const std::string& path, const LoadOptions& options) {
+  if (!options.mmap) return read(io::FileReader::from_file(path, kKind), true);
+  auto reader = std::make_shared<const io::FileReader>(io::FileReader::map_file(path, kKind, options.populate));
+  if (options.verify) reader->verify_all();  // every CRC first: then the structure is read from checked bytes
+  SparseIndex ix = read(*reader, options.verify);
+  advise(*reader);
+  ix.mapping_ = reader->mapping();
+  ix.mapped_reader_ = std::move(reader);
+  ix.verified_ = options.verify;
+  return ix;
 }
 
-SparseIndex SparseIndex::read(const io::FileReader& r) {
+SparseIndex SparseIndex::from_bytes(std::string bytes) {
+  return read(io::FileReader::from_bytes(std::move(bytes), kKind), true);
+}
+
+void SparseIndex::advise(const io::FileReader& r) {
+  // Search reads one block of postings, one row and one kNN neighbour list per hit, all
+  // at random: read-ahead around each fault would only pull in pages nobody asked for.
+  for (const char* tag : {"FWDR", "FWDH", "PROW", "BPST", "BSCL", "KNNG"}) r.advise(tag, io::Advice::kRandom);
+  BlockSummaries::advise(r);
+}
+
+void SparseIndex::verify() const {
+  if (verified_ || !mapped_reader_) return;  // read into memory: checked at load
+  mapped_reader_->verify_all();
+  advise(*mapped_reader_);  // verify_all advised the sections sequential
+  check_invariants(!layout_term_order_, true);
+  summaries_.verify(list_block_begin_);
+}
+
+std::size_t SparseIndex::mapped_bytes() const { return mapping_ ? mapping_->size() : 0; }
+
+std::size_t SparseIndex::resident_bytes() const { return mapping_ ? mapping_->resident_bytes() : 0; }
+
+SparseIndex SparseIndex::read(const io::FileReader& r, bool full_check) {
   const auto conf_bytes = r.read_vector<char>("CONF");
   const io::Config c = io::Config::parse(std::string(conf_bytes.begin(), conf_bytes.end()));
   auto count = [&](const char* key, std::uint64_t max) {
@@ -116,6 +147,8 @@ SparseIndex SparseIndex::read(const io::FileReader& r) {
   if (layout != static_cast<double>(kLayout) && layout != static_cast<double>(kTermOrderLayout))
     corrupt("was written by another version of aftershock (an older layout); rebuild it");
   const bool term_order_rows = layout == static_cast<double>(kTermOrderLayout);
+  ix.layout_term_order_ = term_order_rows;
+  if (term_order_rows) full_check = true;  // its rows are rewritten in memory below: checked first
   // The values, not only their checksums: the check build runs (a parameter build refuses
   // would reach the search code otherwise). Its message starts with the key.
   try {
@@ -123,28 +156,34 @@ SparseIndex SparseIndex::read(const io::FileReader& r) {
   } catch (const InvalidArgument& e) {
     corrupt(std::string("configuration value ") + e.what());
   }
-  ix.fwd_ = ForwardIndex::from_parts(wide_terms, ix.params_.precision, r.read_vector<std::uint64_t>("FWDR"),
-                                     r.read_vector<RowHandle>("FWDH"));
+  // Views when mapped (their content checked by verify()); the per-term offsets (dim + 1
+  // each) are read and CRC-checked either way.
+  ix.fwd_ = ForwardIndex::from_parts(wide_terms, ix.params_.precision, r.view<std::uint64_t>("FWDR"),
+                                     r.view<RowHandle>("FWDH"));
   ix.list_post_begin_ = r.read_vector<std::uint64_t>("LPST");
   ix.list_block_begin_ = r.read_vector<std::uint64_t>("LBLK");
-  ix.post_rows_ = r.read_vector<RowHandle>("PROW");
-  ix.block_post_begin_ = r.read_vector<std::uint32_t>("BPST");
-  ix.block_scale_ = r.read_vector<float>("BSCL");
-  ix.knn_graph_ = r.read_vector<DocId>("KNNG");
-  ix.check_invariants(!term_order_rows);
+  ix.post_rows_ = r.view<RowHandle>("PROW");
+  ix.block_post_begin_ = r.view<std::uint32_t>("BPST");
+  ix.block_scale_ = r.view<float>("BSCL");
+  ix.knn_graph_ = r.view<DocId>("KNNG");
+  ix.check_invariants(!term_order_rows, full_check);
   if (term_order_rows) ix.fwd_.sort_rows_heaviest_first(0);
-  ix.summaries_ = BlockSummaries::read(r, ix.dim_, ix.list_block_begin_);
-  r.verify_unread();
+  ix.summaries_ = BlockSummaries::read(r, ix.dim_, ix.list_block_begin_, full_check);
+  if (!r.mapping()) r.verify_unread();
   return ix;
 }
 
-void SparseIndex::check_invariants(bool heaviest_first_rows) const {
+void SparseIndex::check_invariants(bool heaviest_first_rows, bool full) const {
   if (params_.precision != Precision::kFp16 && params_.precision != Precision::kFp32)
     corrupt("the stored precision is neither fp16 nor fp32");
-  if (const std::string why = fwd_.check(n_docs_, dim_, heaviest_first_rows); !why.empty()) corrupt(why);
+  if (const std::string why = full ? fwd_.check(n_docs_, dim_, heaviest_first_rows) : fwd_.check_sizes(n_docs_, dim_);
+      !why.empty())
+    corrupt(why);
   check_offsets(list_post_begin_, dim_, post_rows_.size(), "posting list");
   check_offsets(list_block_begin_, dim_, block_scale_.size(), "block");
   if (block_post_begin_.size() != block_scale_.size()) corrupt("section lengths disagree");
+  if (knn_graph_.size() != n_docs_ * knn_) corrupt("kNN graph has the wrong size");
+  if (!full) return;
   {
     const std::vector<std::uint64_t> starts = fwd_.row_starts();
     for (RowHandle h : post_rows_)
@@ -167,7 +206,7 @@ void SparseIndex::check_invariants(bool heaviest_first_rows) const {
 }
 
 SparseIndex::ComponentBytes SparseIndex::component_bytes() const {
-  auto bytes = [](const auto& v) { return v.size() * sizeof(v[0]); };
+  auto bytes = [](const auto& v) { return v.size_bytes(); };
   ComponentBytes c;
   c.forward_index = fwd_.size_bytes();
   c.postings = bytes(list_post_begin_) + bytes(post_rows_);

@@ -392,7 +392,7 @@ std::uint64_t knn_graph_bytes(std::size_t n_docs, std::size_t knn) {
 
 void SparseIndex::build_knn(std::size_t knn, const SearchParams& params, const ProgressFn& progress) {
   knn_ = 0;
-  knn_graph_.clear();
+  knn_graph_ = Array<DocId>();
   params_.knn = 0;
   if (knn == 0) return;
   if (n_docs_ < 2) throw InvalidArgument("knn: a kNN graph needs at least 2 documents");

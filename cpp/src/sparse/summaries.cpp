@@ -16,7 +16,8 @@
 namespace aftershock::sparse {
 namespace {
 
-bool test_bit(const std::vector<std::uint64_t>& bits, std::uint64_t i) { return (bits[i >> 6] >> (i & 63)) & 1; }
+template <class Bits>
+bool test_bit(const Bits& bits, std::uint64_t i) { return (bits[i >> 6] >> (i & 63)) & 1; }
 
 // Bit j set where block[j] <= block[j - 1], for the 64 entries from `block` (block[-1] readable).
 std::uint64_t not_ascending_64(const std::uint8_t* block) {
@@ -38,7 +39,7 @@ std::uint64_t not_ascending_64(const std::uint8_t* block) {
 // Within every run (a run starts at each set bit of run_starts), blocks ascend strictly.
 // The 1M-document index has 1.7 billion entries: 64 at a time, this check is no longer
 // a visible part of loading.
-bool blocks_ascend_within_runs(const std::vector<std::uint8_t>& block, const std::vector<std::uint64_t>& run_starts) {
+bool blocks_ascend_within_runs(const Array<std::uint8_t>& block, const Array<std::uint64_t>& run_starts) {
   const std::uint64_t n = block.size();
   std::uint64_t bad = 0;
   std::uint64_t e = 1;
@@ -52,7 +53,7 @@ void set_bit(std::vector<std::uint64_t>& bits, std::uint64_t i) { bits[i >> 6] |
 
 // Position of the ranks[i]-th set bit (counting from 0) for every i, ranks ascending and
 // each below the number of set bits: one pass over the words.
-std::vector<std::uint64_t> select_ranks(const std::vector<std::uint64_t>& bits, const std::vector<std::uint64_t>& ranks) {
+std::vector<std::uint64_t> select_ranks(const Array<std::uint64_t>& bits, const Array<std::uint64_t>& ranks) {
   std::vector<std::uint64_t> out;
   reserve_on_huge_pages(out, ranks.size());  // run samples: read for every run a query looks up
   std::uint64_t seen = 0;
@@ -147,30 +148,39 @@ void BlockSummaries::reserve(const std::vector<const ListPart*>& parts) {
     ids32 += part->terms32.size();
     entries += part->entry_block.size();
   }
-  page_run_begin_.reserve(pages);
-  reserve_on_huge_pages(bitmaps_, bitmap_words);
-  reserve_on_huge_pages(terms16_, ids16);
-  reserve_on_huge_pages(terms32_, ids32);
-  reserve_on_huge_pages(run_starts_, (entries + 1 + 63) / 64);
-  reserve_on_huge_pages(entry_block_, entries);
-  reserve_on_huge_pages(entry_code_, entries);
+  staging_.page_run_begin.reserve(pages);
+  reserve_on_huge_pages(staging_.bitmaps, bitmap_words);
+  reserve_on_huge_pages(staging_.terms16, ids16);
+  reserve_on_huge_pages(staging_.terms32, ids32);
+  reserve_on_huge_pages(staging_.run_starts, (entries + 1 + 63) / 64);
+  reserve_on_huge_pages(staging_.entry_block, entries);
+  reserve_on_huge_pages(staging_.entry_code, entries);
 }
 
 void BlockSummaries::append(const ListPart& part) {
-  if (page_run_begin_.empty()) page_run_begin_.push_back(0);
-  for (std::uint64_t runs : part.page_runs) page_run_begin_.push_back(page_run_begin_.back() + runs);
-  bitmaps_.insert(bitmaps_.end(), part.bitmaps.begin(), part.bitmaps.end());
-  terms16_.insert(terms16_.end(), part.terms16.begin(), part.terms16.end());
-  terms32_.insert(terms32_.end(), part.terms32.begin(), part.terms32.end());
-  append_bits(run_starts_, entry_block_.size(), part.run_starts, part.entry_block.size());
-  entry_block_.insert(entry_block_.end(), part.entry_block.begin(), part.entry_block.end());
-  entry_code_.insert(entry_code_.end(), part.entry_code.begin(), part.entry_code.end());
+  if (staging_.page_run_begin.empty()) staging_.page_run_begin.push_back(0);
+  for (std::uint64_t runs : part.page_runs) staging_.page_run_begin.push_back(staging_.page_run_begin.back() + runs);
+  staging_.bitmaps.insert(staging_.bitmaps.end(), part.bitmaps.begin(), part.bitmaps.end());
+  staging_.terms16.insert(staging_.terms16.end(), part.terms16.begin(), part.terms16.end());
+  staging_.terms32.insert(staging_.terms32.end(), part.terms32.begin(), part.terms32.end());
+  append_bits(staging_.run_starts, staging_.entry_block.size(), part.run_starts, part.entry_block.size());
+  staging_.entry_block.insert(staging_.entry_block.end(), part.entry_block.begin(), part.entry_block.end());
+  staging_.entry_code.insert(staging_.entry_code.end(), part.entry_code.begin(), part.entry_code.end());
 }
 
-void BlockSummaries::finish(const std::vector<std::uint64_t>& list_block_begin) {
-  if (page_run_begin_.empty()) page_run_begin_.push_back(0);
-  append_bits(run_starts_, entry_block_.size(), std::vector<std::uint64_t>{1}, 1);  // the sentinel
-  if (const std::string why = check(list_block_begin); !why.empty()) throw std::logic_error("internal: summaries " + why);
+void BlockSummaries::finish(const Array<std::uint64_t>& list_block_begin) {
+  if (staging_.page_run_begin.empty()) staging_.page_run_begin.push_back(0);
+  append_bits(staging_.run_starts, staging_.entry_block.size(), std::vector<std::uint64_t>{1}, 1);  // the sentinel
+  page_run_begin_ = std::move(staging_.page_run_begin);
+  bitmaps_ = std::move(staging_.bitmaps);
+  terms16_ = std::move(staging_.terms16);
+  terms32_ = std::move(staging_.terms32);
+  run_starts_ = std::move(staging_.run_starts);
+  entry_block_ = std::move(staging_.entry_block);
+  entry_code_ = std::move(staging_.entry_code);
+  staging_ = Staging();
+  if (const std::string why = check(list_block_begin, CheckMode::kFull); !why.empty())
+    throw std::logic_error("internal: summaries " + why);
 }
 
 void BlockSummaries::accumulate(const SparseKernels& kern, TermId t, const TermId* terms, const float* weights,
@@ -222,42 +232,94 @@ std::vector<std::pair<TermId, std::uint8_t>> BlockSummaries::block(TermId t, std
   return out;
 }
 
-std::size_t BlockSummaries::size_bytes() const {
+std::size_t BlockSummaries::size_bytes() const { return mapped_bytes() + heap_bytes(); }
+
+std::size_t BlockSummaries::mapped_bytes() const {
+  std::size_t n = 0;
+  auto add = [&](const auto& a) { n += a.is_view() ? a.size_bytes() : 0; };
+  add(bitmaps_), add(terms16_), add(terms32_), add(run_starts_), add(entry_block_), add(entry_code_);
+  add(bitmap_ranks_), add(run_samples_);
+  return n;
+}
+
+std::size_t BlockSummaries::heap_bytes() const {
   auto bytes = [](const auto& v) { return v.size() * sizeof(v[0]); };
-  return bytes(page_run_begin_) + bytes(bitmaps_) + bytes(terms16_) + bytes(terms32_) + bytes(run_starts_) +
-         bytes(entry_block_) + bytes(entry_code_) + bytes(list_page_begin_) + bytes(page_dir_) +
-         bytes(bitmap_ranks_) + bytes(run_samples_);
+  std::size_t n = bytes(page_run_begin_) + bytes(list_page_begin_) + bytes(page_dir_);
+  auto add = [&](const auto& a) { n += a.is_view() ? 0 : a.size_bytes(); };
+  add(bitmaps_), add(terms16_), add(terms32_), add(run_starts_), add(entry_block_), add(entry_code_);
+  add(bitmap_ranks_), add(run_samples_);
+  return n;
+}
+
+void BlockSummaries::advise(const io::FileReader& r) {
+  // Read per (list, query term) run: random, a few cache lines at a time.
+  for (const char* tag : {"SBMP", "ST16", "ST32", "SRUN", "EBLK", "ECOD", "SRNK", "SSMP"})
+    r.advise(tag, io::Advice::kRandom);
 }
 
 void BlockSummaries::write(io::FileWriter& w) const {
-  w.add_vector("SPGR", page_run_begin_);
-  w.add_vector("SBMP", bitmaps_);
-  w.add_vector("ST16", terms16_);
-  w.add_vector("ST32", terms32_);
-  w.add_vector("SRUN", run_starts_);
-  w.add_vector("EBLK", entry_block_);
-  w.add_vector("ECOD", entry_code_);
+  w.add_array("SPGR", page_run_begin_);
+  w.add_array("SBMP", bitmaps_);
+  w.add_array("ST16", terms16_);
+  w.add_array("ST32", terms32_);
+  w.add_array("SRUN", run_starts_);
+  w.add_array("EBLK", entry_block_);
+  w.add_array("ECOD", entry_code_);
+  // Derived, but stored so that a mapped load need not read SBMP and SRUN whole.
+  w.add_array("SRNK", bitmap_ranks_);
+  w.add_array("SSMP", run_samples_);
 }
 
-BlockSummaries BlockSummaries::read(const io::FileReader& r, std::size_t dim,
-                                    const std::vector<std::uint64_t>& list_block_begin) {
+BlockSummaries BlockSummaries::read(const io::FileReader& r, std::size_t dim, const Array<std::uint64_t>& list_block_begin,
+                                    bool full_check) {
   BlockSummaries s(dim);
-  s.page_run_begin_ = r.read_vector<std::uint64_t>("SPGR");
-  s.bitmaps_ = r.read_vector<std::uint64_t>("SBMP");
-  s.terms16_ = r.read_vector<std::uint16_t>("ST16");
-  s.terms32_ = r.read_vector<std::uint32_t>("ST32");
-  s.run_starts_ = r.read_vector<std::uint64_t>("SRUN");
-  s.entry_block_ = r.read_vector<std::uint8_t>("EBLK");
-  s.entry_code_ = r.read_vector<std::uint8_t>("ECOD");
-  if (const std::string why = s.check(list_block_begin); !why.empty()) throw FormatError("aftershock file: sparse index summaries " + why);
+  s.page_run_begin_ = r.read_vector<std::uint64_t>("SPGR");  // per page: read and CRC-checked even when mapped
+  s.bitmaps_ = r.view<std::uint64_t>("SBMP");
+  s.terms16_ = r.view<std::uint16_t>("ST16");
+  s.terms32_ = r.view<std::uint32_t>("ST32");
+  s.run_starts_ = r.view<std::uint64_t>("SRUN");
+  s.entry_block_ = r.view<std::uint8_t>("EBLK");
+  s.entry_code_ = r.view<std::uint8_t>("ECOD");
+  // Files since the mapped load store the rank and run samples (SRNK, SSMP); earlier ones
+  // do not, and theirs are derived, which reads SBMP and SRUN whole.
+  const bool stored = r.has("SRNK") && r.has("SSMP");
+  CheckMode mode = full_check ? CheckMode::kFull : CheckMode::kDerive;
+  if (stored && !full_check) {
+    s.bitmap_ranks_ = r.view<std::uint32_t>("SRNK");
+    s.run_samples_ = r.view<std::uint64_t>("SSMP");
+    mode = CheckMode::kStored;
+  }
+  if (const std::string why = s.check(list_block_begin, mode); !why.empty())
+    throw FormatError("aftershock file: sparse index summaries " + why);
+  if (stored && full_check) {  // derived anew: the stored copies must agree
+    if (const std::string why = s.same_samples(r.view<std::uint32_t>("SRNK"), r.view<std::uint64_t>("SSMP"));
+        !why.empty())
+      throw FormatError("aftershock file: sparse index summaries " + why);
+  }
   return s;
+}
+
+std::string BlockSummaries::same_samples(const Array<std::uint32_t>& ranks, const Array<std::uint64_t>& samples) const {
+  if (!std::equal(ranks.begin(), ranks.end(), bitmap_ranks_.begin(), bitmap_ranks_.end()) ||
+      !std::equal(samples.begin(), samples.end(), run_samples_.begin(), run_samples_.end()))
+    return "stored rank or run samples disagree with the directories";
+  return "";
+}
+
+void BlockSummaries::verify(const Array<std::uint64_t>& list_block_begin) const {
+  BlockSummaries derived = *this;  // check() rederives: on a copy (const, thread-safe)
+  std::string why = derived.check(list_block_begin, CheckMode::kFull);
+  if (why.empty()) why = derived.same_samples(bitmap_ranks_, run_samples_);
+  if (!why.empty()) throw FormatError("aftershock file: sparse index summaries " + why);
 }
 
 // Verifies every stored structure against the others and derives page_dir_, the ranks and
 // the samples. Runs on every load, so it must reject anything search could misread:
 // afterwards every run lies inside the entries, names blocks of its own page, and every
 // directory lookup stays inside its bitmap or id range.
-std::string BlockSummaries::check(const std::vector<std::uint64_t>& list_block_begin) {
+std::string BlockSummaries::check(const Array<std::uint64_t>& list_block_begin, CheckMode mode) {
+  const bool full = mode == CheckMode::kFull;
+  const bool derive = mode != CheckMode::kStored;  // else bitmap_ranks_ and run_samples_ hold the stored ones
   list_page_begin_.assign(dim_ + 1, 0);
   for (std::size_t t = 0; t < dim_; ++t) {
     const std::uint64_t nb = list_block_begin[t + 1] - list_block_begin[t];  // the caller checked the offsets
@@ -272,24 +334,30 @@ std::string BlockSummaries::check(const std::vector<std::uint64_t>& list_block_b
   if (run_starts_.size() != (n_entries + 1 + 63) / 64 || !test_bit(run_starts_, n_entries) ||
       (run_starts_.back() >> (n_entries & 63) >> 1) != 0)
     return "run bits have the wrong length";
-  std::uint64_t n_set = 0;
-  for (std::uint64_t w : run_starts_) n_set += static_cast<std::uint64_t>(__builtin_popcountll(w));
-  if (n_set != page_run_begin_[n_pages] + 1 || (n_entries > 0 && !test_bit(run_starts_, 0)))
-    return "run bits do not match the run count";
+  if (derive) {
+    std::uint64_t n_set = 0;
+    for (std::uint64_t w : run_starts_) n_set += static_cast<std::uint64_t>(__builtin_popcountll(w));
+    if (n_set != page_run_begin_[n_pages] + 1 || (n_entries > 0 && !test_bit(run_starts_, 0)))
+      return "run bits do not match the run count";
+  }
 
   // Directories, in page order.
   page_dir_.assign(n_pages, 0);
-  bitmap_ranks_.clear();
-  reserve_on_huge_pages(bitmap_ranks_, bitmaps_.size() / bitmap_words() * rank_samples());
+  std::vector<std::uint32_t> ranks;
+  if (derive) reserve_on_huge_pages(ranks, bitmaps_.size() / bitmap_words() * rank_samples());
   std::uint64_t bitmap_at = 0, ids_at = 0;
   for (std::size_t p = 0; p < n_pages; ++p) {
     const std::uint64_t runs = page_run_begin_[p + 1] - page_run_begin_[p];
     if (uses_bitmap(runs)) {
       if (bitmap_at + bitmap_words() > bitmaps_.size()) return "bitmap directories are truncated";
       page_dir_[p] = bitmap_at;
+      if (!derive) {
+        bitmap_at += bitmap_words();
+        continue;
+      }
       std::uint64_t rank = 0;
       for (std::size_t w = 0; w < bitmap_words(); ++w) {
-        if (w % kRankGroup == 0) bitmap_ranks_.push_back(static_cast<std::uint32_t>(rank));
+        if (w % kRankGroup == 0) ranks.push_back(static_cast<std::uint32_t>(rank));
         rank += static_cast<std::uint64_t>(__builtin_popcountll(bitmaps_[bitmap_at + w]));
       }
       if (rank != runs || (dim_ % 64 && bitmaps_[bitmap_at + bitmap_words() - 1] >> (dim_ % 64)))
@@ -299,7 +367,7 @@ std::string BlockSummaries::check(const std::vector<std::uint64_t>& list_block_b
       const std::size_t n_ids = wide_terms_ ? terms32_.size() : terms16_.size();
       if (ids_at + runs > n_ids) return "term directories are truncated";
       page_dir_[p] = ids_at;
-      for (std::uint64_t i = ids_at; i < ids_at + runs; ++i) {
+      for (std::uint64_t i = ids_at; full && i < ids_at + runs; ++i) {
         const std::uint64_t u = wide_terms_ ? terms32_[i] : terms16_[i];
         const std::uint64_t prev = i == ids_at ? 0 : (wide_terms_ ? terms32_[i - 1] : terms16_[i - 1]);
         if (u >= dim_ || (i > ids_at && u <= prev)) return "a term directory is not sorted or names a term out of range";
@@ -313,19 +381,26 @@ std::string BlockSummaries::check(const std::vector<std::uint64_t>& list_block_b
 
   // Runs. The counts above make every entry part of exactly one non-empty run, and the
   // page offsets give each page its runs. Within a run, blocks must ascend strictly:
-  if (!blocks_ascend_within_runs(entry_block_, run_starts_)) return "a run names blocks out of order";
+  if (full && !blocks_ascend_within_runs(entry_block_, run_starts_)) return "a run names blocks out of order";
   // ...and name blocks of their page: 256, or what the list's last page has left.
-  const std::vector<std::uint64_t> page_entry = select_ranks(run_starts_, page_run_begin_);
-  for (std::size_t t = 0; t < dim_; ++t) {
+  const std::vector<std::uint64_t> page_entry = full ? select_ranks(run_starts_, page_run_begin_) : std::vector<std::uint64_t>();
+  for (std::size_t t = 0; full && t < dim_; ++t) {
     const std::uint64_t nb = list_block_begin[t + 1] - list_block_begin[t];
     if (nb % kPageBlocks == 0) continue;  // every u8 names a block of a full page
     const std::uint64_t p = list_page_begin_[t + 1] - 1;
     for (std::uint64_t e = page_entry[p]; e < page_entry[p + 1]; ++e)
       if (entry_block_[e] >= nb % kPageBlocks) return "a run names a block out of range";
   }
+  const std::uint64_t n_samples = (page_run_begin_[n_pages] + kRunSampleStride - 1) / kRunSampleStride;
+  if (!derive) {  // stored: the sizes here, the values by verify()
+    if (bitmap_ranks_.size() != bitmaps_.size() / bitmap_words() * rank_samples() || run_samples_.size() != n_samples)
+      return "stored rank or run samples have the wrong length";
+    return "";
+  }
   std::vector<std::uint64_t> sampled;
   for (std::uint64_t g = 0; g < page_run_begin_[n_pages]; g += kRunSampleStride) sampled.push_back(g);
-  run_samples_ = select_ranks(run_starts_, sampled);
+  bitmap_ranks_ = std::move(ranks);
+  run_samples_ = select_ranks(run_starts_, Array<std::uint64_t>(std::move(sampled)));
   return "";
 }
 

@@ -44,7 +44,7 @@ def test_an_empty_vocabulary_is_refused():
     data = SparseIndex.build(docs)._core.to_bytes()
     conf_at, conf_len = sections(data)["CONF"][1:]
     conf = data[conf_at : conf_at + conf_len].decode().replace("dim=4", "dim=0").replace("n_docs=5", "n_docs=0")
-    u64 = lambda *v: np.array(v, np.uint64).tobytes()  # noqa: E731
+    u64 = lambda *v: np.array(v, np.uint64).tobytes()
     empty = {tag: b"" for tag in ("FWDR", "FWDH", "PROW", "BPST", "BSCL", "SBMP", "ST16", "ST32", "EBLK", "ECOD", "KNNG")}
     bad = replace_sections(data, {**empty, "CONF": conf.encode(), "LPST": u64(0), "LBLK": u64(0), "SPGR": u64(0),
                                   "SRUN": u64(1)})
@@ -52,26 +52,29 @@ def test_an_empty_vocabulary_is_refused():
         SparseIndex.from_bytes(bad)
 
 
-@pytest.mark.parametrize(
-    "tag,dtype,edit,message",
-    [
-        ("PROW", np.uint32, lambda a: a.__setitem__(0, a[0] + 1), "posting does not name a document"),
-        ("PROW", np.uint32, _set(0, 2**32 - 1), "posting does not name a document"),
-        ("FWDH", np.uint32, lambda a: a.__setitem__(slice(0, 2), a[1::-1].copy()), "names the wrong document"),
-        ("FWDH", np.uint32, lambda a: a.__setitem__(1, a[0]), "names the wrong document"),
-        ("FWDR", np.uint64, _header_doc, "names the wrong document"),
-        ("FWDR", np.uint16, _set(4, 65535), "term id out of range"),
-        ("FWDR", np.uint16, lambda a: a.__setitem__(slice(4, None), 0x7E00), "out of range|invalid weight"),
-        ("CONF", np.uint8, _old_layout, "another version"),
-        ("SRUN", np.uint64, lambda a: a.__setitem__(0, a[0] & ~np.uint64(1)), "run bits do not match"),
-        ("SRUN", np.uint64, lambda a: a.__setitem__(-1, a[-1] | np.uint64(1 << 63)), "run bits have the wrong length"),
-        ("SPGR", np.uint64, lambda a: a.__setitem__(-1, a[-1] + 1), "run bits do not match|truncated"),
-        ("EBLK", np.uint8, _set(0, 255), "out of order|out of range"),
-        ("EBLK", np.uint8, lambda a: a.__setitem__(slice(0, 2), [3, 2]), "out of order|out of range"),
-        ("ST16", np.uint16, _set(0, 65535), "not sorted or names a term out of range"),
-        ("SBMP", np.uint64, lambda a: a.__setitem__(0, a[0] | np.uint64(1 << 63)), "does not match its page"),
-    ],
-)
+# Files with valid checksums and one broken invariant, and the message that names it
+# (test_sparse_mmap.py loads them mapped as well).
+STRUCTURAL_DAMAGE = [
+    ("PROW", np.uint32, lambda a: a.__setitem__(0, a[0] + 1), "posting does not name a document"),
+    ("PROW", np.uint32, _set(0, 2**32 - 1), "posting does not name a document"),
+    ("FWDH", np.uint32, lambda a: a.__setitem__(slice(0, 2), a[1::-1].copy()), "names the wrong document"),
+    ("FWDH", np.uint32, lambda a: a.__setitem__(1, a[0]), "names the wrong document"),
+    ("FWDR", np.uint64, _header_doc, "names the wrong document"),
+    ("FWDR", np.uint16, _set(4, 65535), "term id out of range"),
+    ("FWDR", np.uint16, lambda a: a.__setitem__(slice(4, None), 0x7E00), "out of range|invalid weight"),
+    ("CONF", np.uint8, _old_layout, "another version"),
+    ("SRUN", np.uint64, lambda a: a.__setitem__(0, a[0] & ~np.uint64(1)), "run bits do not match"),
+    ("SRUN", np.uint64, lambda a: a.__setitem__(-1, a[-1] | np.uint64(1 << 63)), "run bits have the wrong length"),
+    ("SPGR", np.uint64, lambda a: a.__setitem__(-1, a[-1] + 1), "run bits do not match|truncated"),
+    ("EBLK", np.uint8, _set(0, 255), "out of order|out of range"),
+    ("EBLK", np.uint8, lambda a: a.__setitem__(slice(0, 2), [3, 2]), "out of order|out of range"),
+    ("ST16", np.uint16, _set(0, 65535), "not sorted or names a term out of range"),
+    ("SBMP", np.uint64, lambda a: a.__setitem__(0, a[0] | np.uint64(1 << 63)), "does not match its page"),
+    ("SSMP", np.uint64, lambda a: a.__setitem__(-1, a[-1] + 1), "samples disagree"),
+]
+
+
+@pytest.mark.parametrize("tag,dtype,edit,message", STRUCTURAL_DAMAGE)
 def test_structurally_damaged_files_raise_format_error(tag, dtype, edit, message):
     """Files with valid checksums but broken invariants are refused, never read out of bounds."""
     docs, _ = synthetic_sparse(50, 1, vocab_size=60, doc_nnz=6, seed=5)

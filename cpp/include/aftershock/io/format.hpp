@@ -10,7 +10,29 @@
 //     u32 crc32c of the payload, u32 reserved.
 //   payloads, each 64-byte aligned.
 // A reader refuses another major version; a minor bump only adds sections, which older
-// readers skip. Every offset and length is bounds-checked and every CRC verified on load.
+// readers skip.
+//
+// What is checked when
+// --------------------
+// * Read into memory (FileReader::from_file / from_bytes, the default load): every offset
+//   and length is bounds-checked, the padding must be zero, and every section's CRC is
+//   verified as it is read; the loaders then check every structural invariant (offsets
+//   monotone, ids in range, ...). A damaged file raises FormatError; nothing later reads
+//   out of bounds.
+// * Mapped (FileReader::map_file, load(path, mmap=True)): at open, the file size (fstat)
+//   must equal the header's file_size, the header and section table CRCs must match, every
+//   section's offset + length must lie inside the file, the padding must be zero, and a
+//   section must be aligned for its element type -- so a truncated file raises FormatError
+//   at load, never SIGBUS later. Small sections (configuration, per-term offset arrays of
+//   dim + 1 entries) are still read and CRC-checked, and the loaders check their values and
+//   that every section has the element count the metadata implies. The *content* of the
+//   large sections (per-document, per-posting, per-block arrays) is trusted: not read, no
+//   CRC, no per-element check, so open time does not grow with the index. A file damaged
+//   inside a large section may give wrong results or crash at search time: load files of
+//   unknown provenance with verify=True (or call verify() before serving), which checks
+//   every CRC and every invariant of the in-memory path, reading the whole file once.
+// * A file truncated by another process *after* it was mapped cannot be detected: touching
+//   a page past its new end raises SIGBUS (io/mapped_file.hpp). Replace files atomically.
 #pragma once
 
 #include <cstddef>
@@ -21,9 +43,12 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "aftershock/error.hpp"
+#include "aftershock/io/mapped_file.hpp"
+#include "aftershock/util/array.hpp"
 #include "aftershock/util/huge_pages.hpp"
 
 namespace aftershock::io {
@@ -68,6 +93,10 @@ class FileWriter {
     static_assert(std::is_trivially_copyable_v<T>);
     add(tag, dtype_of<T>(), v.data(), v.size() * sizeof(T));
   }
+  template <class T>
+  void add_array(const char tag[4], const Array<T>& a) {
+    add(tag, dtype_of<T>(), a.data(), a.size_bytes());
+  }
   /// A temporary would be gone before write(): refused at compile time.
   template <class T>
   void add_vector(const char tag[4], std::vector<T>&& v) = delete;
@@ -107,19 +136,47 @@ class FileWriter {
 /// cannot be removed (a missing directory holds none: empty result).
 std::vector<std::string> remove_stale_temporaries(const std::string& path);
 
-/// A verified reader of one file, in memory (from_bytes) or on disk (from_file). Opening
-/// checks the header, the section table, every bound and the padding; a section's CRC is
-/// checked as it is read, straight into the caller's vector (a file is never held whole
-/// in memory besides the loaded object), and verify_unread() checks the sections nobody
-/// read. Throws FormatError for anything that is not a complete, undamaged version-1 file
+/// A verified reader of one file, in memory (from_bytes), on disk (from_file) or mapped
+/// (map_file). Opening checks the header, the section table, every bound and the padding;
+/// a section's CRC is checked as it is read, straight into the caller's vector (a file is
+/// never held whole in memory besides the loaded object), and verify_unread() checks the
+/// sections nobody read. A mapped reader also hands out views (view()) whose CRC only
+/// verify_all() checks (see "What is checked when" above). Copies share the source. Throws FormatError for anything that is not a complete, undamaged version-1 file
 /// of the expected kind; IoError (errno, path) if it cannot be read; InvalidArgument for a
 /// path with a NUL byte.
 class FileReader {
  public:
   static FileReader from_file(const std::string& path, const char kind[4]);
   static FileReader from_bytes(std::string bytes, const char kind[4]);
+  /// Maps the file (MappedFile::open) and checks what is checked at open without reading
+  /// the sections (see "What is checked when" above). view() then returns views into the
+  /// mapping; read_vector() still copies (and CRC-checks) a section. Throws as from_file,
+  /// and InvalidArgument where mmap is unsupported.
+  static FileReader map_file(const std::string& path, const char kind[4], bool populate = false);
 
   bool has(const char tag[4]) const;
+  /// The mapping of a reader made by map_file, else null.
+  const std::shared_ptr<const MappedFile>& mapping() const;
+  /// Byte range {offset, length} of section `tag` in the file; FormatError if missing.
+  std::pair<std::size_t, std::size_t> section_range(const char tag[4]) const;
+  /// madvise over section `tag`'s pages, when mapped and present (else nothing).
+  void advise(const char tag[4], Advice advice) const;
+
+  /// Section `tag` as an Array: on a mapped reader a view into the mapping (its CRC is not
+  /// checked: verify_all() does), else read_vector (CRC checked). FormatError as
+  /// read_vector, and on a mapped reader when the section is not aligned for T.
+  template <class T>
+  Array<T> view(const char tag[4], long long expected_count = -1) const {
+    if (!mapping()) return Array<T>(read_vector<T>(tag, expected_count));
+    const Entry& e = entry(tag, dtype_of<T>());
+    if (e.length % sizeof(T) != 0) bad_section(tag, "length is not a whole number of elements");
+    if (e.offset % alignof(T) != 0) bad_section(tag, "is not aligned for its element type");
+    const std::size_t count = e.length / sizeof(T);
+    if (expected_count >= 0 && count != static_cast<std::size_t>(expected_count))
+      bad_section(tag, "has " + std::to_string(count) + " elements, expected " + std::to_string(expected_count));
+    const auto* data = reinterpret_cast<const T*>(mapping()->data() + e.offset);
+    return Array<T>::view(data, count, mapping());
+  }
 
   /// Reads section `tag` into a vector; FormatError if missing, of another dtype, damaged,
   /// or its length is not a multiple of sizeof(T) or (when expected_count >= 0) not
@@ -162,6 +219,12 @@ class FileReader {
   /// Verifies the CRC of every section not read so far; loaders call it last, so damage
   /// anywhere in a file is reported even in a section this version ignores.
   void verify_unread() const;
+  /// Verifies the CRC of every section, read or not (the check a mapped load defers to
+  /// verify()). Reads the whole file; FormatError naming the first damaged section. Does
+  /// not change the reader: safe to call concurrently.
+  /// On a mapped reader each section is advised MADV_SEQUENTIAL first (callers restore
+  /// their own advice afterwards).
+  void verify_all() const;
 
   [[noreturn]] static void bad_section(const char tag[4], const std::string& why);
 
@@ -174,11 +237,12 @@ class FileReader {
     std::uint32_t crc;
     mutable bool verified = false;
   };
-  struct Source;  // the bytes, or an open file
+  struct Source;  // the bytes, an open file, or a mapping
   FileReader(std::shared_ptr<const Source> source, const char kind[4]);
   const Entry& entry(const char tag[4], DType dtype) const;
   void read_at(std::size_t offset, void* dst, std::size_t n) const;
   void read_section(const Entry& e, void* dst) const;
+  void check_crc(const Entry& e) const;
 
   std::shared_ptr<const Source> source_;
   std::map<std::string, Entry> entries_;

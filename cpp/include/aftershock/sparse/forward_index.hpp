@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "aftershock/sparse/config.hpp"
+#include "aftershock/util/array.hpp"
 #include "aftershock/types.hpp"
 
 namespace aftershock::sparse {
@@ -48,14 +49,19 @@ class ForwardIndex {
                             const std::vector<DocId>& order = {});
 
   /// Reassembles a loaded index; check() must pass before any other use.
-  static ForwardIndex from_parts(bool wide_terms, Precision precision, std::vector<std::uint64_t> words,
-                                 std::vector<RowHandle> handles);
+  /// The arrays may be views into a mapped file.
+  static ForwardIndex from_parts(bool wide_terms, Precision precision, Array<std::uint64_t> words,
+                                 Array<RowHandle> handles);
+  /// The O(1) part of check(): row count, term width and size. What a mapped load checks
+  /// without verify (the rows themselves are trusted until verify()).
+  std::string check_sizes(std::size_t n_docs, std::size_t dim) const;
   /// Verifies the layout against n_docs and dim (every row in place, ids and weights valid,
   /// and, when `heaviest_first`, every row's weights non-increasing); returns an error
   /// message, or an empty string when the rows are sound.
   std::string check(std::size_t n_docs, std::size_t dim, bool heaviest_first = true) const;
   /// Reorders every row's entries heaviest weight first (ties by position): rows of files
   /// written before that order (layout 4) are brought to it on load. Checked rows only.
+  /// Rows viewed in a mapped file are copied into memory first.
   void sort_rows_heaviest_first(std::size_t num_threads);
   /// One bit per word of the rows, set where a row starts (checked rows only): loaded
   /// postings are validated against it. A bitmap of 1/64 the rows' size stays in cache,
@@ -85,8 +91,8 @@ class ForwardIndex {
   Precision precision() const { return precision_; }
   std::size_t term_bytes() const { return wide_terms_ ? 4 : 2; }
   std::size_t value_bytes() const { return precision_ == Precision::kFp16 ? 2 : 4; }
-  const std::vector<std::uint64_t>& words() const { return words_; }
-  const std::vector<RowHandle>& handles() const { return handles_; }
+  const Array<std::uint64_t>& words() const { return words_; }
+  const Array<RowHandle>& handles() const { return handles_; }
   std::size_t size_bytes() const { return words_.size() * 8 + handles_.size() * sizeof(RowHandle); }
 
  private:
@@ -105,8 +111,8 @@ class ForwardIndex {
 
   bool wide_terms_ = false;
   Precision precision_ = Precision::kFp16;
-  std::vector<std::uint64_t> words_;  // the rows
-  std::vector<RowHandle> handles_;    // doc id -> its row
+  Array<std::uint64_t> words_;  // the rows
+  Array<RowHandle> handles_;    // doc id -> its row
 };
 
 }  // namespace aftershock::sparse

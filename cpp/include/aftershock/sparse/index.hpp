@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "aftershock/simd/level.hpp"
 #include "aftershock/sparse/summaries.hpp"
 #include "aftershock/types.hpp"
+#include "aftershock/util/array.hpp"
 
 namespace aftershock::sparse {
 
@@ -90,8 +92,39 @@ class SparseIndex {
 
   void save(const std::string& path) const;
   std::string to_bytes() const;
-  static SparseIndex load(const std::string& path);
+  /// How load() reads a file (cpp/src/sparse/README.md, "Serving from disk").
+  struct LoadOptions {
+    /// Map the file (io::MappedFile) instead of reading it: the large arrays are views into
+    /// the mapping, shared with every process mapping the same file. POSIX only
+    /// (InvalidArgument elsewhere).
+    bool mmap = false;
+    /// Check every CRC and every structural invariant at load. Always done when reading into
+    /// memory; with mmap, false defers it to verify() (see io/format.hpp, "What is checked
+    /// when": the content of the large sections is then trusted).
+    bool verify = true;
+    /// With mmap: fault the whole file in now (MAP_POPULATE), so the first searches take no
+    /// page faults. Without mmap it changes nothing (the file is read whole anyway); the
+    /// binding refuses it there.
+    bool populate = false;
+  };
+  /// Reads an index written by save(). Throws FormatError for a damaged, truncated or
+  /// foreign file (a mapped load without verify: see LoadOptions), IoError when the file
+  /// cannot be read, InvalidArgument for a bad path or mmap where unsupported. O(file size)
+  /// in memory or with verify; mapped without verify O(dim + pages + summary entries / 64).
+  static SparseIndex load(const std::string& path, const LoadOptions& options);
+  static SparseIndex load(const std::string& path) { return load(path, LoadOptions()); }
   static SparseIndex from_bytes(std::string bytes);
+
+  /// Checks every CRC and every structural invariant, as an in-memory load does: O(file
+  /// size), reading the whole mapping once. Cheap (nothing to do) for an index verified at
+  /// load or built in memory. Throws FormatError. Const and thread-safe.
+  void verify() const;
+  /// True when the large arrays are views into a mapped file.
+  bool is_mapped() const { return mapping_ != nullptr; }
+  /// Of a mapped index: the file's size, and the bytes of it resident in memory now
+  /// (mincore; pages other processes faulted in count too). Zeros when not mapped.
+  std::size_t mapped_bytes() const;
+  std::size_t resident_bytes() const;
 
   std::size_t n_docs() const { return n_docs_; }
   std::size_t dim() const { return dim_; }
@@ -99,7 +132,8 @@ class SparseIndex {
   std::size_t n_postings_total() const { return post_rows_.size(); }
   std::size_t n_blocks_total() const { return block_scale_.size(); }
   std::size_t n_summary_entries() const { return summaries_.n_entries(); }
-  /// Bytes held in memory by each component, and in all.
+  /// Bytes of each component, and in all (in memory or, when mapped, in the mapping; the
+  /// derived summary ranks and the per-term offsets are in memory either way).
   struct ComponentBytes {
     std::size_t forward_index = 0;  // document rows (terms and weights)
     std::size_t postings = 0;       // pruned lists: row handles and list offsets
@@ -140,9 +174,12 @@ class SparseIndex {
   // Throws InvalidArgument unless `filter` fits this index and n_queries queries.
   void check_filter(const SearchFilter& filter, std::size_t n_queries) const;
   void write(io::FileWriter& w, std::string& conf_text) const;
-  static SparseIndex read(const io::FileReader& r);
+  static SparseIndex read(const io::FileReader& r, bool full_check);
   // After load: every offset and id in range; rows heaviest first unless the file predates it.
-  void check_invariants(bool heaviest_first_rows) const;
+  // Without `full`, only what a mapped load checks: sizes and the per-term offsets.
+  void check_invariants(bool heaviest_first_rows, bool full) const;
+  // madvise hints for the mapped sections.
+  static void advise(const io::FileReader& r);
 
   BuildParams params_;
   std::size_t n_docs_ = 0;
@@ -154,17 +191,24 @@ class SparseIndex {
   // and blocks [list_block_begin_[t], list_block_begin_[t+1]); block j's postings start
   // at list_post_begin_[t] + block_post_begin_[j] (relative), ending where the next
   // block of the list starts (or at the list end). A posting is its document's row.
-  std::vector<std::uint64_t> list_post_begin_;
-  std::vector<std::uint64_t> list_block_begin_;
-  std::vector<RowHandle> post_rows_;
-  std::vector<std::uint32_t> block_post_begin_;
-  std::vector<float> block_scale_;  // summary value = code * scale
+  // list_*_begin_ (dim + 1) are always read into memory; the rest may be mapped views.
+  Array<std::uint64_t> list_post_begin_;
+  Array<std::uint64_t> list_block_begin_;
+  Array<RowHandle> post_rows_;
+  Array<std::uint32_t> block_post_begin_;
+  Array<float> block_scale_;  // summary value = code * scale
 
   BlockSummaries summaries_;  // the blocks' summaries, inverted by term
 
   // kNN graph: knn_ neighbours per doc, row-major [n_docs, knn_].
   std::size_t knn_ = 0;
-  std::vector<DocId> knn_graph_;
+  Array<DocId> knn_graph_;
+
+  // A mapped index: its reader (section table, for verify()) and the mapping; else null.
+  std::shared_ptr<const io::FileReader> mapped_reader_;
+  std::shared_ptr<const io::MappedFile> mapping_;
+  bool layout_term_order_ = false;  // the file predates heaviest-first rows (layout 4)
+  bool verified_ = true;            // every CRC and invariant checked (false: mapped without verify)
 
   friend struct IndexBuilder;
   friend struct Searcher;

@@ -10,7 +10,9 @@
 //    the vocabulary with rank samples when that is smaller, else the sorted term ids;
 //  * one bit per entry marks the first entry of each run, and the start of every 64th run
 //    is sampled, so a run is found from its global ordinal with a sample and a few popcounts.
-// Ranks and samples are derived data, rebuilt at load rather than stored.
+// Ranks and samples are derived data; since the mapped load they are stored too (SRNK,
+// SSMP), so a mapped open need not read the run bits and bitmaps; a full check rederives
+// them and compares.
 // cpp/src/sparse/README.md gives the measurements that chose this layout.
 #pragma once
 
@@ -22,6 +24,7 @@
 
 #include "aftershock/io/format.hpp"
 #include "aftershock/types.hpp"
+#include "aftershock/util/array.hpp"
 
 namespace aftershock::sparse {
 
@@ -68,7 +71,7 @@ class BlockSummaries {
   /// After the last append, with the lists' block offsets (list t has
   /// list_block_begin[t + 1] - list_block_begin[t] blocks): verifies the parts and derives
   /// the ranks and samples search needs.
-  void finish(const std::vector<std::uint64_t>& list_block_begin);
+  void finish(const Array<std::uint64_t>& list_block_begin);
 
   /// Adds every summary score of list t's blocks for the query to bound[0, n_blocks):
   /// bound[b] += sum over the query's terms u of weight(u) * code(u, b). `terms` ascending,
@@ -81,12 +84,28 @@ class BlockSummaries {
 
   std::size_t n_entries() const { return entry_block_.size(); }
   std::size_t n_runs() const { return page_run_begin_.empty() ? 0 : page_run_begin_.back(); }
+  /// Bytes in all: mapped_bytes() + heap_bytes().
   std::size_t size_bytes() const;
+  /// Bytes viewed in a mapped file (0 when in memory).
+  std::size_t mapped_bytes() const;
+  /// Bytes held in memory: every owned array, and the derived ranks and samples.
+  std::size_t heap_bytes() const;
 
   void write(io::FileWriter& w) const;
-  /// Reads the sections of a file and verifies them against the lists' block offsets
-  /// (list t has list_block_begin[t + 1] - list_block_begin[t] blocks); throws FormatError.
-  static BlockSummaries read(const io::FileReader& r, std::size_t dim, const std::vector<std::uint64_t>& list_block_begin);
+  /// Reads the sections of a file (views when it is mapped) and verifies them against the
+  /// lists' block offsets (list t has list_block_begin[t + 1] - list_block_begin[t]
+  /// blocks); throws FormatError. Without `full_check` (a mapped load without verify) only
+  /// the page table is read (O(pages)) and the stored rank and run samples (SRNK, SSMP)
+  /// are used as they are; a file without them (written before) has them derived, which
+  /// reads the run bits and bitmap directories (O(n_entries / 64 + bitmap words)). The
+  /// rest is trusted until verify(). With full_check, stored samples must equal derived ones.
+  static BlockSummaries read(const io::FileReader& r, std::size_t dim, const Array<std::uint64_t>& list_block_begin,
+                             bool full_check = true);
+  /// The full check of read() on the loaded arrays; FormatError. Const and thread-safe
+  /// (works on a copy of the derived data).
+  void verify(const Array<std::uint64_t>& list_block_begin) const;
+  /// madvise hints for the mapped sections (random access).
+  static void advise(const io::FileReader& r);
 
  private:
   static constexpr std::size_t kRunSampleStride = 64;
@@ -99,26 +118,43 @@ class BlockSummaries {
     return bitmap_words() * 8 + rank_samples() * 4 < n_runs * (wide_terms_ ? 4 : 2);
   }
   // Error message, empty when sound; derives list_page_begin_, page_dir_, ranks and samples.
-  std::string check(const std::vector<std::uint64_t>& list_block_begin);
+  // kFull: every check, samples derived. kDerive: a mapped load without verify of a file
+  // without stored samples: derives them (reads SBMP and SRUN), skips the entry checks.
+  // kStored: a mapped load without verify of a file with stored samples (already set):
+  // only the page table and sizes.
+  enum class CheckMode { kFull, kDerive, kStored };
+  std::string check(const Array<std::uint64_t>& list_block_begin, CheckMode mode);
+  // Empty when the given samples equal the derived ones (after a kFull check).
+  std::string same_samples(const Array<std::uint32_t>& ranks, const Array<std::uint64_t>& samples) const;
   SummaryPageView page_view(std::size_t page) const;
 
   std::size_t dim_ = 0;
   bool wide_terms_ = false;
 
-  // Stored.
-  std::vector<std::uint64_t> page_run_begin_;  // global ordinal of each page's first run; n_pages + 1
-  std::vector<std::uint64_t> bitmaps_;         // bitmap directories, bitmap_words() each
-  std::vector<std::uint16_t> terms16_;         // sorted-id directories (u32 when dim > 65536)
-  std::vector<std::uint32_t> terms32_;
-  std::vector<std::uint64_t> run_starts_;      // bit e: entry e starts a run; a set bit after the last
-  std::vector<std::uint8_t> entry_block_;
-  std::vector<std::uint8_t> entry_code_;
+  // Stored (views into the file when it is mapped, except the page table, always read).
+  Array<std::uint64_t> page_run_begin_;  // global ordinal of each page's first run; n_pages + 1
+  Array<std::uint64_t> bitmaps_;         // bitmap directories, bitmap_words() each
+  Array<std::uint16_t> terms16_;         // sorted-id directories (u32 when dim > 65536)
+  Array<std::uint32_t> terms32_;
+  Array<std::uint64_t> run_starts_;      // bit e: entry e starts a run; a set bit after the last
+  Array<std::uint8_t> entry_block_;
+  Array<std::uint8_t> entry_code_;
+
+  // The stored arrays while a build appends list parts; moved into them by finish().
+  struct Staging {
+    std::vector<std::uint64_t> page_run_begin, bitmaps, run_starts;
+    std::vector<std::uint16_t> terms16;
+    std::vector<std::uint32_t> terms32;
+    std::vector<std::uint8_t> entry_block, entry_code;
+  };
+  Staging staging_;
 
   // Derived (by finish() or a load).
   std::vector<std::uint64_t> list_page_begin_;  // pages of list t; dim + 1
   std::vector<std::uint64_t> page_dir_;         // first bitmap word or term id of each page's directory
-  std::vector<std::uint32_t> bitmap_ranks_;     // runs before each group of kRankGroup bitmap words
-  std::vector<std::uint64_t> run_samples_;      // first entry of every kRunSampleStride-th run
+  // Derived, and stored since the mapped load (SRNK, SSMP; views when mapped).
+  Array<std::uint32_t> bitmap_ranks_;  // runs before each group of kRankGroup bitmap words
+  Array<std::uint64_t> run_samples_;   // first entry of every kRunSampleStride-th run
 };
 
 }  // namespace aftershock::sparse
