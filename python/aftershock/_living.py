@@ -41,8 +41,8 @@ from typing import Any, Callable, ClassVar, NamedTuple
 import numpy as np
 
 from . import _core
-from ._persist import _crc32c, _format_error, _read_extra, add_sections, write_atomic
-from ._validate import path_value, positive_int, real
+from ._persist import _crc32c, _format_error, _read_extra, add_sections, read_file_sections, write_atomic
+from ._validate import path_value, positive_int, real, strict_bool
 
 __all__ = ["IdFilter", "TieredMergePolicy"]
 
@@ -742,9 +742,11 @@ class Living:
         return buf.getvalue()
 
     @classmethod
-    def _load_layout(cls, read: Callable[[str], bytes], load_core: Callable[[str], Any], where: str):
+    def _load_layout(cls, read: Callable[[str], bytes], load_core: Callable[[str], Any], where: str,
+                     read_sections: Callable[[str, Callable], Any]):
         """An index from the directory layout: ``read(name)`` gives a file's bytes,
-        ``load_core(name)`` its verified ``_core`` object."""
+        ``load_core(name)`` its ``_core`` object, ``read_sections(name, use)`` calls
+        ``use(read_at, size)`` over a file (to read a few sections, never all of it)."""
 
         def bad(why: str) -> Exception:
             return _format_error(f"{where}: {why}")
@@ -766,7 +768,7 @@ class Living:
             for e in body["segments"]:
                 data_name = e["file"]
                 core = load_core(data_name)
-                ids = cls._read_ids(read(data_name), core.n_docs, bad)
+                ids = read_sections(data_name, lambda read_at, size: cls._read_ids(read_at, size, core.n_docs, bad))
                 deleted = None
                 if e["deletes"] is not None:
                     raw = read(e["deletes"]["file"])
@@ -801,8 +803,8 @@ class Living:
         return obj
 
     @staticmethod
-    def _read_ids(data: bytes, n_docs: int, bad) -> np.ndarray:
-        sections = _read_extra(lambda off, n: data[off : off + n], len(data), (_IDS_TAG,))
+    def _read_ids(read_at, size: int, n_docs: int, bad) -> np.ndarray:
+        sections = _read_extra(read_at, size, (_IDS_TAG,))
         if _IDS_TAG not in sections:
             raise bad("a segment file has no id section")
         raw = sections[_IDS_TAG]
@@ -818,8 +820,8 @@ class Living:
         super().save(raw)
 
     @classmethod
-    def _load_file(cls, raw: bytes):
-        return super().load(raw)
+    def _load_file(cls, raw: bytes, **core_options):
+        return super().load(raw, **core_options)
 
     def _file_bytes(self) -> bytes:
         return super().to_bytes()
@@ -863,12 +865,67 @@ class Living:
         with self._lock:  # one consistent snapshot; no writer changes it meanwhile
             self._save_directory(raw)
 
-    @classmethod
-    def load(cls, path):
-        """Load what :meth:`save` wrote (a file or a directory), verifying every checksum.
+    # Whether the core loads memory-mapped (load(mmap=True)); a class sets it when its
+    # core does.
+    _mappable: ClassVar[bool] = False
 
-        Raises ``aftershock.FormatError`` for a damaged file, manifest, segment or
-        tombstone file; ``OSError`` as ``open`` raises it."""
+    @classmethod
+    def load(cls, path, *, mmap: bool = False, verify: bool | None = None, populate: bool = False):
+        """Load what :meth:`save` wrote (a file or a directory): read into memory (default)
+        or memory-mapped.
+
+        Parameters
+        ----------
+        path : str, bytes or os.PathLike
+            A file, or a directory :meth:`save` wrote (several segments, deletes or ids).
+        mmap : bool, default False
+            Map the file(s) (read-only, shared) instead of reading them: loading takes the
+            same time whatever the index size, pages are read from disk on first use, and
+            every process that maps the same file shares one copy of its pages (the page
+            cache) instead of holding a private one. POSIX only (``ValueError``
+            elsewhere); a :class:`SparseIndex` for now (``ValueError`` naming ``mmap`` for
+            the multi-vector classes). The default (in memory, on huge pages where
+            available) searches fastest warm and never touches the disk again. Of a
+            directory, the segment files are mapped; ids and tombstones are read.
+        verify : bool, optional
+            Check every checksum and every structural invariant. Default: True without
+            ``mmap`` (always done there; False is a ``ValueError``), False with ``mmap``.
+            A mapped load without verify checks the header, the section table, the file
+            size (a truncated file raises ``FormatError``), the configuration and the
+            small per-term arrays; the content of the large sections (forward index,
+            postings, blocks, summaries, kNN graph) is trusted: a file damaged inside them
+            may give wrong results or crash the process at search time. Use
+            ``verify=True`` (or :meth:`verify` before serving) for files of unknown
+            provenance; it reads every file once.
+        populate : bool, default False
+            With ``mmap``: read the whole file into the page cache now (``MAP_POPULATE``),
+            so the first searches do not wait for the disk. ``ValueError`` without ``mmap``.
+
+        Raises
+        ------
+        TypeError
+            ``path`` is not a str, bytes or os.PathLike; ``mmap``, ``verify`` (other than
+            None) or ``populate`` is not a bool.
+        ValueError
+            ``path`` is empty or has a NUL byte; ``verify=False`` or ``populate=True``
+            without ``mmap``; ``mmap=True`` for a class or platform that cannot map.
+        aftershock.FormatError
+            A damaged file, manifest, segment or tombstone file (as far as checked, see
+            ``verify``), another kind of object, another major format version.
+        OSError
+            As ``open`` raises it (``IsADirectoryError`` for a directory without a
+            manifest).
+
+        Notes
+        -----
+        A mapped index stays valid after its file is deleted or replaced by a new
+        :meth:`save` (which writes new files and renames): the mapping keeps the old
+        file's pages alive. A file truncated *in place* by another process while it is
+        mapped cannot be detected: the next search touching the lost pages is killed by
+        ``SIGBUS``. Replace index files by saving anew; never truncate or rewrite them in
+        place. Pickling a mapped index pickles its bytes, as for any index.
+        """
+        core_options = cls._load_options(mmap, verify, populate)
         raw = path_value(path)
         if os.path.isdir(raw):
             where = os.fsdecode(raw)
@@ -880,16 +937,38 @@ class Living:
                 except FileNotFoundError:
                     raise _format_error(f"{where}: {name} is missing") from None
 
-            def load_core(name: str):
+            def file_of(name: str) -> bytes:
                 p = os.path.join(raw, os.fsencode(name))
                 if not os.path.isfile(p):
                     raise _format_error(f"{where}: {name} is missing")
-                return cls._core_class.load(p)
+                return p
 
             if not os.path.isfile(os.path.join(raw, os.fsencode(_MANIFEST))):
                 raise IsADirectoryError(errno.EISDIR, f"Is a directory, not a saved index (no {_MANIFEST})", where)
-            return cls._load_layout(read, load_core, where)
-        return cls._load_file(raw)
+            return cls._load_layout(
+                read,
+                lambda name: cls._core_class.load(file_of(name), **core_options),
+                where,
+                lambda name, use: read_file_sections(file_of(name), use),
+            )
+        return cls._load_file(raw, **core_options)
+
+    @classmethod
+    def _load_options(cls, mmap, verify, populate) -> dict:
+        """The core's load options, checked: {} for the plain in-memory load."""
+        mmap = strict_bool(mmap, "mmap")
+        populate = strict_bool(populate, "populate")
+        if verify is not None:
+            verify = strict_bool(verify, "verify")
+        if not mmap:
+            if verify is False:
+                raise ValueError("verify: a load into memory always verifies; verify=False needs mmap=True")
+            if populate:
+                raise ValueError("populate: needs mmap=True (a load into memory reads the whole file anyway)")
+            return {}
+        if not cls._mappable:
+            raise ValueError(f"mmap: a {cls.__name__} cannot be memory-mapped yet; load it with mmap=False")
+        return {"mmap": True, "verify": bool(verify), "populate": populate}
 
     def to_bytes(self) -> bytes:
         """The bytes of :meth:`save`: the single file of a plain index, else the directory
@@ -917,7 +996,12 @@ class Living:
                         raise _format_error(f"bytes: {name} is missing")
                     return blobs[name]
 
-                return cls._load_layout(read, lambda name: cls._core_class.from_bytes(read(name)), "bytes")
+                return cls._load_layout(
+                    read,
+                    lambda name: cls._core_class.from_bytes(read(name)),
+                    "bytes",
+                    lambda name, use: use(lambda offset, n: read(name)[offset : offset + n], len(read(name))),
+                )
         return cls._from_file_bytes(data)
 
     def __reduce__(self):

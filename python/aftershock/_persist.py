@@ -102,6 +102,22 @@ def _parse_table(header: bytes, read_at, size: int) -> dict[bytes, tuple[int, in
     return out
 
 
+def read_file_sections(raw: bytes, use):
+    """``use(read_at, size)`` over the open file ``raw``: ``read_at(offset, n)`` reads n
+    bytes at offset (FormatError when the file ends first)."""
+    with open(raw, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+
+        def read_at(offset: int, n: int) -> bytes:
+            f.seek(offset)
+            data = f.read(n)
+            if len(data) != n:
+                raise _format_error("truncated file")
+            return data
+
+        return use(read_at, size)
+
+
 def _read_extra(read_at, size: int, tags: tuple[bytes, ...]) -> dict[bytes, bytes]:
     """The payloads of the sections named in ``tags`` that the file holds, CRC-checked."""
     if not tags:
@@ -236,7 +252,7 @@ class Persistent:
             self._core.save(raw)
 
     @classmethod
-    def load(cls: type[T], path: str | bytes | os.PathLike) -> T:
+    def load(cls: type[T], path: str | bytes | os.PathLike, **core_options) -> T:
         """Read a file written by :meth:`save`, verifying every checksum and the values.
 
         Raises
@@ -255,20 +271,11 @@ class Persistent:
             an ``OSError`` for a path that is not a regular file (a FIFO, a device).
         """
         raw = path_value(path)
-        core = cls._core_class.load(raw)
+        core = cls._core_class.load(raw, **core_options)
         if not cls._extra_tags:
             return cls._wrap(core)
-        with open(raw, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-
-            def read_at(offset: int, n: int) -> bytes:
-                f.seek(offset)
-                data = f.read(n)
-                if len(data) != n:
-                    raise _format_error("truncated file")
-                return data
-
-            return cls._wrap_with_extra(core, read_at, size)
+        # the Python-level sections are small: read them alone, never the whole file
+        return read_file_sections(raw, lambda read_at, size: cls._wrap_with_extra(core, read_at, size))
 
     def to_bytes(self) -> bytes:
         """The bytes :meth:`save` writes (pickling uses them too)."""

@@ -115,6 +115,13 @@ def path_value(path, name: str = "path") -> bytes:
     return raw
 
 
+def strict_bool(value, name: str) -> bool:
+    """``value`` as a bool: True/False (numpy.bool_ too); anything else is a TypeError."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
+
+
 def choice(value, name: str, choices: tuple[str, ...]) -> str:
     """One of a fixed set of strings; TypeError for a non-string, ValueError naming the choices."""
     if not isinstance(value, str):

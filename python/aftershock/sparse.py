@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from . import _core
@@ -11,20 +9,9 @@ from . import tuning as _tuning
 from ._base import CoreBacked
 from ._compat import warn_renamed
 from ._living import Living, check_ids, concat_ragged, take_ragged
-from ._persist import _format_error
 from ._progress import Progress
 from ._results import SearchResult
-from ._validate import (
-    UINT32_MAX,
-    Csr,
-    as_csr,
-    choice,
-    path_value,
-    positive_int,
-    real,
-    seed_value,
-    thread_count,
-)
+from ._validate import UINT32_MAX, Csr, as_csr, choice, positive_int, real, seed_value, thread_count
 
 __all__ = ["SparseIndex", "exact_search"]
 
@@ -43,13 +30,6 @@ _STATS_COLUMNS = ("lists", "blocks", "blocks_visited", "postings", "docs_scored"
 # them (measured crossover: docs/living-index.md).
 _EXACT_FILTER_MIN = 1000
 _EXACT_FILTER_FRACTION = 0.02
-
-
-def _strict_bool(value, name: str) -> bool:
-    """``value`` as a bool: True/False (numpy.bool_ too); anything else is a TypeError."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
 
 
 def _default_n_postings(n_docs: int) -> int:
@@ -697,93 +677,7 @@ class SparseIndex(Living, _tuning.Tunable, CoreBacked):
         return scores, ids, table
 
     # ------------------------------------------------------------ persistence
-    @classmethod
-    def load(cls, path, *, mmap: bool = False, verify: bool | None = None, populate: bool = False) -> SparseIndex:
-        """Load what :meth:`save` wrote: read into memory (default) or memory-mapped.
-
-        Parameters
-        ----------
-        path : str, bytes or os.PathLike
-            A file, or a directory :meth:`save` wrote (several segments; ``mmap=False``
-            only for now).
-        mmap : bool, default False
-            Map the file (``mmap``, read-only, shared) instead of reading it: loading takes
-            the same time whatever the index size, pages are read from disk on first use,
-            and every process that maps the same file shares one copy of its pages (the
-            page cache) instead of holding a private one. POSIX only (``ValueError``
-            elsewhere). The default (in memory, on huge pages where available) searches
-            fastest on a cold start and never touches the disk again.
-        verify : bool, optional
-            Check every checksum and every structural invariant. Default: True without
-            ``mmap`` (always done there; False is a ``ValueError``), False with ``mmap``.
-            A mapped load without verify checks the header, the section table, the file
-            size (a truncated file raises ``FormatError``), the configuration and the
-            per-term offsets; the content of the large sections (forward index, postings,
-            blocks, summaries, kNN graph) is trusted: a file damaged inside them may give
-            wrong results or crash the process at search time. Use ``verify=True`` (or call
-            :meth:`verify` before serving) for files of unknown provenance; it reads the
-            whole file once.
-        populate : bool, default False
-            With ``mmap``: read the whole file into the page cache now (``MAP_POPULATE``), so
-            the first searches do not wait for the disk. ``ValueError`` without ``mmap``.
-
-        Returns
-        -------
-        SparseIndex
-
-        Raises
-        ------
-        TypeError
-            ``path`` is not a str, bytes or os.PathLike, or ``mmap``, ``verify`` (other than
-            None) or ``populate`` is not a bool.
-        ValueError
-            ``path`` is empty or contains a NUL byte; ``verify=False`` or ``populate=True``
-            without ``mmap``; ``mmap=True`` for a directory or where mmap is unsupported.
-        aftershock.FormatError
-            The file holds another kind of object, another major format version, is
-            truncated or (as far as checked, see ``verify``) damaged.
-        OSError
-            The file cannot be read, as :func:`open` raises it.
-
-        Notes
-        -----
-        A mapped index stays valid after the file is deleted or replaced by a new
-        :meth:`save` (which renames a new file over the path): the mapping keeps the old
-        file's pages alive. A file truncated *in place* by another process while it is
-        mapped cannot be detected: the next search touching the lost pages is killed by
-        ``SIGBUS``. Replace index files by saving anew; never truncate or rewrite them in
-        place. Pickling a mapped index pickles its bytes, as for any index.
-        """
-        mmap = _strict_bool(mmap, "mmap")
-        populate = _strict_bool(populate, "populate")
-        if verify is not None:
-            verify = _strict_bool(verify, "verify")
-        if not mmap:
-            if verify is False:
-                raise ValueError("verify: a load into memory always verifies; verify=False needs mmap=True")
-            if populate:
-                raise ValueError("populate: needs mmap=True (a load into memory reads the whole file anyway)")
-            return super().load(path)
-        raw = path_value(path)
-        if os.path.isdir(raw):
-            raise ValueError(
-                f"mmap: {os.fsdecode(raw)!r} is a directory (an index of several segments); mapped loading "
-                "supports single-file indexes for now: load it with mmap=False, or compact() and save it as one file"
-            )
-        core = cls._core_class.load(raw, mmap=True, verify=bool(verify), populate=populate)
-        if not cls._extra_tags:
-            return cls._wrap(core)
-        with open(raw, "rb") as f:  # the Python-level sections (tuning), small: read as Persistent.load does
-            size = os.fstat(f.fileno()).st_size
-
-            def read_at(offset: int, n: int) -> bytes:
-                f.seek(offset)
-                data = f.read(n)
-                if len(data) != n:
-                    raise _format_error("truncated file")
-                return data
-
-            return cls._wrap_with_extra(core, read_at, size)
+    _mappable = True  # load(path, mmap=True): see Living.load
 
     def verify(self) -> None:
         """Check every checksum and structural invariant of a memory-mapped index.

@@ -287,11 +287,30 @@ def test_bad_arguments(tmp_path):
     assert SparseIndex.load(path, mmap=np.bool_(True)).info()["stats"]["mapping"]["is_mapped"]
 
 
-def test_a_directory_layout_is_refused_with_mmap(tmp_path):
-    docs, _ = synthetic_sparse(50, 1, vocab_size=60, doc_nnz=6, seed=5)
-    ix = SparseIndex.build(docs)
-    ix.delete([0])
-    ix.save(tmp_path / "dir")
-    with pytest.raises(ValueError, match="mmap"):
-        SparseIndex.load(tmp_path / "dir", mmap=True)
-    assert SparseIndex.load(tmp_path / "dir").n_docs == 49
+def test_living_directory_loads_mapped(tmp_path):
+    """A saved directory (several segments, deletes, own ids) loads mapped: the same
+    results, every segment file mapped, verify() and verify=True pass; the multi-vector
+    classes say they cannot map yet."""
+    import scipy.sparse as sp
+
+    docs = sp.random(300, 50, density=0.1, random_state=5, format="csr", dtype=np.float32)
+    index = SparseIndex.build(docs[:200], ids=np.arange(200) * 3, n_postings=60, num_threads=1)
+    index.add(docs[200:])
+    index.delete([0, 3, 6])
+    path = tmp_path / "living"
+    index.save(path)
+    queries = sp.random(6, 50, density=0.3, random_state=6, format="csr", dtype=np.float32)
+    want = SparseIndex.load(path).search(queries, 7, heap_factor=0.0)
+    for kw in ({"mmap": True}, {"mmap": True, "verify": True}, {"mmap": True, "populate": True}):
+        mapped = SparseIndex.load(path, **kw)
+        assert mapped.n_segments == index.n_segments == 2
+        assert all(seg.core.is_mapped for seg in mapped._state.segments)
+        got = mapped.search(queries, 7, heap_factor=0.0)
+        np.testing.assert_array_equal(got.ids, want.ids)
+        np.testing.assert_array_equal(got.scores, want.scores)
+        mapped.verify()
+    for cls in (aftershock.MultiVectorIndex, aftershock.MultiVectorStore):
+        with pytest.raises(ValueError, match="mmap"):
+            cls.load(path, mmap=True)
+    with pytest.raises(TypeError, match="mmap"):
+        SparseIndex.load(path, mmap="yes")
