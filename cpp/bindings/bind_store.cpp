@@ -52,6 +52,30 @@ py::tuple tokens_tuple(const MultiVectorStore& s, std::size_t num_threads) {
   return py::make_tuple(vectors, offsets);
 }
 
+// The residual codebook and codes of a store (tests, tools): {"codes", "centroids",
+// "cutoffs", "weights"}; shared with the index binding.
+py::dict residual_parts(const MultiVectorStore& s) {
+  const auto codes = s.token_codes();
+  CArray<std::uint16_t> c(static_cast<py::ssize_t>(codes.size()));
+  std::copy(codes.begin(), codes.end(), c.mutable_data());
+  const std::vector<float> cent = s.centroids();
+  CArray<float> ce({static_cast<py::ssize_t>(s.n_centroids()), static_cast<py::ssize_t>(s.dim())});
+  std::copy(cent.begin(), cent.end(), ce.mutable_data());
+  const auto& cu = s.bucket_cutoffs();
+  const auto& w = s.bucket_weights();
+  const auto dim = static_cast<py::ssize_t>(s.dim());
+  CArray<float> cuts({dim, dim ? static_cast<py::ssize_t>(cu.size()) / dim : 0});
+  std::copy(cu.begin(), cu.end(), cuts.mutable_data());
+  CArray<float> ws({dim, dim ? static_cast<py::ssize_t>(w.size()) / dim : 0});
+  std::copy(w.begin(), w.end(), ws.mutable_data());
+  py::dict d;
+  d["codes"] = c;
+  d["centroids"] = ce;
+  d["cutoffs"] = cuts;
+  d["weights"] = ws;
+  return d;
+}
+
 void bind_store(py::module_& m) {
   def_persistence<MultiVectorStore>(py::class_<MultiVectorStore>(
       m, "MultiVectorStore", "Ragged token vectors with exact MaxSim scoring (strict; use aftershock.MultiVectorStore)"))
@@ -84,6 +108,7 @@ void bind_store(py::module_& m) {
            py::arg("seed") = 0)
       .def_property_readonly("n_centroids", &MultiVectorStore::n_centroids)
       .def_property_readonly("bytes_per_token", &MultiVectorStore::bytes_per_token)
+      .def("_residual_parts", &residual_parts)
       .def_property_readonly("centroids",
                              [](const MultiVectorStore& s) {
                                const std::vector<float> c = s.centroids();

@@ -233,6 +233,17 @@ std::vector<float> MultiVectorStore::centroids() const {
   return out;
 }
 
+std::vector<std::uint16_t> MultiVectorStore::token_codes() const {
+  std::vector<std::uint16_t> out;
+  if (!is_residual(precision_)) return out;
+  out.reserve(total_tokens_);
+  for (std::size_t d = 0; d < n_docs_; ++d) {
+    const std::uint16_t* c = codes_.as<std::uint16_t>() + panel_start_[d] * kP;
+    out.insert(out.end(), c, c + (offsets_[d + 1] - offsets_[d]));
+  }
+  return out;
+}
+
 AlignedBuffer MultiVectorStore::make_scratch(std::size_t m) const {
   std::size_t floats = m * kP + m;
   if (is_residual(precision_)) floats = decode_offset(m) + maxsim::kernels::kResDecodePanels * dim_ * kP;

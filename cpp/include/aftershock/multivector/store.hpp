@@ -107,6 +107,12 @@ class MultiVectorStore {
   /// [n_centroids, dim] (a copy, transposed back from the kernels' layout); 0 / empty otherwise.
   std::size_t n_centroids() const { return n_centroids_; }
   std::vector<float> centroids() const;
+  /// Residual precisions: every stored token's centroid code, u16 [total_tokens] in
+  /// document order (tests, tools); empty otherwise. Bucket cutoffs [dim, 2^bits - 1] and
+  /// bucket weights [dim, 2^bits] (residual_codec.hpp); empty otherwise.
+  std::vector<std::uint16_t> token_codes() const;
+  const std::vector<float>& bucket_cutoffs() const { return cutoffs_; }
+  const std::vector<float>& bucket_weights() const { return weights_; }
 
   /// Writes document `doc` as float32 [n_tokens(doc), dim] row-major into `out`: the
   /// exact values the kernels use (fp16/bf16 widened; int8 code * scale in float32).
