@@ -31,9 +31,8 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
-
 import aftershock
+import numpy as np
 from aftershock import MultiVectorIndex, MultiVectorStore
 
 PRECISIONS = ["fp16", "int8", "res1", "res2", "res4"]
@@ -54,7 +53,7 @@ def context(threads: int) -> dict:
         cpu = platform.processor()
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent).stdout.strip()
+                             cwd=Path(__file__).parent, check=False).stdout.strip()
     except OSError:
         sha = ""
     return {"context": True, "simd_info": aftershock.simd_info(), "cpu": cpu, "threads": threads, "git": sha}
@@ -124,8 +123,8 @@ def main(argv=None) -> int:
     rows = {}
     truth16 = None
     for p in PRECISIONS:
-        store, build_s = timed(lambda: MultiVectorStore.build(vec, off, precision=p, num_threads=t))
-        res, exact_s = timed(lambda: store.search(q, 10, query_offsets=qoff, num_threads=t), reps=2)
+        store, build_s = timed(lambda p=p: MultiVectorStore.build(vec, off, precision=p, num_threads=t))
+        res, exact_s = timed(lambda s=store: s.search(q, 10, query_offsets=qoff, num_threads=t), reps=2)
         if p == "fp16":
             truth16 = res.ids
         row = {"precision": p, "kernel": store.kernel,
@@ -143,9 +142,9 @@ def main(argv=None) -> int:
             del sim
         del store
         if not args.skip_index:
-            index, ib = timed(lambda: MultiVectorIndex.build(vec, off, method="centroid", precision=p,
-                                                             num_threads=t))
-            ires, index_s = timed(lambda: index.search(q, 10, query_offsets=qoff, num_threads=t), reps=2)
+            index, ib = timed(lambda p=p: MultiVectorIndex.build(vec, off, method="centroid", precision=p,
+                                                                 num_threads=t))
+            ires, index_s = timed(lambda ix=index: ix.search(q, 10, query_offsets=qoff, num_threads=t), reps=2)
             st = index.info()["stats"]
             row.update({"index_ms_per_query": round(1000 * index_s / (len(qoff) - 1), 3),
                         "index_recall_at_10_vs_fp32": round(recall(ires.ids, truth32), 4),

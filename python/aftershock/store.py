@@ -229,7 +229,8 @@ class MultiVectorStore(RaggedDocs, Living, CoreBacked):
 
     def doc(self, doc_id: int) -> np.ndarray:
         """Document ``doc_id``'s tokens as float32 ``[n_tokens, dim]``: the stored values
-        (fp16/bf16 widened, int8 ``code * scale``).
+        (fp16/bf16 widened, int8 ``code * scale``, res1/2/4 the decompressed
+        ``centroid + bucket weight``).
 
         Raises
         ------

@@ -33,6 +33,7 @@ struct ResidualOps {
   unsigned bits = 0;
   std::size_t n_centroids = 0;
   const float* centroids_t = nullptr;  // [dim, n_centroids]
+  const float* centroids = nullptr;    // [n_centroids, dim] (row-major, the same values)
   const float* table = nullptr;        // [dim, 16] bucket weights, zero padded
   const std::uint16_t* codes = nullptr;  // the document's lanes: n_panels * P codes
   /// Scratch for decoded fp32 panels: kResDecodePanels * dim * P floats, 64-byte aligned.

@@ -175,6 +175,7 @@ void MultiVectorStore::build_residual(const float* vectors, const CodebookParams
     maxsim::train_residual_buckets(sample.data(), n_sample, dim_, bits, cutoffs_, weights_);
   }
   table_ = maxsim::residual_table(weights_, dim_, bits);
+  centroids_ = centroids;
   centroids_t_.assign(dim_ * C, 0.0f);
   for (std::size_t c = 0; c < C; ++c)
     for (std::size_t k = 0; k < dim_; ++k) centroids_t_[k * C + c] = centroids[c * dim_ + k];
@@ -219,19 +220,15 @@ void MultiVectorStore::build_residual(const float* vectors, const CodebookParams
 }
 
 std::size_t MultiVectorStore::codebook_bytes() const {
-  return (centroids_t_.size() + cutoffs_.size() + weights_.size() + table_.size()) * sizeof(float);
+  return (centroids_t_.size() + centroids_.size() + cutoffs_.size() + weights_.size() + table_.size()) *
+         sizeof(float);
 }
 
 double MultiVectorStore::bytes_per_token() const {
   return total_tokens_ == 0 ? 0.0 : static_cast<double>(size_bytes()) / static_cast<double>(total_tokens_);
 }
 
-std::vector<float> MultiVectorStore::centroids() const {
-  std::vector<float> out(n_centroids_ * dim_);
-  for (std::size_t k = 0; k < dim_; ++k)
-    for (std::size_t c = 0; c < n_centroids_; ++c) out[c * dim_ + k] = centroids_t_[k * n_centroids_ + c];
-  return out;
-}
+std::vector<float> MultiVectorStore::centroids() const { return centroids_; }
 
 std::vector<std::uint16_t> MultiVectorStore::token_codes() const {
   std::vector<std::uint16_t> out;
@@ -379,6 +376,7 @@ void MultiVectorStore::score_range(const PreparedQuery& q, const DocId* ids, std
     res.bits = residual_bits(precision_);
     res.n_centroids = n_centroids_;
     res.centroids_t = centroids_t_.data();
+    res.centroids = centroids_.data();
     res.table = table_.data();
     res.decode = scratch + decode_offset(m);
   }

@@ -130,6 +130,9 @@ void MultiVectorStore::load_residual(const io::FileReader& reader, MultiVectorSt
   s.centroids_t_ = reader.read_vector<float>(kTagCentroids);
   if (s.centroids_t_.size() % dim != 0) store_format_error("centroid section is not a multiple of dim");
   s.n_centroids_ = s.centroids_t_.size() / dim;
+  s.centroids_.assign(s.centroids_t_.size(), 0.0f);
+  for (std::size_t k = 0; k < dim; ++k)
+    for (std::size_t c = 0; c < s.n_centroids_; ++c) s.centroids_[c * dim + k] = s.centroids_t_[k * s.n_centroids_ + c];
   if (s.n_centroids_ > kMaxCentroids || (s.n_centroids_ == 0 && s.total_tokens_ > 0))
     store_format_error("bad centroid count " + std::to_string(s.n_centroids_));
   const std::size_t n_buckets = std::size_t{1} << bits;

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import pickle
 
+import aftershock
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-import aftershock
 from aftershock import MultiVectorIndex, MultiVectorStore, _core
 from aftfile import edit_section
+from hypothesis import given
+from hypothesis import strategies as st
 from levels import per_level_settings
 from maxsim.reference import DIMS, EPS, abs_products, make_query, ref_maxsim
 

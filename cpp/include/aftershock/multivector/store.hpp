@@ -1,7 +1,9 @@
 // Ragged multi-vector document storage with exact MaxSim scoring (ColBERT late interaction).
 //
 // A MultiVectorStore owns n_docs documents; document d is a [n_tokens(d), dim] matrix of
-// token vectors (n_tokens(d) >= 1), stored in one Precision (fp32 / fp16 / bf16 / int8).
+// token vectors (n_tokens(d) >= 1), stored in one Precision (fp32 / fp16 / bf16 / int8, or
+// the residual res1 / res2 / res4: a centroid code + 1/2/4-bit residual per dimension,
+// decoded inside the kernels; cpp/src/maxsim/residual_codec.hpp).
 // Internally each document is cut into panels of maxsim::kPanelTokens tokens laid out
 // dimension-major so one SIMD register holds one dimension of 16 tokens; the last panel
 // is filled by repeating the document's last token, which leaves every max unchanged.
@@ -115,7 +117,8 @@ class MultiVectorStore {
   const std::vector<float>& bucket_weights() const { return weights_; }
 
   /// Writes document `doc` as float32 [n_tokens(doc), dim] row-major into `out`: the
-  /// exact values the kernels use (fp16/bf16 widened; int8 code * scale in float32).
+  /// exact values the kernels use (fp16/bf16 widened; int8 code * scale in float32;
+  /// residual: centroid + bucket weight in float32, the decompressed token).
   /// Throws std::out_of_range for a bad doc.
   void decode_doc(DocId doc, float* out) const;
   /// Every document decoded as by decode_doc: out float32 [total_tokens, dim] row-major,
@@ -254,7 +257,8 @@ class MultiVectorStore {
   std::vector<std::uint64_t> meta_;         // the MVCF section
   // Residual precisions (residual_codec.hpp).
   std::size_t n_centroids_ = 0;
-  std::vector<float> centroids_t_;  // [dim, n_centroids]
+  std::vector<float> centroids_t_;  // [dim, n_centroids] (gathers, the scalar decode)
+  std::vector<float> centroids_;    // [n_centroids, dim] derived (the AVX2 decode reads rows)
   std::vector<float> cutoffs_;      // [dim, 2^bits - 1]
   std::vector<float> weights_;      // [dim, 2^bits]
   std::vector<float> table_;        // [dim, 16] derived from weights_
