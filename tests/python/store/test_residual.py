@@ -168,7 +168,7 @@ def test_bytes_per_token_at_dim_128():
             # padding), plus the codebook (256 centroids here, amortized) and offsets.
             per_token = (stats["data_bytes"] + stats["codes_bytes"]) / stats["total_tokens"]
             assert per_token == 2 + 128 * BITS[p] / 8
-            assert sizes[p] < per_token + 5
+            assert sizes[p] < per_token + 8  # codebook: 256 centroids (two layouts) over 40,000 tokens
     assert sizes["fp16"] >= 256
 
 
