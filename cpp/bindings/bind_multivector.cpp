@@ -18,6 +18,7 @@ namespace aftershock::bindings {
 
 // Defined in bind_store.cpp: a store's tokens as (vectors, offsets) numpy arrays.
 py::tuple tokens_tuple(const multivector::MultiVectorStore& store, std::size_t num_threads);
+py::dict residual_parts(const multivector::MultiVectorStore& store);
 
 namespace {
 
@@ -209,6 +210,9 @@ void bind_multivector(py::module_& m) {
                              [](const MultiVectorIndex& self) { return multivector::method_name(self.method()); })
       .def_property_readonly("precision",
                              [](const MultiVectorIndex& self) { return precision_name(self.store().precision()); })
+      .def("_store_residual_parts", [](const MultiVectorIndex& self) { return residual_parts(self.store()); })
+      .def_property_readonly("store_bytes_per_token",
+                             [](const MultiVectorIndex& self) { return self.store().bytes_per_token(); })
       .def_property_readonly("n_docs", &MultiVectorIndex::n_docs)
       .def_property_readonly("dim", &MultiVectorIndex::dim)
       .def_property_readonly("size_bytes", &MultiVectorIndex::size_bytes)

@@ -52,22 +52,71 @@ py::tuple tokens_tuple(const MultiVectorStore& s, std::size_t num_threads) {
   return py::make_tuple(vectors, offsets);
 }
 
+// The residual codebook and codes of a store (tests, tools): {"codes", "centroids",
+// "cutoffs", "weights"}; shared with the index binding.
+py::dict residual_parts(const MultiVectorStore& s) {
+  const auto codes = s.token_codes();
+  CArray<std::uint16_t> c(static_cast<py::ssize_t>(codes.size()));
+  std::copy(codes.begin(), codes.end(), c.mutable_data());
+  const std::vector<float> cent = s.centroids();
+  CArray<float> ce({static_cast<py::ssize_t>(s.n_centroids()), static_cast<py::ssize_t>(s.dim())});
+  std::copy(cent.begin(), cent.end(), ce.mutable_data());
+  const auto& cu = s.bucket_cutoffs();
+  const auto& w = s.bucket_weights();
+  const auto dim = static_cast<py::ssize_t>(s.dim());
+  CArray<float> cuts({dim, dim ? static_cast<py::ssize_t>(cu.size()) / dim : 0});
+  std::copy(cu.begin(), cu.end(), cuts.mutable_data());
+  CArray<float> ws({dim, dim ? static_cast<py::ssize_t>(w.size()) / dim : 0});
+  std::copy(w.begin(), w.end(), ws.mutable_data());
+  py::dict d;
+  d["codes"] = c;
+  d["centroids"] = ce;
+  d["cutoffs"] = cuts;
+  d["weights"] = ws;
+  return d;
+}
+
 void bind_store(py::module_& m) {
   def_persistence<MultiVectorStore>(py::class_<MultiVectorStore>(
       m, "MultiVectorStore", "Ragged token vectors with exact MaxSim scoring (strict; use aftershock.MultiVectorStore)"))
       .def(py::init([](const CArray<float>& vectors, const CArray<std::int64_t>& offsets, const std::string& precision,
-                       std::size_t num_threads) {
+                       std::size_t num_threads, std::optional<CArray<float>> centroids, std::size_t n_centroids,
+                       std::uint64_t seed) {
              const Precision p = parse_precision(precision);
              require_ndim(vectors, 2, "vectors");
              const std::vector<std::int64_t> offs = ragged_offsets(offsets, "offsets");
              const auto total = static_cast<std::size_t>(vectors.shape(0));
              const auto dim = static_cast<std::size_t>(vectors.shape(1));
              const float* v = vectors.data();
-             return without_gil(
-                 [&] { return MultiVectorStore(v, total, dim, offs.data(), offs.size() - 1, p, num_threads); });
+             multivector::CodebookParams codebook;
+             codebook.n_centroids = n_centroids;
+             codebook.seed = seed;
+             if (centroids) {
+               if (!is_residual(p))
+                 throw InvalidArgument("centroids: only the residual precisions (res1, res2, res4) take centroids, "
+                                       "got precision '" + precision + "'");
+               require_dim(*centroids, dim, "centroids");
+               codebook.centroids = centroids->data();
+               codebook.n_centroids = static_cast<std::size_t>(centroids->shape(0));
+             }
+             return without_gil([&] {
+               return MultiVectorStore(v, total, dim, offs.data(), offs.size() - 1, p, num_threads, codebook);
+             });
            }),
            py::arg("vectors").noconvert(), py::arg("offsets").noconvert(), py::arg("precision") = "fp32",
-           py::arg("num_threads") = 0)
+           py::arg("num_threads") = 0, py::arg("centroids").noconvert() = py::none(), py::arg("n_centroids") = 0,
+           py::arg("seed") = 0)
+      .def_property_readonly("n_centroids", &MultiVectorStore::n_centroids)
+      .def_property_readonly("bytes_per_token", &MultiVectorStore::bytes_per_token)
+      .def("_residual_parts", &residual_parts)
+      .def_property_readonly("centroids",
+                             [](const MultiVectorStore& s) {
+                               const std::vector<float> c = s.centroids();
+                               CArray<float> out({static_cast<py::ssize_t>(s.n_centroids()),
+                                                  static_cast<py::ssize_t>(s.dim())});
+                               std::copy(c.begin(), c.end(), out.mutable_data());
+                               return out;
+                             })
       .def_property_readonly("n_docs", &MultiVectorStore::n_docs)
       .def_property_readonly("dim", &MultiVectorStore::dim)
       .def_property_readonly("total_tokens", &MultiVectorStore::total_tokens)
@@ -86,6 +135,8 @@ void bind_store(py::module_& m) {
                                d["scales_bytes"] = s.scales_bytes();
                                d["bias_bytes"] = s.bias_bytes();
                                d["offsets_bytes"] = s.offsets_bytes();
+                               d["codes_bytes"] = s.codes_bytes();
+                               d["codebook_bytes"] = s.codebook_bytes();
                                return d;
                              })
       .def_property_readonly("offsets",

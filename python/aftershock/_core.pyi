@@ -91,7 +91,9 @@ class MultiVectorStore:
     @staticmethod
     def load(path: str | bytes) -> MultiVectorStore:
         ...
-    def __init__(self, vectors: numpy.typing.NDArray[numpy.float32], offsets: numpy.typing.NDArray[numpy.int64], precision: str = 'fp32', num_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+    def __init__(self, vectors: numpy.typing.NDArray[numpy.float32], offsets: numpy.typing.NDArray[numpy.int64], precision: str = 'fp32', num_threads: typing.SupportsInt | typing.SupportsIndex = 0, centroids: numpy.typing.NDArray[numpy.float32] | None = None, n_centroids: typing.SupportsInt | typing.SupportsIndex = 0, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        ...
+    def _residual_parts(self) -> dict:
         ...
     def decode_doc(self, doc: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
         ...
@@ -116,7 +118,16 @@ class MultiVectorStore:
         Every stored token decoded to float32 [total_tokens, dim] (fp16/bf16 widened, int8 code * scale), with the int64 [n_docs + 1] offsets.
         """
     @property
+    def bytes_per_token(self) -> float:
+        ...
+    @property
+    def centroids(self) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @property
     def dim(self) -> int:
+        ...
+    @property
+    def n_centroids(self) -> int:
         ...
     @property
     def kernel(self) -> str:
@@ -154,6 +165,8 @@ class MultiVectorIndex:
     @staticmethod
     def load(path: str | bytes) -> MultiVectorIndex:
         ...
+    def _store_residual_parts(self) -> dict:
+        ...
     def decode_doc(self, doc: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
         ...
     def info(self) -> dict:
@@ -172,6 +185,9 @@ class MultiVectorIndex:
         """
         The stored tokens (after pooling) decoded to float32 [total_tokens, dim], with the int64 [n_docs + 1] offsets.
         """
+    @property
+    def store_bytes_per_token(self) -> float:
+        ...
     @property
     def centroids(self) -> numpy.typing.NDArray[numpy.float32] | None:
         """

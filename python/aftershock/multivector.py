@@ -31,7 +31,7 @@ from ._validate import as_ragged, choice, positive_int, real, seed_value, thread
 __all__ = ["MultiVectorIndex"]
 
 _METHODS = ("centroid", "muvera")
-_PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+_PRECISIONS = ("fp32", "fp16", "bf16", "int8", "res1", "res2", "res4")
 _FDE_PRECISIONS = ("fp32", "int8")
 # The parameters that belong to one method (build, then search): given to an index of the
 # other method they raise TypeError naming them.
@@ -199,8 +199,14 @@ class MultiVectorIndex(RaggedDocs, Living, _tuning.Tunable, CoreBacked):
         method : {"centroid", "muvera"}
             Candidate generator: token centroids with inverted lists (PLAID / EMVB style),
             or MUVERA fixed dimensional encodings scanned flat.
-        precision : {"fp32", "fp16", "bf16", "int8"}
-            Storage precision of the document tokens used for the exact rerank.
+        precision : {"fp32", "fp16", "bf16", "int8", "res1", "res2", "res4"}
+            Storage precision of the document tokens used for the exact rerank (see
+            :meth:`MultiVectorStore.build`). ``res1`` / ``res2`` / ``res4``: PLAID-style
+            residual compression (nearest-centroid id + 1, 2 or 4 bits per dimension;
+            18 / 34 / 66 bytes per 128-d token plus the codebook); scores are exact MaxSim
+            over the decompressed tokens. With ``method="centroid"`` the store uses the
+            index's own centroids and token assignment (one codebook: a token's code is its
+            centroid in the index); with ``"muvera"`` the store trains its own.
         pool_factor : float in [1, 1e6]
             CRISP-style token pooling: each document is clustered into
             ``ceil(n / pool_factor)`` token means before indexing; 1 = off.
@@ -669,7 +675,9 @@ class MultiVectorIndex(RaggedDocs, Living, _tuning.Tunable, CoreBacked):
             ``bitvector_threshold``, ``n_bitvector``); ``stats``: ``total_tokens`` (after
             pooling), ``original_tokens``, ``n_centroids`` and ``n_postings`` or
             ``fde_dim``, ``index_size_bytes``, ``store_size_bytes``, ``ids_bytes`` and
-            ``tombstones_bytes`` (the four add up to ``size_bytes``), ``n_segments``,
+            ``tombstones_bytes`` (the four add up to ``size_bytes``), ``bytes_per_token``
+            (``size_bytes / total_tokens``) and ``store_bytes_per_token`` (the store alone),
+            ``n_segments``,
             ``n_deleted``. With several segments, sizes and counts are sums and
             ``build`` is the largest segment's.
         """
@@ -682,6 +690,10 @@ class MultiVectorIndex(RaggedDocs, Living, _tuning.Tunable, CoreBacked):
                     stats[name] = sum(s.core.info()["stats"].get(name, 0) for s in segs)
             parts = {**parts, "stats": stats}
         parts["stats"].update(self._living_bytes())
+        st = parts["stats"]
+        # Per stored token (after pooling): everything the index holds, and the store alone.
+        st["bytes_per_token"] = self.size_bytes / max(1, st.get("total_tokens", 0))
+        st["store_bytes_per_token"] = st["store_size_bytes"] / max(1, st.get("total_tokens", 0))
         parts["stats"]["n_segments"] = len(segs)
         parts["stats"]["n_deleted"] = sum(s.n_deleted for s in segs)
         search = dict(parts["search"])

@@ -23,7 +23,7 @@ from ._validate import as_ragged, choice, float_matrix, int_vector, positive_int
 
 __all__ = ["MultiVectorStore"]
 
-_PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+_PRECISIONS = ("fp32", "fp16", "bf16", "int8", "res1", "res2", "res4")
 
 
 
@@ -59,7 +59,7 @@ class MultiVectorStore(RaggedDocs, Living, CoreBacked):
 
     @classmethod
     def build(cls, vectors, offsets=None, *, ids=None, precision: str = "fp32",
-              num_threads: int = 0) -> MultiVectorStore:
+              num_threads: int = 0, centroids=None) -> MultiVectorStore:
         """Store ``vectors`` as documents.
 
         Parameters
@@ -75,13 +75,27 @@ class MultiVectorStore(RaggedDocs, Living, CoreBacked):
             and ``offsets[-1] == total_tokens``.
         ids : array_like of int, optional
             The documents' ids (unique, >= 0); default row numbers.
-        precision : {"fp32", "fp16", "bf16", "int8"}
+        precision : {"fp32", "fp16", "bf16", "int8", "res1", "res2", "res4"}
             Storage precision. ``fp32`` is exact; ``fp16`` (|x| < 65520) and ``bf16`` round
             to nearest even (with ``bf16`` the query is rounded to bf16 as well); ``int8``
-            keeps one float32 scale per token and quantizes queries the same way. Scores are
-            always accumulated in float32.
+            keeps one float32 scale per token and quantizes queries the same way.
+            ``res1`` / ``res2`` / ``res4`` (PLAID-style residual compression, |x| < 2^50):
+            each token is stored as the id of its nearest centroid (2 bytes) plus the
+            residual quantized to 1, 2 or 4 bits per dimension (per-dimension bucket cutoffs
+            at residual quantiles, bucket weights = mean residual per bucket): 2 + dim / 8,
+            2 + dim / 4 or 2 + dim / 2 bytes per token (18 / 34 / 66 at dim 128), plus the
+            codebook. Queries stay float32 and every score is the exact float32 MaxSim over
+            the decompressed tokens (:meth:`doc` returns them); decompression happens panel
+            by panel inside the SIMD kernels. Scores are always accumulated in float32.
         num_threads : int
             Threads for the conversion, 0 = all cores. The result does not depend on it.
+        centroids : array_like ``[n_centroids, dim]``, optional
+            Residual precisions only: the codebook's centroids (e.g. a centroid
+            :class:`MultiVectorIndex`'s ``centroids``); every token is coded by its nearest
+            one, exactly as that index assigns it. Default: k-means on a sample of the
+            tokens, with the centroid index's automatic count
+            (``2^floor(log2(2 sqrt(total_tokens)))`` in [16, 65536]). Segments added later
+            train their own codebook.
 
         Returns
         -------
@@ -107,7 +121,12 @@ class MultiVectorStore(RaggedDocs, Living, CoreBacked):
                 order = np.argsort(ids, kind="stable")
                 offs, (flat,) = take_ragged(offs, [flat], order)
                 ids = ids[order]
-        core = _core.MultiVectorStore(flat, offs, precision, threads)
+        if centroids is not None:
+            if precision not in ("res1", "res2", "res4"):
+                raise ValueError(f"centroids: only the residual precisions (res1, res2, res4) take centroids, "
+                                 f"got precision {precision!r}")
+            centroids = float_matrix(centroids, "centroids", flat.shape[1])
+        core = _core.MultiVectorStore(flat, offs, precision, threads, centroids)
         obj = cls._wrap(core)
         obj._init_living(core, ids, {"precision": precision, "num_threads": threads})
         return obj
@@ -191,8 +210,11 @@ class MultiVectorStore(RaggedDocs, Living, CoreBacked):
             search parameters); ``stats``: ``total_tokens``, ``n_panels`` (panels of
             ``panel_tokens`` = 16 tokens), and the component sizes ``data_bytes`` (token
             panels), ``scales_bytes`` and ``bias_bytes`` (int8 only, else 0),
-            ``offsets_bytes``, ``ids_bytes`` and ``tombstones_bytes`` (the living index's
-            id map and deletions), which add up to ``size_bytes``; ``n_segments``,
+            ``offsets_bytes``, ``codes_bytes`` and ``codebook_bytes`` (residual precisions:
+            centroid ids per token; centroids, bucket cutoffs and weights; else 0),
+            ``ids_bytes`` and ``tombstones_bytes`` (the living index's id map and
+            deletions), which add up to ``size_bytes``; ``bytes_per_token``
+            (``size_bytes / total_tokens``: everything held, per token); ``n_segments``,
             ``n_deleted``.
         """
         stats: dict = {}
@@ -200,13 +222,15 @@ class MultiVectorStore(RaggedDocs, Living, CoreBacked):
             for name, value in seg.core.stats.items():
                 stats[name] = stats.get(name, 0) + value
         stats.update(self._living_bytes())
+        stats["bytes_per_token"] = self.size_bytes / max(1, stats.get("total_tokens", 0))
         stats["n_segments"] = self.n_segments
         stats["n_deleted"] = sum(s.n_deleted for s in self._state.segments)
         return self._make_info(build={}, search={}, stats=stats)
 
     def doc(self, doc_id: int) -> np.ndarray:
         """Document ``doc_id``'s tokens as float32 ``[n_tokens, dim]``: the stored values
-        (fp16/bf16 widened, int8 ``code * scale``).
+        (fp16/bf16 widened, int8 ``code * scale``, res1/2/4 the decompressed
+        ``centroid + bucket weight``).
 
         Raises
         ------

@@ -17,20 +17,21 @@ const Kernels* make(simd::Level level) {
   switch (level) {
     case simd::Level::kScalar: {
       static const Kernels t{&scalar::rowmax_f32, &scalar::rowmax_f16, &scalar::rowmax_bf16, &scalar::rowmax_i8,
-                             nullptr, nullptr};
+                             &scalar::rowmax_res, &scalar::decode_res, nullptr, nullptr};
       return &t;
     }
 #ifdef AFTERSHOCK_COMPILED_AVX2
     case simd::Level::kAvx2: {
-      static const Kernels t{&avx2::rowmax_f32, &avx2::rowmax_f16, &avx2::rowmax_bf16, &avx2::rowmax_i8, nullptr,
-                             nullptr};
+      static const Kernels t{&avx2::rowmax_f32, &avx2::rowmax_f16, &avx2::rowmax_bf16, &avx2::rowmax_i8,
+                             &avx2::rowmax_res, &avx2::decode_res, nullptr, nullptr};
       return &t;
     }
 #endif
 #ifdef AFTERSHOCK_COMPILED_AVX512
     case simd::Level::kAvx512: {
       static const Kernels t = [] {
-        Kernels k{&avx512::rowmax_f32, &avx512::rowmax_f16, &avx512::rowmax_bf16, &avx512::rowmax_i8, nullptr, nullptr};
+        Kernels k{&avx512::rowmax_f32, &avx512::rowmax_f16, &avx512::rowmax_bf16, &avx512::rowmax_i8,
+                    &avx512::rowmax_res, &avx512::decode_res, nullptr, nullptr};
 #ifdef AFTERSHOCK_COMPILED_AVX512BF16
         if (simd::is_supported(simd::Extension::kAvx512Bf16)) k.rowmax_bf16_dot = &avx512bf16::rowmax_bf16;
 #endif
@@ -90,6 +91,9 @@ RowMaxFn select(int precision) {
     case Precision::kFp16: return k.rowmax_f16;
     case Precision::kBf16: return k.rowmax_bf16;
     case Precision::kInt8: return k.rowmax_i8;
+    case Precision::kRes1:
+    case Precision::kRes2:
+    case Precision::kRes4: return k.rowmax_res;
   }
   return k.rowmax_f32;
 }

@@ -28,6 +28,21 @@ struct QueryOps {
   std::size_t dim = 0;  // the store's dim (not padded)
 };
 
+/// Residual precisions (res1/2/4, residual_codec.hpp): the codebook and a decode buffer.
+struct ResidualOps {
+  unsigned bits = 0;
+  std::size_t n_centroids = 0;
+  const float* centroids_t = nullptr;  // [dim, n_centroids]
+  const float* centroids = nullptr;    // [n_centroids, dim] (row-major, the same values)
+  const float* table = nullptr;        // [dim, 16] bucket weights, zero padded
+  const std::uint16_t* codes = nullptr;  // the document's lanes: n_panels * P codes
+  /// Scratch for decoded fp32 panels: kResDecodePanels * dim * P floats, 64-byte aligned.
+  float* decode = nullptr;
+};
+
+/// Panels a residual kernel decodes at once (fp32, L1-resident: 24 KiB at dim 128).
+inline constexpr std::size_t kResDecodePanels = 3;
+
 struct DocOps {
   const void* panels = nullptr;     // n_panels consecutive panels
   const float* scales = nullptr;    // int8: n_panels * P
@@ -40,6 +55,7 @@ struct DocOps {
   const void* next_panels = nullptr;
   std::size_t next_bytes = 0;
   bool prefetch = true;  // false: no software prefetch at all (benchmarks compare)
+  const ResidualOps* res = nullptr;  // residual precisions only
 };
 
 /// Whether software prefetch is on (maxsim::set_kernel_prefetch; default true).
@@ -49,7 +65,14 @@ bool prefetch_enabled();
 ///   fp32/fp16/bf16: the float32 dot product (any summation order);
 ///   int8: float(int32 dot of codes) * scale_j (exact integer dot; bit-identical everywhere).
 /// scratch: at least m * P floats, 64-byte aligned. PRECONDITION: m >= 1, n_panels >= 1.
+/// Residual precisions: sim is the float32 dot product with the decoded token (centroid +
+/// bucket weight per dimension), decoded kResDecodePanels panels at a time into d.res->decode.
 using RowMaxFn = void (*)(const QueryOps& q, const DocOps& d, float* scratch, float* row_max);
+
+/// Decodes panels [p0, p0 + np) of a residual document (d.panels, d.res) into fp32 panels
+/// (float [dim][P] each, the fp32 layout) at `out`; values bit-identical at every level.
+/// PRECONDITION: np >= 1, p0 + np <= d.n_panels.
+using DecodeResFn = void (*)(const DocOps& d, std::size_t dim, std::size_t p0, std::size_t np, float* out);
 
 /// One level's MaxSim kernels (the shared simd::PerLevel shape; tables built in kernels.cpp).
 struct Kernels {
@@ -57,6 +80,8 @@ struct Kernels {
   RowMaxFn rowmax_f16;
   RowMaxFn rowmax_bf16;
   RowMaxFn rowmax_i8;
+  RowMaxFn rowmax_res;
+  DecodeResFn decode_res;
   /// Extension kernels of the level, nullptr unless the registry reports the extension
   /// supported (simd::is_supported(simd::Extension)): built in and on this CPU.
   RowMaxFn rowmax_bf16_dot;  // AVX512_BF16 vdpbf16ps
@@ -72,6 +97,8 @@ const Kernels& table_for(simd::Level level);
   void rowmax_f16(const QueryOps& q, const DocOps& d, float* scratch, float* row_max);        \
   void rowmax_bf16(const QueryOps& q, const DocOps& d, float* scratch, float* row_max);       \
   void rowmax_i8(const QueryOps& q, const DocOps& d, float* scratch, float* row_max);         \
+  void rowmax_res(const QueryOps& q, const DocOps& d, float* scratch, float* row_max);        \
+  void decode_res(const DocOps& d, std::size_t dim, std::size_t p0, std::size_t np, float* out); \
   }
 
 AFTERSHOCK_MAXSIM_DECLARE_LEVEL(scalar)

@@ -230,7 +230,123 @@ struct I8 : Base {
   }
 };
 
+// Residual decode of panels [p0, p0 + np): per dimension, the 16 lanes' bucket ids come out
+// of one word by variable shifts, the weights by a permute of the dimension's table (two
+// permutes and a blend for 16 buckets), the centroid values by a gather from the transposed
+// centroids. x' = centroid + weight: one float32 addition, as in the scalar oracle.
+// In-register transpose of 8 x 8 floats: v[i][j] -> v[j][i].
+inline void transpose8(__m256 (&v)[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  v[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  v[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  v[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  v[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  v[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  v[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  v[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  v[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// The bucket weights of dimension k for the 8 lanes of half h (tokens 8h .. 8h+7).
+template <unsigned B>
+inline __m256 residual_weights(const unsigned char* panel, const float* table, std::size_t k, int h,
+                               __m256i shifts, __m256i mask) {
+  constexpr std::uint64_t kHalfMask = (std::uint64_t{1} << (8 * B)) - 1;
+  std::uint64_t w = 0;
+  __builtin_memcpy(&w, panel + k * 2 * B, 2 * B);
+  const auto half = static_cast<int>((w >> (8 * B * h)) & kHalfMask);
+  const __m256i idx = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(half), shifts), mask);
+  __m256 v = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table + k * 16), idx);
+  if constexpr (B == 4)
+    v = _mm256_blendv_ps(v, _mm256_permutevar8x32_ps(_mm256_loadu_ps(table + k * 16 + 8), idx),
+                         _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+  return v;
+}
+
+// Decode with the centroid part read from the row-major centroids: 8 tokens x 8 dimensions
+// loaded as rows and transposed in registers (gathers cost more than the shuffles on the
+// cores measured); dimensions past the last multiple of 8 use the gather path below.
+template <unsigned B>
+std::size_t decode_res_rows(const DocOps& d, std::size_t dim, std::size_t p, float* dst) {
+  const ResidualOps& r = *d.res;
+  const __m256i shifts = _mm256_setr_epi32(0, B, 2 * B, 3 * B, 4 * B, 5 * B, 6 * B, 7 * B);
+  const __m256i mask = _mm256_set1_epi32((1 << B) - 1);
+  const unsigned char* panel = static_cast<const unsigned char*>(d.panels) + p * d.panel_bytes;
+  const std::uint16_t* codes = r.codes + p * kP;
+  const float* rows[kP];
+  for (std::size_t t = 0; t < kP; ++t) rows[t] = r.centroids + static_cast<std::size_t>(codes[t]) * dim;
+  std::size_t k = 0;
+  for (; k + 8 <= dim; k += 8) {
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      __m256 v[8];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(rows[8 * h + i] + k);
+      transpose8(v);
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j)
+        _mm256_store_ps(dst + (k + j) * kP + 8 * h,
+                        _mm256_add_ps(v[j], residual_weights<B>(panel, r.table, k + j, h, shifts, mask)));
+    }
+  }
+  return k;
+}
+
+template <unsigned B>
+void decode_res_bits(const DocOps& d, std::size_t dim, std::size_t p0, std::size_t np, float* out) {
+  const ResidualOps& r = *d.res;
+  const __m256i shifts = _mm256_setr_epi32(0, B, 2 * B, 3 * B, 4 * B, 5 * B, 6 * B, 7 * B);
+  const __m256i mask = _mm256_set1_epi32((1 << B) - 1);
+  constexpr std::uint64_t kHalfMask = (std::uint64_t{1} << (8 * B)) - 1;
+  for (std::size_t p = 0; p < np; ++p) {
+    const unsigned char* panel = static_cast<const unsigned char*>(d.panels) + (p0 + p) * d.panel_bytes;
+    const std::uint16_t* codes = r.codes + (p0 + p) * kP;
+    const __m256i code_lo = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes)));
+    const __m256i code_hi = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + 8)));
+    float* dst = out + p * dim * kP;
+    const std::size_t k_rows = r.centroids != nullptr ? decode_res_rows<B>(d, dim, p0 + p, dst) : 0;
+    for (std::size_t k = k_rows; k < dim; ++k) {
+      std::uint64_t w = 0;
+      __builtin_memcpy(&w, panel + k * 2 * B, 2 * B);
+      const float* table = r.table + k * 16;
+      const float* ct = r.centroids_t + k * r.n_centroids;
+      const __m256 t0 = _mm256_loadu_ps(table);
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        const auto half = static_cast<int>((w >> (8 * B * h)) & kHalfMask);
+        const __m256i idx = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(half), shifts), mask);
+        __m256 v = _mm256_permutevar8x32_ps(t0, idx);
+        if constexpr (B == 4) {
+          const __m256 t1 = _mm256_loadu_ps(table + 8);
+          v = _mm256_blendv_ps(v, _mm256_permutevar8x32_ps(t1, idx), _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+        }
+        const __m256 c = _mm256_i32gather_ps(ct, h == 0 ? code_lo : code_hi, 4);
+        _mm256_store_ps(dst + k * kP + 8 * h, _mm256_add_ps(c, v));
+      }
+    }
+  }
+}
+
 }  // namespace
+
+void decode_res(const DocOps& d, std::size_t dim, std::size_t p0, std::size_t np, float* out) {
+  switch (d.res->bits) {
+    case 1: decode_res_bits<1>(d, dim, p0, np, out); break;
+    case 2: decode_res_bits<2>(d, dim, p0, np, out); break;
+    default: decode_res_bits<4>(d, dim, p0, np, out); break;
+  }
+}
+
+void rowmax_res(const QueryOps& q, const DocOps& d, float* scratch, float* row_max) {
+  run_doc_decoded<F32>(q, d, scratch, row_max, &decode_res);
+}
 
 void rowmax_f32(const QueryOps& q, const DocOps& d, float* scratch, float* row_max) {
   run_doc<F32>(q, d, scratch, row_max);

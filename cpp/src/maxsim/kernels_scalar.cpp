@@ -136,4 +136,44 @@ void rowmax_i8(const QueryOps& q, const DocOps& d, float*, float* row_max) {
   }
 }
 
+void decode_res(const DocOps& d, std::size_t dim, std::size_t p0, std::size_t np, float* out) {
+  const ResidualOps& r = *d.res;
+  const unsigned bits = r.bits;
+  const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
+  for (std::size_t p = 0; p < np; ++p) {
+    const unsigned char* panel = static_cast<const unsigned char*>(d.panels) + (p0 + p) * d.panel_bytes;
+    const std::uint16_t* codes = r.codes + (p0 + p) * P;
+    float* dst = out + p * dim * P;
+    for (std::size_t k = 0; k < dim; ++k) {
+      std::uint64_t w = 0;
+      std::memcpy(&w, panel + k * 2 * bits, 2 * bits);
+      const float* table = r.table + k * 16;
+      const float* ct = r.centroids_t + k * r.n_centroids;
+      for (std::size_t t = 0; t < P; ++t) {
+        const auto b = static_cast<std::size_t>((w >> (t * bits)) & mask);
+        dst[k * P + t] = ct[codes[t]] + table[b];
+      }
+    }
+  }
+}
+
+void rowmax_res(const QueryOps& q, const DocOps& d, float* scratch, float* row_max) {
+  // The obvious order: decode a panel, then every (query token, lane) dot product.
+  const std::size_t dim = q.dim;
+  float* panel = d.res->decode;
+  for (std::size_t i = 0; i < q.m; ++i) row_max[i] = 0.0f;
+  for (std::size_t p = 0; p < d.n_panels; ++p) {
+    decode_res(d, dim, p, 1, panel);
+    for (std::size_t i = 0; i < q.m; ++i) {
+      const float* qi = q.f32 + i * dim;
+      for (std::size_t t = 0; t < P; ++t) {
+        float s = 0.0f;
+        for (std::size_t k = 0; k < dim; ++k) s += qi[k] * panel[k * P + t];
+        row_max[i] = (p == 0 && t == 0) ? s : max_of(row_max[i], s);
+      }
+    }
+  }
+  (void)scratch;
+}
+
 }  // namespace aftershock::maxsim::kernels::scalar

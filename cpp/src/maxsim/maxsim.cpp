@@ -53,6 +53,9 @@ void PreparedQuery::convert(const float* query) {
   switch (precision_) {
     case Precision::kFp32:
     case Precision::kFp16:
+    case Precision::kRes1:
+    case Precision::kRes2:
+    case Precision::kRes4:
       f32_.assign(query, query + m * dim);
       break;
     case Precision::kBf16: {

@@ -45,6 +45,11 @@ PanelLayout PanelLayout::of(Precision precision, std::size_t dim) {
   }
   L.lane_bytes = precision == Precision::kFp16 ? 2 : 4;
   L.panel_bytes = L.rows * kP * L.lane_bytes;
+  if (const unsigned bits = residual_bits(precision)) {
+    // residual_codec.hpp: one word of 16 * bits bits per dimension; lanes are not bytes.
+    L.lane_bytes = 0;
+    L.panel_bytes = dim * 2 * bits;
+  }
   return L;
 }
 
@@ -52,6 +57,9 @@ std::uint32_t value_limit_bits(Precision precision) {
   switch (precision) {
     case Precision::kFp16: return kFp16OverflowBits;
     case Precision::kBf16: return kBf16OverflowBits;
+    case Precision::kRes1:
+    case Precision::kRes2:
+    case Precision::kRes4: return 0x58800000u;  // 2^50 (residual_codec.hpp, kResidualLimitBits)
     default: return 0x7F800000u;
   }
 }
@@ -60,6 +68,9 @@ const char* value_limit_name(Precision precision) {
   switch (precision) {
     case Precision::kFp16: return "float16 (|x| >= 65520)";
     case Precision::kBf16: return "bfloat16 (|x| >= 3.3961e38)";
+    case Precision::kRes1:
+    case Precision::kRes2:
+    case Precision::kRes4: return "residual compression (|x| >= 2^50)";
     default: return nullptr;
   }
 }
@@ -118,7 +129,7 @@ std::size_t encode_panels(const PanelLayout& L, const float* tokens, std::size_t
         scales[j] = scale;
         bias[j] = -128 * sum;
         break;
-      }
+      }      default: break;  // residual precisions: residual_codec.hpp
     }
   }
   repeat_last_token(L, panels, scales, bias, n);
@@ -157,7 +168,7 @@ void decode_panels(const PanelLayout& L, const unsigned char* panels, const floa
           dst[k] = static_cast<float>(code) * scale;
         }
         break;
-      }
+      }      default: break;  // residual precisions: residual_codec.hpp
     }
   }
 }
@@ -180,7 +191,7 @@ std::string stored_values_error(const PanelLayout& L, const unsigned char* panel
         const std::uint32_t w = reinterpret_cast<const std::uint32_t*>(panels)[i];
         for (int b = 0; b < 4; ++b) bad = bad || ((w >> (8 * b)) & 0xFFu) == 0x80u;
         break;
-      }
+      }      default: break;
     }
     if (bad) return "token data holds a value this precision never stores (inf, NaN or -128)";
   }

@@ -14,21 +14,18 @@
 #include "util.hpp"
 
 namespace aftershock::multivector {
-namespace {
-
-std::size_t auto_centroids(std::size_t total_tokens) {
+std::size_t auto_n_centroids(std::size_t total_tokens) {
   const double target = 2.0 * std::sqrt(static_cast<double>(total_tokens));
   std::size_t c = 16;
   while (c * 2 <= target && c * 2 <= kMaxCentroids) c *= 2;
   return std::min(c, total_tokens);
 }
 
-}  // namespace
-
 CentroidIndex CentroidIndex::build(const float* vectors, std::size_t total_tokens, std::size_t dim,
                                    const std::int64_t* offsets, std::size_t n_docs, const CentroidParams& params,
                                    std::uint64_t seed, std::size_t num_threads, const ProgressFn& progress,
-                                   const float* given_centroids, std::size_t n_given) {
+                                   const float* given_centroids, std::size_t n_given,
+                                   std::vector<std::uint32_t>* token_codes) {
   CentroidIndex ix;
   ix.dim_ = dim;
   ix.n_docs_ = n_docs;
@@ -49,7 +46,7 @@ CentroidIndex CentroidIndex::build(const float* vectors, std::size_t total_token
         throw InvalidArgument("centroids: expected finite values, got " + std::to_string(ix.centroids_[i]) +
                               " at (" + std::to_string(i / dim) + ", " + std::to_string(i % dim) + ")");
   } else {
-    c = params.n_centroids ? params.n_centroids : auto_centroids(total_tokens);
+    c = params.n_centroids ? params.n_centroids : auto_n_centroids(total_tokens);
     if (c > kMaxCentroids)
       throw InvalidArgument("n_centroids: expected at most " + std::to_string(kMaxCentroids) + ", got " +
                             std::to_string(c));
@@ -71,6 +68,7 @@ CentroidIndex CentroidIndex::build(const float* vectors, std::size_t total_token
 
   std::vector<std::uint32_t> codes(total_tokens);
   assign_nearest(vectors, total_tokens, dim, ix.centroids_.data(), c, codes.data(), num_threads, progress);
+  if (token_codes != nullptr) *token_codes = codes;
 
   // Distinct sorted codes per document.
   std::vector<std::uint64_t> n_distinct(n_docs);

@@ -12,6 +12,7 @@
 #include "aftershock/util/memory.hpp"
 #include "aftershock/util/ragged.hpp"
 #include "aftershock/util/topk.hpp"
+#include "../maxsim/residual_codec.hpp"
 #include "kernels.hpp"
 #include "util.hpp"
 
@@ -43,7 +44,7 @@ void check_method(Method method) {
 void validate_build(const BuildParams& p, std::size_t dim) {
   check_method(p.method);
   if (!is_precision(static_cast<std::uint64_t>(p.precision)))
-    throw InvalidArgument("precision: expected fp32, fp16, bf16 or int8, got " +
+    throw InvalidArgument("precision: expected fp32, fp16, bf16, int8, res1, res2 or res4, got " +
                           std::to_string(static_cast<int>(p.precision)));
   if (!(p.pool_factor >= 1.0 && p.pool_factor <= kMaxPoolFactor))
     throw InvalidArgument("pool_factor: expected a number in [1, " + num(kMaxPoolFactor) + "], got " +
@@ -139,14 +140,32 @@ MultiVectorIndex MultiVectorIndex::build(const float* vectors, std::size_t total
     n_tokens = static_cast<std::size_t>(pooled_offsets[n_docs]);
   }
 
+  // A centroid index with a residual store: one codebook. The index's centroids (trained or
+  // given) and its token assignment code the store, so the store's codes are the index's.
+  // Then the token values are checked before the k-means reads them.
+  const bool shared_codebook = ix.method_ == Method::kCentroid && is_residual(params.precision);
+  std::vector<std::uint32_t> token_codes;
+  if (shared_codebook) {
+    check_finite_rows(docs, n_tokens, dim, "vectors", num_threads, maxsim::kResidualLimitBits,
+                      "residual compression (|x| >= 2^50)");
+    ix.centroids_ = CentroidIndex::build(docs, n_tokens, dim, doc_offsets, n_docs, params.centroid, params.seed,
+                                         num_threads, progress, centroids, n_centroids, &token_codes);
+  }
   if (progress) progress("store", 0, 1);
-  ix.store_ = MultiVectorStore(docs, n_tokens, dim, doc_offsets, n_docs, params.precision, num_threads);
+  CodebookParams codebook;
+  codebook.seed = params.seed;
+  if (shared_codebook) {
+    codebook.centroids = ix.centroids_.centroids().data();
+    codebook.n_centroids = ix.centroids_.n_centroids();
+    codebook.codes = token_codes.data();
+  }
+  ix.store_ = MultiVectorStore(docs, n_tokens, dim, doc_offsets, n_docs, params.precision, num_threads, codebook);
   if (progress) progress("store", 1, 1);
 
   if (ix.method_ == Method::kMuvera) {
     ix.fde_ = FdeEncoder(dim, params.muvera.fde, params.seed);
     ix.encode_documents(docs, doc_offsets, num_threads, progress);
-  } else {
+  } else if (!shared_codebook) {
     ix.centroids_ = CentroidIndex::build(docs, n_tokens, dim, doc_offsets, n_docs, params.centroid, params.seed,
                                          num_threads, progress, centroids, n_centroids);
   }

@@ -13,7 +13,11 @@
 
 #include "../maxsim/kernels.hpp"
 #include "../maxsim/panel_codec.hpp"
+#include "../maxsim/residual_codec.hpp"
 #include "aftershock/error.hpp"
+#include "aftershock/multivector/centroid_index.hpp"
+#include "aftershock/multivector/config.hpp"
+#include "aftershock/multivector/kmeans.hpp"
 #include "aftershock/parallel.hpp"
 #include "aftershock/util/ragged.hpp"
 #include "aftershock/util/topk.hpp"
@@ -39,8 +43,8 @@ std::size_t select_top_k(const float* scores, const DocId* ids, std::size_t n, s
   return found;
 }
 
-// Float32 scratch for one kernel call: running max (m x P) then row maxima (m).
-AlignedBuffer make_scratch(std::size_t m) { return AlignedBuffer((m * kP + m) * sizeof(float)); }
+// Floats before the residual decode buffer in a scratch for m query tokens (64-byte multiple).
+std::size_t decode_offset(std::size_t m) { return (m * kP + m + 15) / 16 * 16; }
 
 std::string prepared_mismatch(const PreparedQuery& q, std::size_t dim, Precision p) {
   return "query: prepared for dim " + std::to_string(q.dim()) + " " + maxsim::precision_name(q.precision()) +
@@ -64,7 +68,7 @@ void MultiVectorStore::finish_layout() {
 
 MultiVectorStore::MultiVectorStore(const float* vectors, std::size_t total_tokens, std::size_t dim,
                                    const std::int64_t* offsets, std::size_t n_docs, Precision precision,
-                                   std::size_t num_threads)
+                                   std::size_t num_threads, const CodebookParams& codebook)
     : precision_(precision), dim_(dim), n_docs_(n_docs), total_tokens_(total_tokens) {
   if (!is_precision(static_cast<std::uint64_t>(precision))) throw InvalidArgument("precision: unknown precision");
   if (dim == 0) throw InvalidArgument("vectors: dim must be >= 1, got 0");
@@ -79,6 +83,11 @@ MultiVectorStore::MultiVectorStore(const float* vectors, std::size_t total_token
   finish_layout();
   const std::size_t n_panels = this->n_panels();
   data_ = AlignedBuffer(n_panels * panel_bytes_);
+  if (is_residual(precision_)) {
+    build_residual(vectors, codebook, num_threads);
+    find_max_token_norm(num_threads);
+    return;
+  }
   if (precision_ == Precision::kInt8) {
     scales_ = AlignedBuffer(n_panels * kP * sizeof(float));
     bias_ = AlignedBuffer(n_panels * kP * sizeof(std::int32_t));
@@ -114,6 +123,130 @@ MultiVectorStore::MultiVectorStore(const float* vectors, std::size_t total_token
   find_max_token_norm(num_threads);
 }
 
+void MultiVectorStore::build_residual(const float* vectors, const CodebookParams& codebook, std::size_t num_threads) {
+  const unsigned bits = residual_bits(precision_);
+  const std::uint32_t limit = maxsim::kResidualLimitBits;
+  const char* limit_name = maxsim::value_limit_name(precision_);
+  // Every value checked first (the first bad one is reported); the encoding below reads
+  // each row once more into a copy, checks that copy and codes it.
+  check_finite_rows(vectors, total_tokens_, dim_, "vectors", num_threads, limit, limit_name);
+  std::size_t C = 0;
+  std::vector<float> centroids;  // row-major [C, dim]
+  if (codebook.centroids != nullptr) {
+    C = codebook.n_centroids;
+    if (C == 0 || C > kMaxCentroids)
+      throw InvalidArgument("centroids: expected 1 to " + std::to_string(kMaxCentroids) + " rows, got " +
+                            std::to_string(C));
+    centroids.assign(codebook.centroids, codebook.centroids + C * dim_);
+    check_finite_rows(centroids.data(), C, dim_, "centroids", 1, limit, limit_name);
+  } else {
+    if (total_tokens_ == 0) {
+      C = 0;
+    } else {
+      C = codebook.n_centroids ? codebook.n_centroids : auto_n_centroids(total_tokens_);
+      if (C > kMaxCentroids || C > total_tokens_)
+        throw InvalidArgument("n_centroids: expected at most min(65536, the number of tokens (" +
+                              std::to_string(total_tokens_) + ")), got " + std::to_string(C));
+    }
+  }
+  n_centroids_ = C;
+  codes_ = AlignedBuffer(n_panels() * kP * sizeof(std::uint16_t));
+  if (total_tokens_ == 0) return;
+  // A sample of rows (evenly spread, a copy) trains the centroids and the bucket cutoffs.
+  const std::size_t n_sample = std::min(total_tokens_, std::max<std::size_t>(std::size_t{1} << 16, 64 * C));
+  std::vector<float> sample(n_sample * dim_);
+  for (std::size_t i = 0; i < n_sample; ++i) {
+    const std::size_t row = static_cast<std::size_t>(static_cast<unsigned __int128>(i) * total_tokens_ / n_sample);
+    std::copy(vectors + row * dim_, vectors + (row + 1) * dim_, sample.data() + i * dim_);
+  }
+  check_finite_rows(sample.data(), n_sample, dim_, "vectors", num_threads, limit, limit_name);
+  if (codebook.centroids == nullptr) {
+    KMeansParams km;
+    km.n_centroids = C;
+    km.n_iters = codebook.kmeans_iters;
+    km.seed = codebook.seed;
+    centroids = train_kmeans(sample.data(), n_sample, dim_, km, num_threads, ProgressFn());
+  }
+  {
+    std::vector<std::uint32_t> sample_codes(n_sample);
+    assign_nearest(sample.data(), n_sample, dim_, centroids.data(), C, sample_codes.data(), num_threads, ProgressFn());
+    for (std::size_t i = 0; i < n_sample; ++i)
+      for (std::size_t k = 0; k < dim_; ++k) sample[i * dim_ + k] -= centroids[sample_codes[i] * dim_ + k];
+    maxsim::train_residual_buckets(sample.data(), n_sample, dim_, bits, cutoffs_, weights_);
+  }
+  table_ = maxsim::residual_table(weights_, dim_, bits);
+  centroids_ = centroids;
+  centroids_t_.assign(dim_ * C, 0.0f);
+  for (std::size_t c = 0; c < C; ++c)
+    for (std::size_t k = 0; k < dim_; ++k) centroids_t_[k * C + c] = centroids[c * dim_ + k];
+  maxsim::ResidualCodebook cb;
+  cb.bits = bits;
+  cb.dim = dim_;
+  cb.n_centroids = C;
+  cb.centroids = centroids.data();
+  cb.centroids_t = centroids_t_.data();
+  cb.cutoffs = cutoffs_.data();
+  cb.table = table_.data();
+  FirstBadValue bad;
+  const std::size_t n_items = (n_docs_ + kDocsPerItem - 1) / kDocsPerItem;
+  parallel_for(n_items, num_threads, [&](std::size_t item, std::size_t) {
+    const std::size_t d_begin = item * kDocsPerItem;
+    const std::size_t d_end = std::min(n_docs_, d_begin + kDocsPerItem);
+    const auto r0 = static_cast<std::size_t>(offsets_[d_begin]);
+    const auto r1 = static_cast<std::size_t>(offsets_[d_end]);
+    // The block's rows, read once: this copy is checked, assigned and encoded.
+    std::vector<float> rows(vectors + r0 * dim_, vectors + r1 * dim_);
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      if (!is_within_limit(rows[i], limit)) {
+        bad.offer(r0 * dim_ + i, rows[i]);
+        return;
+      }
+    std::vector<std::uint32_t> codes(r1 - r0);
+    if (codebook.codes != nullptr) {
+      std::copy(codebook.codes + r0, codebook.codes + r1, codes.begin());
+      AFTERSHOCK_DCHECK(*std::max_element(codes.begin(), codes.end()) < C);
+    } else {
+      assign_nearest(rows.data(), r1 - r0, dim_, centroids.data(), C, codes.data(), 1, ProgressFn());
+    }
+    for (std::size_t d = d_begin; d < d_end; ++d) {
+      const auto t0 = static_cast<std::size_t>(offsets_[d]) - r0;
+      const std::size_t n = static_cast<std::size_t>(offsets_[d + 1] - offsets_[d]);
+      const std::size_t p0 = panel_start_[d];
+      maxsim::encode_residual_panels(cb, rows.data() + t0 * dim_, codes.data() + t0, n,
+                                     data_.data() + p0 * panel_bytes_, codes_.as<std::uint16_t>() + p0 * kP);
+    }
+  });
+  bad.throw_if_found("vectors", dim_, limit_name);
+}
+
+std::size_t MultiVectorStore::codebook_bytes() const {
+  return (centroids_t_.size() + centroids_.size() + cutoffs_.size() + weights_.size() + table_.size()) *
+         sizeof(float);
+}
+
+double MultiVectorStore::bytes_per_token() const {
+  return total_tokens_ == 0 ? 0.0 : static_cast<double>(size_bytes()) / static_cast<double>(total_tokens_);
+}
+
+std::vector<float> MultiVectorStore::centroids() const { return centroids_; }
+
+std::vector<std::uint16_t> MultiVectorStore::token_codes() const {
+  std::vector<std::uint16_t> out;
+  if (!is_residual(precision_)) return out;
+  out.reserve(total_tokens_);
+  for (std::size_t d = 0; d < n_docs_; ++d) {
+    const std::uint16_t* c = codes_.as<std::uint16_t>() + panel_start_[d] * kP;
+    out.insert(out.end(), c, c + (offsets_[d + 1] - offsets_[d]));
+  }
+  return out;
+}
+
+AlignedBuffer MultiVectorStore::make_scratch(std::size_t m) const {
+  std::size_t floats = m * kP + m;
+  if (is_residual(precision_)) floats = decode_offset(m) + maxsim::kernels::kResDecodePanels * dim_ * kP;
+  return AlignedBuffer(floats * sizeof(float));
+}
+
 void MultiVectorStore::find_max_token_norm(std::size_t num_threads) {
   // From the stored panels, decoded: the values the kernels multiply (after fp16 / bf16 /
   // int8 rounding), so the bound holds for what is scored. Squares summed in float64:
@@ -137,6 +270,9 @@ void MultiVectorStore::find_max_token_norm(std::size_t num_threads) {
   double sq = 0.0;
   for (double v : item_max) sq = std::max(sq, v);
   max_token_norm_ = std::sqrt(sq);
+  // Residual precisions: |x'| <= |c| + |w| < 2^50 + 2^51 per value (the build's and the
+  // loader's limits), so the norm is finite; kept as a guard for the score bound.
+  if (!std::isfinite(max_token_norm_)) throw InvalidArgument("vectors: decoded token values are not finite");
 }
 
 void MultiVectorStore::check_score_bound(const PreparedQuery& q, const char* what) const {
@@ -185,7 +321,7 @@ std::size_t MultiVectorStore::offsets_bytes() const {
 }
 
 std::size_t MultiVectorStore::size_bytes() const {
-  return data_bytes() + scales_bytes() + bias_bytes() + offsets_bytes();
+  return data_bytes() + scales_bytes() + bias_bytes() + offsets_bytes() + codes_bytes() + codebook_bytes();
 }
 
 void MultiVectorStore::check_ids(const DocId* ids, std::size_t n, const char* what) const {
@@ -198,6 +334,18 @@ void MultiVectorStore::check_ids(const DocId* ids, std::size_t n, const char* wh
 void MultiVectorStore::decode_doc(DocId doc, float* out) const {
   const std::size_t n = n_tokens(doc);
   const std::size_t p0 = panel_start_[doc];
+  if (is_residual(precision_)) {
+    maxsim::ResidualCodebook cb;
+    cb.bits = residual_bits(precision_);
+    cb.dim = dim_;
+    cb.n_centroids = n_centroids_;
+    cb.centroids_t = centroids_t_.data();
+    cb.cutoffs = cutoffs_.data();
+    cb.table = table_.data();
+    maxsim::decode_residual_panels(cb, data_.data() + p0 * panel_bytes_, codes_.as<std::uint16_t>() + p0 * kP, n,
+                                   out);
+    return;
+  }
   maxsim::decode_panels(maxsim::PanelLayout::of(precision_, dim_), data_.data() + p0 * panel_bytes_,
                         scales_.size() ? scales_.as<float>() + p0 * kP : nullptr, n, out);
 }
@@ -223,6 +371,16 @@ void MultiVectorStore::score_range(const PreparedQuery& q, const DocId* ids, std
   const auto* bias = bias_.as<std::int32_t>();
   const float* token_scales = q.token_scales();
   const bool prefetch = maxsim::kernels::prefetch_enabled();
+  maxsim::kernels::ResidualOps res;
+  if (is_residual(precision_)) {
+    res.bits = residual_bits(precision_);
+    res.n_centroids = n_centroids_;
+    res.centroids_t = centroids_t_.data();
+    res.centroids = centroids_.data();
+    res.table = table_.data();
+    res.decode = scratch + decode_offset(m);
+  }
+  const std::uint16_t* codes = is_residual(precision_) ? codes_.as<std::uint16_t>() : nullptr;
   for (std::size_t t = 0; t < n; ++t) {
     const DocId doc = ids[t];
     AFTERSHOCK_DCHECK(doc < n_docs_);
@@ -234,6 +392,10 @@ void MultiVectorStore::score_range(const PreparedQuery& q, const DocId* ids, std
     d.n_panels = static_cast<std::size_t>(panel_start_[doc + 1] - p0);
     d.panel_bytes = panel_bytes_;
     d.prefetch = prefetch;
+    if (codes != nullptr) {
+      res.codes = codes + p0 * kP;
+      d.res = &res;
+    }
     if (prefetch && t + 1 < n) {
       const DocId next = ids[t + 1];
       d.next_panels = data_.data() + panel_start_[next] * panel_bytes_;

@@ -150,9 +150,11 @@ def test_info_layout(corpus, precision):
     stats = info["stats"]
     assert stats["total_tokens"] == store.total_tokens
     assert stats["n_panels"] == int(np.sum((store.doc_lengths + 15) // 16))
-    parts = ("data_bytes", "scales_bytes", "bias_bytes", "offsets_bytes", "ids_bytes", "tombstones_bytes")
+    parts = ("data_bytes", "scales_bytes", "bias_bytes", "offsets_bytes", "codes_bytes", "codebook_bytes",
+             "ids_bytes", "tombstones_bytes")
     assert sum(stats[p] for p in parts) == store.size_bytes
-    assert all(isinstance(v, int) for v in stats.values())
+    assert stats["bytes_per_token"] == store.size_bytes / store.total_tokens
+    assert all(isinstance(v, int) for k, v in stats.items() if k != "bytes_per_token")
     assert (stats["scales_bytes"] > 0) == (precision == "int8")
 
 

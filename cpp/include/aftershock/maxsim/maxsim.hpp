@@ -31,6 +31,9 @@ namespace aftershock::maxsim {
 ///   kInt8: symmetric int8 with one float32 scale per token (s = max|x| / 127); the query
 ///          is quantized the same way per token; the integer dot products are exact, so
 ///          int8 scores are bit-identical across SIMD levels.
+///   kRes1 / kRes2 / kRes4: a centroid code + the residual quantized to 1 / 2 / 4 bits
+///          per dimension (multi-vector store only; cpp/src/maxsim/residual_codec.hpp);
+///          the query stays float32 and is scored against the decoded fp32 tokens.
 using aftershock::Precision;
 using aftershock::parse_precision;
 using aftershock::precision_name;

@@ -46,6 +46,10 @@
 
 namespace aftershock::multivector {
 
+/// The automatic centroid count for total_tokens tokens: 2^floor(log2(2 sqrt(total_tokens)))
+/// within [16, 65536], at most total_tokens.
+std::size_t auto_n_centroids(std::size_t total_tokens);
+
 struct CentroidParams {
   std::size_t n_centroids = 0;                 // 0 = auto: 2^floor(log2(2 sqrt(total_tokens))), in [16, 65536]
   std::size_t kmeans_iters = 8;                // Lloyd iterations
@@ -79,10 +83,13 @@ class CentroidIndex {
   /// total_tokens; params.n_centroids must be 0 or n_given; the k-means parameters are
   /// kept (reported) but unused. Throws InvalidArgument naming `centroids` (count, a
   /// non-finite value) or n_centroids (disagrees). The values are checked on the copy.
+  /// token_codes (optional): receives every token's nearest centroid [total_tokens] (for a
+  /// residual store sharing this codebook).
   static CentroidIndex build(const float* vectors, std::size_t total_tokens, std::size_t dim,
                              const std::int64_t* offsets, std::size_t n_docs, const CentroidParams& params,
                              std::uint64_t seed, std::size_t num_threads, const ProgressFn& progress,
-                             const float* given_centroids = nullptr, std::size_t n_given = 0);
+                             const float* given_centroids = nullptr, std::size_t n_given = 0,
+                             std::vector<std::uint32_t>* token_codes = nullptr);
 
   std::size_t n_centroids() const { return n_centroids_; }
   std::size_t dim() const { return dim_; }

@@ -1,7 +1,9 @@
 // Ragged multi-vector document storage with exact MaxSim scoring (ColBERT late interaction).
 //
 // A MultiVectorStore owns n_docs documents; document d is a [n_tokens(d), dim] matrix of
-// token vectors (n_tokens(d) >= 1), stored in one Precision (fp32 / fp16 / bf16 / int8).
+// token vectors (n_tokens(d) >= 1), stored in one Precision (fp32 / fp16 / bf16 / int8, or
+// the residual res1 / res2 / res4: a centroid code + 1/2/4-bit residual per dimension,
+// decoded inside the kernels; cpp/src/maxsim/residual_codec.hpp).
 // Internally each document is cut into panels of maxsim::kPanelTokens tokens laid out
 // dimension-major so one SIMD register holds one dimension of 16 tokens; the last panel
 // is filled by repeating the document's last token, which leaves every max unchanged.
@@ -31,6 +33,25 @@ namespace aftershock::multivector {
 using maxsim::Precision;
 using maxsim::PreparedQuery;
 
+/// The codebook of a residual store (precisions res1 / res2 / res4); ignored otherwise.
+/// Default: k-means centroids trained on a sample of the store's own tokens.
+struct CodebookParams {
+  /// Given centroids float32 [n_centroids, dim] (copied; finite, |c| < 2^50; 1 to 65536
+  /// rows): every token is coded by its nearest one (multivector/kmeans.hpp assign_nearest,
+  /// the assignment a centroid index uses), so a store given an index's centroids codes a
+  /// token as that index does. nullptr: trained.
+  const float* centroids = nullptr;
+  /// Rows of `centroids`; without them, the number to train (0 = auto: the centroid
+  /// index's rule, 2^floor(log2(2 sqrt(total_tokens))) in [16, 65536], at most total_tokens).
+  std::size_t n_centroids = 0;
+  /// Optional precomputed nearest-centroid codes [total_tokens] for the given centroids
+  /// (an index that assigned them already). PRECONDITION: codes[t] is what assign_nearest
+  /// gives for token t, < n_centroids.
+  const std::uint32_t* codes = nullptr;
+  std::size_t kmeans_iters = 8;
+  std::uint64_t seed = 0;
+};
+
 class MultiVectorStore {
  public:
   /// An empty store (n_docs 0, dim 0); only useful as a target of assignment or load.
@@ -48,8 +69,16 @@ class MultiVectorStore {
   /// over `num_threads` threads (0 = all cores). Every value is read once: it is checked
   /// inside the conversion, so a caller's array changed concurrently cannot put an
   /// unchecked value into the store; the offsets are copied before they are checked.
+  ///
+  /// Residual precisions (res1 / res2 / res4, cpp/src/maxsim/residual_codec.hpp): tokens
+  /// are coded against `codebook` (given or trained centroids), the bucket cutoffs and
+  /// weights are trained on a sample of residuals; values need |x| < 2^50. Extra cost:
+  /// k-means on a sample (O(iters * 64 * C^2 * dim)) and the assignment O(total * C * dim).
+  /// Throws InvalidArgument naming `centroids` for a bad given codebook, n_centroids for a
+  /// bad count.
   MultiVectorStore(const float* vectors, std::size_t total_tokens, std::size_t dim, const std::int64_t* offsets,
-                   std::size_t n_docs, Precision precision, std::size_t num_threads = 0);
+                   std::size_t n_docs, Precision precision, std::size_t num_threads = 0,
+                   const CodebookParams& codebook = CodebookParams());
 
   std::size_t n_docs() const { return n_docs_; }
   std::size_t dim() const { return dim_; }
@@ -70,9 +99,26 @@ class MultiVectorStore {
   std::size_t scales_bytes() const { return scales_.size(); }
   std::size_t bias_bytes() const { return bias_.size(); }
   std::size_t offsets_bytes() const;
+  /// Residual precisions: bytes of the per-token centroid codes (u16 per padded token) and
+  /// of the codebook (centroids, bucket cutoffs and weights); 0 otherwise.
+  std::size_t codes_bytes() const { return codes_.size(); }
+  std::size_t codebook_bytes() const;
+  /// size_bytes() / total_tokens(): everything held, per stored token (0 when empty).
+  double bytes_per_token() const;
+  /// Residual precisions: the number of centroids and the centroids, float32
+  /// [n_centroids, dim] (a copy, transposed back from the kernels' layout); 0 / empty otherwise.
+  std::size_t n_centroids() const { return n_centroids_; }
+  std::vector<float> centroids() const;
+  /// Residual precisions: every stored token's centroid code, u16 [total_tokens] in
+  /// document order (tests, tools); empty otherwise. Bucket cutoffs [dim, 2^bits - 1] and
+  /// bucket weights [dim, 2^bits] (residual_codec.hpp); empty otherwise.
+  std::vector<std::uint16_t> token_codes() const;
+  const std::vector<float>& bucket_cutoffs() const { return cutoffs_; }
+  const std::vector<float>& bucket_weights() const { return weights_; }
 
   /// Writes document `doc` as float32 [n_tokens(doc), dim] row-major into `out`: the
-  /// exact values the kernels use (fp16/bf16 widened; int8 code * scale in float32).
+  /// exact values the kernels use (fp16/bf16 widened; int8 code * scale in float32;
+  /// residual: centroid + bucket weight in float32, the decompressed token).
   /// Throws std::out_of_range for a bad doc.
   void decode_doc(DocId doc, float* out) const;
   /// Every document decoded as by decode_doc: out float32 [total_tokens, dim] row-major,
@@ -165,9 +211,13 @@ class MultiVectorStore {
   // Serialization (aftershock format v1, object kind "MVST" when standalone).
   // Sections: "MVCF" u64[6] {layout_version, precision, dim, n_docs, total_tokens,
   // panel_tokens}; "MVOF" i64[n_docs+1] offsets; "MVDA" panel data (f32 / u16 / i8);
-  // "MVSC" f32 per padded token scales (int8 only). Another object (e.g. an index) can
-  // embed a store by calling save_sections on its own writer and load_sections on its
-  // reader; it must not use these four tags itself.
+  // "MVSC" f32 per padded token scales (int8 only); residual precisions (res1/2/4) also
+  // "MVCT" f32 [dim, n_centroids] centroids (transposed), "MVCD" u16 [n_panels * 16]
+  // centroid codes per padded token, "MVCU" f32 [dim, 2^bits - 1] bucket cutoffs, "MVWT"
+  // f32 [dim, 2^bits] bucket weights ("MVDA" then holds u8 bucket words,
+  // residual_codec.hpp). Another object (e.g. an index) can embed a store by calling
+  // save_sections on its own writer and load_sections on its reader; it must not use
+  // these tags itself.
   static constexpr char kKind[4] = {'M', 'V', 'S', 'T'};
   /// Adds this store's sections to `writer` by reference: the store must outlive the
   /// writer's write()/to_bytes().
@@ -205,6 +255,19 @@ class MultiVectorStore {
   AlignedBuffer scales_;                    // int8: float per padded token
   AlignedBuffer bias_;                      // int8: int32 -128 * row sum per padded token
   std::vector<std::uint64_t> meta_;         // the MVCF section
+  // Residual precisions (residual_codec.hpp).
+  std::size_t n_centroids_ = 0;
+  std::vector<float> centroids_t_;  // [dim, n_centroids] (gathers, the scalar decode)
+  std::vector<float> centroids_;    // [n_centroids, dim] derived (the AVX2 decode reads rows)
+  std::vector<float> cutoffs_;      // [dim, 2^bits - 1]
+  std::vector<float> weights_;      // [dim, 2^bits]
+  std::vector<float> table_;        // [dim, 16] derived from weights_
+  AlignedBuffer codes_;             // u16 per padded token
+  void build_residual(const float* vectors, const CodebookParams& codebook, std::size_t num_threads);
+  static void load_residual(const io::FileReader& reader, MultiVectorStore& s);  // store_io.cpp
+  // Float32 scratch for one kernel call: running max (m x P), row maxima (m), then (residual
+  // precisions) the decode buffer of kResDecodePanels fp32 panels, 64-byte aligned.
+  AlignedBuffer make_scratch(std::size_t m) const;
   double max_token_norm_ = 0.0;             // derived (build / load), not stored
 };
 
