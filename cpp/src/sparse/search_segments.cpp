@@ -51,7 +51,7 @@ void check_segment(const SegmentRef& seg, std::size_t i, std::size_t dim) {
 
 // Per-thread merge buffers, reused across queries and calls.
 struct MergeScratch {
-  std::vector<Result> merged, found, next;
+  std::vector<Result> found, next;
 };
 
 MergeScratch& merge_scratch() {
@@ -90,51 +90,65 @@ void search_segments(const std::vector<SegmentRef>& segments, const SparseBatchV
   for (std::size_t i = 0; i < segments.size(); ++i)
     searchers.push_back(Searcher{*segments[i].index, seg_params[i], kern, DocFilter{segments[i].allowed}});
 
-  parallel_for(queries.n_rows, params.num_threads, [&](std::size_t qi, std::size_t) {
-    Searcher::Scratch& s = thread_scratch(queries.dim, max_docs);
-    MergeScratch& m = merge_scratch();
-    m.merged.clear();
-    SearchStats total;
-    for (std::size_t i = 0; i < segments.size(); ++i) {
-      const SegmentRef& seg = segments[i];
-      // The floor: the k-th score so far, once there are k (the loop passed
-      // scores[:, k - 1], -inf while padded).
-      s.top.reset(k, m.merged.size() >= k ? m.merged[k - 1].first : kNoStop);
+  // The output holds every query's results so far (padded), so each segment's floor is
+  // its k-th score, -inf while padded: what the loop passed (scores[:, k - 1]).
+  const std::size_t n = queries.n_rows;
+  std::fill(out.scores, out.scores + n * k, kNoStop);
+  std::fill(out.ids, out.ids + n * k, std::int64_t{-1});
+  if (stats != nullptr) std::fill(stats, stats + n, SearchStats{});
+  // Segment by segment, all queries each (as the loop did): a segment's hot lists,
+  // summaries and rows stay in cache across the queries, where visiting every segment per
+  // query would have them compete (measured: docs/living-index.md). Each query's results
+  // depend only on its own row, so the order changes nothing else.
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const SegmentRef& seg = segments[i];
+    const Searcher& searcher = searchers[i];
+    parallel_for(n, params.num_threads, [&](std::size_t qi, std::size_t) {
+      Searcher::Scratch& s = thread_scratch(queries.dim, max_docs);
+      float* scores = out.scores + qi * k;
+      std::int64_t* ids = out.ids + qi * k;
+      s.top.reset(k, scores[k - 1]);
       if (seg.is_exact) {
-        searchers[i].exact_one(queries, qi, seg.exact_rows, seg.n_exact_rows, s, s.top);
+        searcher.exact_one(queries, qi, seg.exact_rows, seg.n_exact_rows, s, s.top);
       } else {
-        searchers[i].search_one(queries, qi, s, s.top);
-        total.lists += s.stats.lists;
-        total.blocks += s.stats.blocks;
-        total.blocks_visited += s.stats.blocks_visited;
-        total.postings += s.stats.postings;
-        total.docs_scored += s.stats.docs_scored;
+        searcher.search_one(queries, qi, s, s.top);
+        if (stats != nullptr) {
+          SearchStats& total = stats[qi];
+          total.lists += s.stats.lists;
+          total.blocks += s.stats.blocks;
+          total.blocks_visited += s.stats.blocks_visited;
+          total.postings += s.stats.postings;
+          total.docs_scored += s.stats.docs_scored;
+        }
       }
       const std::vector<TopK::Entry>& rows = s.top.sorted();
-      if (rows.empty()) continue;
+      if (rows.empty()) return;
+      MergeScratch& m = merge_scratch();
       m.found.clear();
       for (const TopK::Entry& e : rows)
         m.found.emplace_back(e.first, seg.ids != nullptr ? seg.ids[e.second] : static_cast<std::int64_t>(e.second));
       // Already in order when the ids ascend with the rows; sorted anyway (k entries), so
       // the merge below holds whatever the ids.
       std::sort(m.found.begin(), m.found.end(), better);
+      std::size_t kept = 0;  // results so far: the row's entries before its padding
+      while (kept < k && ids[kept] >= 0) ++kept;
       m.next.clear();
       std::size_t a = 0, b = 0;
-      while (m.next.size() < k && (a < m.merged.size() || b < m.found.size())) {
-        const bool take_found = a == m.merged.size() || (b < m.found.size() && better(m.found[b], m.merged[a]));
-        m.next.push_back(take_found ? m.found[b++] : m.merged[a++]);
+      while (m.next.size() < k && (a < kept || b < m.found.size())) {
+        const bool take_found = a == kept || (b < m.found.size() && better(m.found[b], Result{scores[a], ids[a]}));
+        if (take_found) {
+          m.next.push_back(m.found[b++]);
+        } else {
+          m.next.emplace_back(scores[a], ids[a]);
+          ++a;
+        }
       }
-      std::swap(m.merged, m.next);
-    }
-    float* scores = out.scores + qi * k;
-    std::int64_t* ids = out.ids + qi * k;
-    for (std::size_t j = 0; j < k; ++j) {
-      const bool kept = j < m.merged.size();
-      scores[j] = kept ? m.merged[j].first : kNoStop;
-      ids[j] = kept ? m.merged[j].second : -1;
-    }
-    if (stats != nullptr) stats[qi] = total;
-  });
+      for (std::size_t j = 0; j < m.next.size(); ++j) {
+        scores[j] = m.next[j].first;
+        ids[j] = m.next[j].second;
+      }
+    });
+  }
 }
 
 }  // namespace aftershock::sparse

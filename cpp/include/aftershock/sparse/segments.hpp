@@ -24,7 +24,8 @@ struct SegmentRef {
   /// Null (the external id of row r is r) or index->n_docs() external ids, one per row.
   /// Ties between equal scores go to the smaller external id; within a segment they go to
   /// the smaller row, so the two agree when the ids ascend with the rows (as a living
-  /// index's do). Not checked (O(n_docs) per call): other ids only order ties differently.
+  /// index's do). Ids must be >= 0 (-1 is the padding). Not checked (O(n_docs) per call):
+  /// other ids only order ties differently, or (negative) drop that result.
   const std::int64_t* ids = nullptr;
   /// The segment's heap_factor (SearchParams::heap_factor; a filtered segment searches
   /// with its own). Finite and >= 0.
@@ -59,7 +60,8 @@ struct SegmentSearchParams {
 /// and in range: O(rows listed)); throws InvalidArgument naming `segments[i].<field>`,
 /// `queries`, `k` or `query_cut`. Parallel over queries on num_threads; the results do not
 /// depend on it. Const on the indexes: concurrent calls are fine. With no segment, every
-/// row is padding.
+/// row is padding. Runs segment by segment over all queries (the loop's cache locality:
+/// query by query it measured 1.4x slower in batch), O(k) merge per query and segment.
 void search_segments(const std::vector<SegmentRef>& segments, const SparseBatchView& queries,
                      const SegmentSearchParams& params, TopKOut out, SearchStats* stats = nullptr);
 
