@@ -381,7 +381,6 @@ class Living:
     def _search_steps(self, steps: list, prepared, k: int, opts: dict, stats: list | None):
         """Every planned segment in one engine call (see the class docstring); None: not
         supported, the per-segment loop runs."""
-        return None
 
     # ------------------------------------------------------------ state plumbing
     def _init_living(self, core, ids: np.ndarray | None = None, params: dict | None = None) -> None:
