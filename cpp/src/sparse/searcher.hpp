@@ -38,7 +38,6 @@ bool shares_term(const T* terms, const std::uint16_t* values, std::size_t n, con
   return false;
 }
 
-
 struct Searcher {
   const SparseIndex& ix;
   const SearchParams& p;
