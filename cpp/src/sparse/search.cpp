@@ -96,7 +96,7 @@ std::vector<float> SparseIndex::block_scores(TermId t, const std::vector<TermId>
   Searcher::Scratch s;
   s.qterms = terms;
   s.qweights = weights;
-  Searcher{*this, p, sparse_kernels(level)}.block_bounds(t, s);
+  Searcher{*this, p, sparse_kernels(level), DocFilter{}}.block_bounds(t, s);
   return s.bound;
 }
 
