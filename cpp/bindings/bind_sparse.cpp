@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "aftershock/sparse/index.hpp"
+#include "aftershock/sparse/segments.hpp"
 #include "aftershock/sparse/testing.hpp"
 #include "arrays.hpp"
 #include "progress.hpp"
@@ -102,6 +103,72 @@ bool strict_bool(const py::object& v, const char* what) {
   throw py::type_error(std::string(what) + ": expected a bool, got " + py::str(py::type::of(v).attr("__name__")).cast<std::string>());
 }
 
+// One segment of search_segments, parsed from its tuple (core, allowed | None, ids | None,
+// heap_factor, exact_rows | None) with the GIL held. The bitset and the exact rows are owned
+// copies (the core checks the rows, then indexes with them, and reads the bitset while
+// other Python threads run); the ids are read in place (they only become output values, and
+// a living index's are read-only arrays).
+struct SegmentArg {
+  std::optional<std::vector<std::uint64_t>> allowed;
+  std::optional<CArray<std::int64_t>> ids;
+  std::optional<std::vector<DocId>> exact_rows;
+  sparse::SegmentRef ref;
+
+  SegmentArg(py::handle item, std::size_t i) {
+    const std::string name = "segments[" + std::to_string(i) + "]";
+    if (!py::isinstance<py::tuple>(item) || py::len(item) != 5)
+      throw py::type_error(name + ": expected a tuple (core, allowed | None, ids | None, heap_factor, exact_rows | None)");
+    const py::tuple t = py::reinterpret_borrow<py::tuple>(item);
+    if (!py::isinstance<SparseIndex>(t[0]))
+      throw py::type_error(name + "[0]: expected a _core.SparseIndex, got " +
+                           py::str(py::type::of(t[0]).attr("__name__")).cast<std::string>());
+    const SparseIndex& ix = t[0].cast<const SparseIndex&>();
+    const std::size_t n_docs = ix.n_docs();
+    const std::size_t words = (n_docs + 63) / 64;
+    const std::string allowed_name = name + ".allowed", ids_name = name + ".ids", rows_name = name + ".exact_rows";
+    const std::string allowed_expected =
+        "a 1-d C-contiguous uint64 array of ceil(n_docs / 64) = " + std::to_string(words) + " words";
+    if (auto a = optional_strict_array<std::uint64_t>(t[1], 1, allowed_name.c_str(), allowed_expected.c_str())) {
+      if (static_cast<std::size_t>(a->shape(0)) != words)
+        throw InvalidArgument(allowed_name + ": expected " + allowed_expected + ", got shape " + shape_string(*a));
+      allowed = owned_copy(*a);
+    }
+    const std::string ids_expected = "a 1-d C-contiguous int64 array of n_docs = " + std::to_string(n_docs) + " ids";
+    ids = optional_strict_array<std::int64_t>(t[2], 1, ids_name.c_str(), ids_expected.c_str());
+    if (ids && static_cast<std::size_t>(ids->shape(0)) != n_docs)
+      throw InvalidArgument(ids_name + ": expected " + ids_expected + ", got shape " + shape_string(*ids));
+    if (!py::isinstance<py::float_>(t[3]) && !py::isinstance<py::int_>(t[3]))
+      throw py::type_error(name + ".heap_factor: expected a float, got " +
+                           py::str(py::type::of(t[3]).attr("__name__")).cast<std::string>());
+    const double heap_factor = t[3].cast<double>();
+    if (auto r = optional_strict_array<std::uint32_t>(t[4], 1, rows_name.c_str(), "a 1-d C-contiguous uint32 array"))
+      exact_rows = owned_copy(*r);
+    ref.index = &ix;
+    if (allowed) {
+      ref.allowed = allowed->data();
+      ref.allowed_words = allowed->size();
+    }
+    if (ids) ref.ids = ids->data();
+    ref.heap_factor = static_cast<float>(heap_factor);
+    if (exact_rows) {
+      ref.is_exact = true;
+      ref.exact_rows = exact_rows->data();
+      ref.n_exact_rows = exact_rows->size();
+    }
+  }
+};
+
+// SearchStats rows as the [n, 5] int64 table search(with_stats=True) returns.
+CArray<std::int64_t> stats_table(const std::vector<sparse::SearchStats>& stats) {
+  CArray<std::int64_t> table({stats.size(), std::size_t{5}});
+  std::int64_t* t = table.mutable_data();
+  for (const sparse::SearchStats& st : stats) {
+    for (std::uint64_t x : {st.lists, st.blocks, st.blocks_visited, st.postings, st.docs_scored})
+      *t++ = static_cast<std::int64_t>(x);
+  }
+  return table;
+}
+
 }  // namespace
 
 void bind_sparse(py::module_& m) {
@@ -182,13 +249,7 @@ void bind_sparse(py::module_& m) {
             without_gil([&] { ix.search(c.view(d), p, top.out, with_stats ? stats.data() : nullptr, filter.view()); });
             if (!with_stats) return top.result();
             // One row of counters per query, in SearchStats's field order.
-            CArray<std::int64_t> table({n_queries, std::size_t{5}});
-            std::int64_t* t = table.mutable_data();
-            for (const sparse::SearchStats& st : stats) {
-              for (std::uint64_t x : {st.lists, st.blocks, st.blocks_visited, st.postings, st.docs_scored})
-                *t++ = static_cast<std::int64_t>(x);
-            }
-            return py::tuple(py::make_tuple(top.scores, top.ids, table));
+            return py::tuple(py::make_tuple(top.scores, top.ids, stats_table(stats)));
           },
           nc("indptr"), nc("indices"), nc("values"), py::arg("dim"), py::arg("k"), py::arg("query_cut"),
           py::arg("heap_factor"), py::arg("n_knn"), py::arg("num_threads"), py::arg("with_stats") = false,
@@ -305,6 +366,37 @@ void bind_sparse(py::module_& m) {
       },
       nc("doc_indptr"), nc("doc_indices"), nc("doc_values"), nc("query_indptr"), nc("query_indices"),
       nc("query_values"), py::arg("dim"), py::arg("k"), py::arg("num_threads"));
+
+  // A living index's segments in one call (sparse/segments.hpp): `segments` is a list of
+  // (core, allowed | None, ids | None, heap_factor, exact_rows | None), searched in order.
+  m.def(
+      "search_segments",
+      [](const py::list& segments, const CArray<std::int64_t>& indptr, const CArray<std::uint32_t>& indices,
+         const CArray<float>& values, long long dim, long long k, long long query_cut, long long n_knn,
+         long long num_threads, bool with_stats) {
+        check_k(k);
+        sparse::SegmentSearchParams p;
+        p.k = static_cast<std::size_t>(k);
+        if (query_cut < 1) throw InvalidArgument("query_cut: expected >= 1, got " + std::to_string(query_cut));
+        p.query_cut = static_cast<std::size_t>(query_cut);
+        p.n_knn = non_negative<std::size_t>(n_knn, "n_knn");
+        p.num_threads = non_negative<std::size_t>(num_threads, "num_threads");
+        const std::size_t d = non_negative<std::size_t>(dim, "dim");
+        std::vector<SegmentArg> args;
+        args.reserve(py::len(segments));
+        for (py::handle item : segments) args.emplace_back(item, args.size());
+        std::vector<sparse::SegmentRef> refs;
+        for (const SegmentArg& a : args) refs.push_back(a.ref);
+        const Csr c = csr(indptr, indices, values, "queries");
+        const std::size_t n_queries = c.indptr.size() - 1;
+        TopKArrays top(n_queries, p.k);
+        std::vector<sparse::SearchStats> stats(with_stats ? n_queries : 0);
+        without_gil([&] { sparse::search_segments(refs, c.view(d), p, top.out, with_stats ? stats.data() : nullptr); });
+        if (!with_stats) return top.result();
+        return py::tuple(py::make_tuple(top.scores, top.ids, stats_table(stats)));
+      },
+      py::arg("segments"), nc("indptr"), nc("indices"), nc("values"), py::arg("dim"), py::arg("k"),
+      py::arg("query_cut"), py::arg("n_knn"), py::arg("num_threads"), py::arg("with_stats") = false);
 
   // Kernel entry for the SIMD-vs-scalar tests: one summary-component accumulation at an
   // explicit level, into a copy of `acc` (256 entries: one page), returned.

@@ -7,7 +7,7 @@ import math
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['FormatError', 'MultiVectorIndex', 'MultiVectorStore', 'SparseIndex', 'cleanup', 'maxsim_f32', 'maxsim_reference_f64', 'resolve_num_threads', 'set_simd_level', 'simd_info', 'sparse_exact_search']
+__all__: list[str] = ['FormatError', 'MultiVectorIndex', 'MultiVectorStore', 'SparseIndex', 'cleanup', 'maxsim_f32', 'maxsim_reference_f64', 'resolve_num_threads', 'search_segments', 'set_simd_level', 'simd_info', 'sparse_exact_search']
 class FormatError(ValueError):
     pass
 class SparseIndex:
@@ -246,5 +246,7 @@ def simd_info() -> dict:
     """
     SIMD levels: compiled into this build, supported by this CPU, and active.
     """
+def search_segments(segments: list, indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.uint32], values: numpy.typing.NDArray[numpy.float32], dim: typing.SupportsInt | typing.SupportsIndex, k: typing.SupportsInt | typing.SupportsIndex, query_cut: typing.SupportsInt | typing.SupportsIndex, n_knn: typing.SupportsInt | typing.SupportsIndex, num_threads: typing.SupportsInt | typing.SupportsIndex, with_stats: bool = False) -> tuple:
+    ...
 def sparse_exact_search(doc_indptr: numpy.typing.NDArray[numpy.int64], doc_indices: numpy.typing.NDArray[numpy.uint32], doc_values: numpy.typing.NDArray[numpy.float32], query_indptr: numpy.typing.NDArray[numpy.int64], query_indices: numpy.typing.NDArray[numpy.uint32], query_values: numpy.typing.NDArray[numpy.float32], dim: typing.SupportsInt | typing.SupportsIndex, k: typing.SupportsInt | typing.SupportsIndex, num_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     ...

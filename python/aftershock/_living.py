@@ -363,14 +363,24 @@ class Living:
     * ``_segment_search(seg, prepared, k, opts, allowed_bits, floors, stats)`` -> (scores,
       rows) and ``_segment_exact(seg, prepared, k, rows, floors, opts)``;
       ``_plan_exact(seg, n_allowed, k, opts)`` decides which one a filtered segment gets.
+    * optionally ``_search_steps(steps, prepared, k, opts, stats)``: every segment in one
+      call, ``steps`` being (segment, allow-bitset | None, exact rows | None, options) in
+      search order; returns (scores, ids) equal to the per-segment loop's, or None when the
+      engine has no such call (the default: the loop runs). ``_segment_loop = True`` (a
+      private switch, for tests) forces the loop.
       ``opts`` holds the search parameters and ``total_live`` (live documents in all).
     """
 
     _lock: threading.RLock
+    _segment_loop: bool = False  # force the per-segment loop over _search_steps (tests)
     _state: Snapshot
     _segment_params: dict
     merge_policy: TieredMergePolicy
     _core_class: ClassVar[type]
+
+    def _search_steps(self, steps: list, prepared, k: int, opts: dict, stats: list | None):
+        """Every planned segment in one engine call (see the class docstring); None: not
+        supported, the per-segment loop runs."""
 
     # ------------------------------------------------------------ state plumbing
     def _init_living(self, core, ids: np.ndarray | None = None, params: dict | None = None) -> None:
@@ -644,26 +654,36 @@ class Living:
         # The documents that can be returned, in all (a multi-vector segment's share of the
         # candidates is its part of them).
         opts = {**opts, "total_live": sum(p[2] for p in plan)}
-        for pos, (seg, mask, n_allowed, bits) in enumerate(plan):
+        # The plan per segment: (segment or its materialized view, allow-bitset | None,
+        # exact rows | None, options).
+        steps = []
+        for seg, mask, n_allowed, bits in plan:
             if mask is not None and self._plan_exact(seg, n_allowed, k, opts):
-                rows = np.flatnonzero(mask).astype(np.uint32)
-                s, r = self._segment_exact(seg, prepared, k, rows, floors, opts)
+                steps.append((seg, None, np.flatnonzero(mask).astype(np.uint32), opts))
             elif flt is not None and flt.materialize and n_allowed < seg.n_live:
                 # A filter-aware search setting as on the bitset path, half as strong: the
                 # view's lists hold only allowed documents (the fraction is of the segment
                 # the view was cut from).
                 seg_opts = {**opts, "allowed_fraction": 0.5 + 0.5 * n_allowed / seg.n_docs}
-                seg = flt.view(seg, self)
-                s, r = self._segment_search(seg, prepared, k, seg_opts, None, floors, stats)
+                steps.append((flt.view(seg, self), None, None, seg_opts))
             else:
                 seg_opts = opts if mask is None else {**opts, "allowed_fraction": n_allowed / seg.n_docs}
+                steps.append((seg, bits, None, seg_opts))
+        if steps and not self._segment_loop:
+            found = self._search_steps(steps, prepared, k, opts, stats)
+            if found is not None:
+                return found
+        for pos, (seg, bits, rows, seg_opts) in enumerate(steps):
+            if rows is not None:
+                s, r = self._segment_exact(seg, prepared, k, rows, floors, seg_opts)
+            else:
                 s, r = self._segment_search(seg, prepared, k, seg_opts, bits, floors, stats)
             ext = r if seg.identity else np.where(r >= 0, seg.ids[np.maximum(r, 0)], -1)
             if scores is None:
                 scores, ids = s, ext
             else:
                 scores, ids = merge_topk(scores, ids, s, ext, k)
-            if pos + 1 < len(plan):
+            if pos + 1 < len(steps):
                 floors = np.ascontiguousarray(scores[:, k - 1], dtype=np.float32)
         if scores is None:
             # Nothing can match (all deleted or filtered out): the padded result comes from a

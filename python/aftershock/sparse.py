@@ -263,12 +263,29 @@ class SparseIndex(Living, _tuning.Tunable, CoreBacked):
         params = {**self._segment_params, "n_postings": seg.core.build_params["n_postings"]}
         return _build_core(docs, params, None)
 
-    def _segment_search(self, seg, q: Csr, k, opts, allowed, floors, stats):
+    @staticmethod
+    def _segment_heap_factor(opts) -> float:
         # Under a filter letting a fraction s of the segment through, a visited block costs
         # only its allowed documents, while the k-th score (among allowed documents) rises
         # more slowly: blocks are cut at heap_factor * (0.75 + 0.25 s) instead (measured on
         # the real set: docs/living-index.md).
-        heap_factor = opts["heap_factor"] * (0.75 + 0.25 * opts.get("allowed_fraction", 1.0))
+        return opts["heap_factor"] * (0.75 + 0.25 * opts.get("allowed_fraction", 1.0))
+
+    def _search_steps(self, steps, q: Csr, k, opts, stats):
+        # The whole segment loop and merge in one core call (_core.search_segments): equal,
+        # bit for bit, to the loop over _segment_search / _segment_exact.
+        segments = [(seg.core, bits, None if seg.identity else seg.ids, self._segment_heap_factor(seg_opts), rows)
+                    for seg, bits, rows, seg_opts in steps]
+        out = _core.search_segments(
+            segments, q.indptr, q.indices, q.values, self.dim, k=k, query_cut=opts["query_cut"],
+            n_knn=opts["n_knn"], num_threads=opts["num_threads"], with_stats=stats is not None,
+        )
+        if stats is not None:
+            stats.append(out[2])
+        return out[0], out[1]
+
+    def _segment_search(self, seg, q: Csr, k, opts, allowed, floors, stats):
+        heap_factor = self._segment_heap_factor(opts)
         out = seg.core.search(
             q.indptr, q.indices, q.values, self.dim, k=k, query_cut=opts["query_cut"],
             heap_factor=heap_factor, n_knn=opts["n_knn"], num_threads=opts["num_threads"],
