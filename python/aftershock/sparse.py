@@ -62,6 +62,14 @@ def _build_core(csr: Csr, params: dict, progress):
     )
 
 
+def _fit_knn(params: dict, docs: Csr) -> dict:
+    """A segment or view of fewer than knn + 1 documents holds every other one as its
+    neighbours (a kNN graph of n_docs - 1)."""
+    if params["knn"] and params["knn"] >= docs.n_rows:
+        return {**params, "knn": max(docs.n_rows - 1, 0)}
+    return params
+
+
 # Sampled documents become tune() queries by keeping their heaviest terms (see tune()).
 _DOC_QUERY_TERMS = 16
 # tune()'s grids, cheap to expensive (see aftershock.tuning).
@@ -253,7 +261,7 @@ class SparseIndex(Living, _tuning.Tunable, CoreBacked):
         return Csr(indptr, indices, values, core.dim)
 
     def _build_segment_core(self, docs: Csr, merged: bool):
-        return _build_core(docs, self._segment_params, None)
+        return _build_core(docs, _fit_knn(self._segment_params, docs), None)
 
     def _build_view_core(self, docs: Csr, seg):
         # A view's lists are subsets of the segment's: it keeps the segment's n_postings
@@ -261,7 +269,7 @@ class SparseIndex(Living, _tuning.Tunable, CoreBacked):
         # the index it filters (measured: man pages recall 0.917 with the derived 300, see
         # docs/living-index.md).
         params = {**self._segment_params, "n_postings": seg.core.build_params["n_postings"]}
-        return _build_core(docs, params, None)
+        return _build_core(docs, _fit_knn(params, docs), None)
 
     @staticmethod
     def _segment_heap_factor(opts) -> float:

@@ -158,3 +158,19 @@ def test_search_segments_validates_its_arguments():
         _core.search_segments([ok], *args, **{**kw, "k": 0})
     s, i = _core.search_segments([], *args, **kw)
     assert (i == -1).all() and np.isneginf(s).all()
+
+
+def test_segments_and_views_smaller_than_knn():
+    """An add (or a materialized view) of fewer than knn + 1 documents builds a segment
+    whose graph holds every other document; searching with n_knn still works."""
+    docs = sp.random(100, 30, density=0.2, random_state=1, format="csr", dtype=np.float32)
+    index = af.SparseIndex.build(docs, knn=5, num_threads=1)
+    for n, seed in ((3, 2), (1, 3)):
+        index.add(sp.random(n, 30, density=0.3, random_state=seed, format="csr", dtype=np.float32))
+    assert index.n_segments == 3
+    queries = docs[:4]
+    got = index.search(queries, 3, n_knn=5)
+    assert (got.ids >= 0).all()
+    view = af.IdFilter(np.arange(0, 104, 30), materialize=True)
+    filtered = index.search(queries, 3, filter=view, n_knn=5)
+    assert np.isin(filtered.ids[filtered.ids >= 0], np.arange(0, 104, 30)).all()
