@@ -37,9 +37,9 @@ _VERSION = 1
 def _to_store_ids(ids: np.ndarray) -> np.ndarray:
     """First-stage ids -> the reranking store's ids (int64, ``-1`` = none).
 
-    The one place where ids cross stages. Today every class numbers its documents by row,
-    and a pipeline requires every stage and the store to hold the same ``n_docs``, so this
-    is the identity; stable external ids will map here.
+    The one place where ids cross stages. Every class speaks its documents' external ids
+    (row numbers unless built or added with ``ids=``), and the stages and the store of a
+    pipeline hold the same documents under the same ids, so this is the identity.
     """
     return np.ascontiguousarray(ids, dtype=np.int64)
 
@@ -189,6 +189,14 @@ def _stage_params(stage_params, stages) -> list[dict]:
     return out
 
 
+def _size_on_disk(path: str) -> int:
+    """Bytes of a saved stage: its file, or the files of its directory (a living index of
+    several segments saves as one)."""
+    if os.path.isdir(path):
+        return sum(e.stat().st_size for e in os.scandir(path) if e.is_file(follow_symlinks=False))
+    return os.path.getsize(path)
+
+
 def _standardize(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Per row: (x - mean) / std over the valid entries (std 0: all 0)."""
     n = np.maximum(valid.sum(axis=1, keepdims=True), 1)
@@ -264,8 +272,11 @@ class Pipeline:
         :class:`~aftershock.SearchResult` padding, id ``-1`` and score ``-inf``, so rows
         keep their shape.
 
-    Document ids are row numbers, shared by every stage and the store (all must hold the
-    same ``n_docs``); id handling across stages lives in one function, ``_to_store_ids``.
+    Document ids are the classes' external ids (row numbers unless given with ``ids=``),
+    shared by every stage and the store: all must hold the same documents under the same
+    ids (checked: the same number of live documents); id handling across stages lives in
+    one function, ``_to_store_ids``. Living indexes (ids, adds, deletes) work as stages
+    and store, and save as directories inside the pipeline's.
 
     Thread safety: :meth:`search` may run concurrently (every core call releases the GIL).
 
@@ -311,7 +322,7 @@ class Pipeline:
         n_docs = {s.n_docs for s in stages} | ({rerank.n_docs} if rerank is not None else set())
         if len(n_docs) != 1:
             raise ValueError(
-                "stages: every stage and the rerank store must hold the same documents (ids are row numbers); "
+                "stages: every stage and the rerank store must hold the same documents (under the same ids); "
                 f"got n_docs {[s.n_docs for s in stages]}"
                 + (f" and rerank {rerank.n_docs}" if rerank is not None else "")
             )
@@ -527,7 +538,7 @@ class Pipeline:
                         "kind": type(s).__name__,
                         "file": fname,
                         "n_docs": s.n_docs,
-                        "size_bytes": os.path.getsize(os.path.join(tmp, fname)),
+                        "size_bytes": _size_on_disk(os.path.join(tmp, fname)),
                     }
                 )
             rerank = None
@@ -537,7 +548,7 @@ class Pipeline:
                     "kind": "MultiVectorStore",
                     "file": "rerank.aft",
                     "n_docs": self.rerank.n_docs,
-                    "size_bytes": os.path.getsize(os.path.join(tmp, "rerank.aft")),
+                    "size_bytes": _size_on_disk(os.path.join(tmp, "rerank.aft")),
                 }
             manifest = {
                 "format": _FORMAT,
@@ -612,9 +623,10 @@ class Pipeline:
             if not isinstance(fname, str) or os.path.basename(fname) != fname or fname in ("", ".", ".."):
                 raise bad(f"{what}: bad file name {fname!r}")
             full = os.path.join(root, fname)
-            if os.path.getsize(full) != entry["size_bytes"]:
+            size = _size_on_disk(full)
+            if size != entry["size_bytes"]:
                 raise bad(
-                    f"{what}: {fname} has {os.path.getsize(full)} bytes, the manifest says {entry['size_bytes']}"
+                    f"{what}: {fname} has {size} bytes, the manifest says {entry['size_bytes']}"
                 )
             obj = klass.load(full)
             if obj.n_docs != entry["n_docs"]:

@@ -293,3 +293,31 @@ def test_interpolate_round_trip_and_bad_values(case, tmp_path):
     few = Pipeline(sparse, store, n_candidates=3, interpolate=0.5).search(queries, qs, 6)
     assert few.ids.shape == (len(qs), 6) and (few.ids[:, 3:] == -1).all()
     assert np.isneginf(few.scores[:, 3:]).all()
+
+
+def test_pipeline_of_living_indexes_saves_directories(case, tmp_path):
+    """Stages and store with their own ids, adds and deletes save as directories inside the
+    pipeline's; their size is the sum of their files, so a damaged segment is caught."""
+    vec, off, qs, docs, queries, _, _, _ = case
+    ids = 10 + 3 * np.arange(300)
+    sparse = SparseIndex.build(docs[:300], ids=ids, precision="fp32", num_threads=1)
+    store = MultiVectorStore.build(vec[: off[300]], off[:301], ids=ids)
+    extra = np.array([5000, 5001])
+    sparse.add(docs[300:302], ids=extra)
+    store.add(vec[off[300] : off[302]], off[300:303] - off[300], ids=extra)
+    sparse.delete([13])
+    store.delete([13])
+    pipe = Pipeline(sparse, store, n_candidates=50, interpolate=0.1)
+    got = pipe.search(queries, qs, 5)
+    assert not np.isin(got.ids, [13]).any()
+    path = tmp_path / "pipe"
+    pipe.save(path)
+    assert (path / "stage0.aft").is_dir() and (path / "rerank.aft").is_dir()
+    loaded = Pipeline.load(path)
+    again = loaded.search(queries, qs, 5)
+    np.testing.assert_array_equal(again.ids, got.ids)
+    np.testing.assert_array_equal(again.scores, got.scores)
+    segment = next(p for p in (path / "stage0.aft").iterdir() if p.name.startswith("seg-"))
+    segment.write_bytes(segment.read_bytes()[:-1])
+    with pytest.raises(FormatError, match="bytes"):
+        Pipeline.load(path)
