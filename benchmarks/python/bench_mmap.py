@@ -147,6 +147,8 @@ def main() -> int:
     ap.add_argument("--n-queries", type=int, default=500)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--processes", type=int, default=4)
+    ap.add_argument("--pss-modes", default="mmap,memory",
+                    help="which loads the shared-memory run measures (in-memory copies of a large index may not fit)")
     ap.add_argument("--child", choices=["idle", "mmap", "memory"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -203,7 +205,7 @@ def main() -> int:
     rows.append(("warm latency ratio mmap / in-memory", best["mmap"] / best["in-memory"], "x"))
     del mem, mapped
     idle = shared_pss(args, "idle")
-    for mode in ("mmap", "memory"):
+    for mode in args.pss_modes.split(","):
         total = shared_pss(args, mode) - idle
         rows.append((f"PSS of {args.processes} processes ({mode}) - idle interpreters", total / 2**20, "MiB"))
         rows.append((f"  / index bytes ({size / 2**20:.1f} MiB)", total / size, "x"))
