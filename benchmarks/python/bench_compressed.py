@@ -26,37 +26,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
-import time
+import sys
 from pathlib import Path
 
 import aftershock
 import numpy as np
 from aftershock import MultiVectorIndex, MultiVectorStore
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import run_metadata, time_best  # noqa: E402
+
 PRECISIONS = ["fp16", "int8", "res1", "res2", "res4"]
 
 
 def emit(obj: dict) -> None:
     print(json.dumps(obj), flush=True)
-
-
-def context(threads: int) -> dict:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor()
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, check=False).stdout.strip()
-    except OSError:
-        sha = ""
-    return {"context": True, "simd_info": aftershock.simd_info(), "cpu": cpu, "threads": threads, "git": sha}
 
 
 def load(root: Path, n_docs: int, n_queries: int):
@@ -74,12 +58,8 @@ def recall(found, truth) -> float:
 
 
 def timed(fn, reps: int = 1):
-    best = float("inf")
-    out = None
-    for _ in range(reps):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
+    """(result, fastest seconds) of ``reps`` calls: common.time_best in this script's order."""
+    best, out = time_best(fn, reps)
     return out, best
 
 
@@ -112,7 +92,7 @@ def main(argv=None) -> int:
     if not (root / "doc_vectors_128.npy").exists():
         emit({"skipped": f"no doc_vectors_128.npy under {root}"})
         return 0
-    emit(context(args.threads))
+    emit({"context": True, **run_metadata(args.threads)})
     vec, off, q, qoff = load(root, args.docs, args.queries)
     emit({"data": "debian", "n_docs": len(off) - 1, "tokens": len(vec), "dim": vec.shape[1],
           "n_queries": len(qoff) - 1, "query_tokens": len(q)})
