@@ -46,10 +46,15 @@ struct Searcher {
 
   bool is_allowed(DocId d) const { return allowed.allows(d); }
 
+  // A block to visit: its bound and where its rows' handles are. `post` (the block's first
+  // posting in post_rows_) grows with the global block number (lists in term order, blocks
+  // in list order), so it also breaks ties deterministically. Resolving it when the list is
+  // bounded (a sequential read of the list's block offsets) spares the walk two dependent
+  // random loads per visited block (block offset, then postings), which stalled it.
   struct BlockRef {
     float bound;
-    TermId term;
-    std::uint64_t block;  // global block number
+    std::uint32_t n;     // postings in the block
+    std::uint64_t post;  // index of its first posting in post_rows_
   };
 
   struct Scratch {
@@ -127,15 +132,6 @@ struct Searcher {
     }
   }
 
-  // The rows of global block `block` of term t's list.
-  std::pair<const RowHandle*, std::size_t> block_rows(TermId t, std::uint64_t block) const {
-    const RowHandle* list = ix.post_rows_.data() + ix.list_post_begin_[t];
-    const std::size_t begin = ix.block_post_begin_[block];
-    const std::size_t end = block + 1 < ix.list_block_begin_[t + 1] ? ix.block_post_begin_[block + 1]
-                                                                     : ix.list_post_begin_[t + 1] - ix.list_post_begin_[t];
-    return {list + begin, end - begin};
-  }
-
   // Upper-bound estimates of every block of list t: summary · query, dequantized.
   void block_bounds(TermId t, Scratch& s) const {
     const std::size_t b0 = ix.list_block_begin_[t], nb = ix.list_block_begin_[t + 1] - b0;
@@ -154,12 +150,14 @@ struct Searcher {
   // therefore are never heap-ordered. The order, and so the result, is a priority queue's.
   static constexpr std::size_t kRound = 32;
   void walk_blocks(Scratch& s, TopK& top) const {
-    auto higher = [](const BlockRef& a, const BlockRef& b) { return a.bound > b.bound || (a.bound == b.bound && a.block < b.block); };
+    auto higher = [](const BlockRef& a, const BlockRef& b) { return a.bound > b.bound || (a.bound == b.bound && a.post < b.post); };
     auto first = s.blocks.begin(), end = s.blocks.end();
     while (first != end) {
       const auto mid = first + static_cast<std::ptrdiff_t>(std::min<std::size_t>(kRound, static_cast<std::size_t>(end - first)));
       std::nth_element(first, mid, end, higher);
       std::sort(first, mid, higher);
+      // The round's postings are fetched together (independent loads), before any is needed.
+      for (auto it = first; it != mid; ++it) __builtin_prefetch(ix.post_rows_.data() + it->post);
       for (auto it = first; it != mid; ++it) {
         if (it->bound < p.heap_factor * top.threshold()) return;
         ++s.stats.blocks_visited;
@@ -167,11 +165,10 @@ struct Searcher {
         // ones: the next block (likely visited next) has its rows' heads fetched while this
         // one is scored.
         if (it + 1 != mid) {
-          const auto [next_rows, next_n] = block_rows(it[1].term, it[1].block);
-          for (std::size_t i = 0; i < std::min(next_n, kHeadAhead); ++i) prefetch_head(next_rows[i]);
+          const RowHandle* next_rows = ix.post_rows_.data() + it[1].post;
+          for (std::size_t i = 0; i < std::min<std::size_t>(it[1].n, kHeadAhead); ++i) prefetch_head(next_rows[i]);
         }
-        const auto [rows, n] = block_rows(it->term, it->block);
-        visit(rows, n, s, top);
+        visit(ix.post_rows_.data() + it->post, it->n, s, top);
       }
       first = mid;
       if (top.threshold() > kNoStop) {
@@ -223,7 +220,12 @@ struct Searcher {
         if (nb == 0) continue;
         block_bounds(t, s);
         s.stats.blocks += nb;
-        for (std::size_t b = 0; b < nb; ++b) s.blocks.push_back({s.bound[b], t, b0 + b});
+        const std::uint64_t p0 = ix.list_post_begin_[t], list_n = ix.list_post_begin_[t + 1] - p0;
+        const auto* begins = ix.block_post_begin_.data() + b0;
+        for (std::size_t b = 0; b < nb; ++b) {
+          const std::uint64_t end = b + 1 < nb ? begins[b + 1] : list_n;
+          s.blocks.push_back({s.bound[b], static_cast<std::uint32_t>(end - begins[b]), p0 + begins[b]});
+        }
       }
       walk_blocks(s, top);
     }
