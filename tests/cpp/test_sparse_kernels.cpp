@@ -103,6 +103,52 @@ TEST_P(SparseKernelsAt, EarlyStopReturnsTheScoreOrABoundBelowTheThreshold) {
   EXPECT_GT(stopped, 100u) << "the early stop never triggered";
 }
 
+TEST_P(SparseKernelsAt, PairedDotGivesEachRowTheBitsOfTheSingleDot) {
+  // dot2 (two rows in lockstep on levels that have it) must return exactly what dot returns
+  // for each row alone, whether a row stops early, ends first, or runs to the end.
+  Rng rng(29);
+  const std::size_t dim = 3000;
+  std::vector<float> query(dim, 0.0f);
+  float mass = 0.0f;
+  for (std::size_t i = 0; i < 700; ++i) {
+    const std::size_t t = rng.below(dim);
+    if (query[t] == 0.0f) mass += query[t] = static_cast<float>(std::exp(rng.normal()));
+  }
+  const SparseKernels& k = sparse_kernels(this->level());
+  auto row = [&](std::size_t n, std::vector<std::uint16_t>& t, std::vector<std::uint16_t>& h) {
+    std::vector<float> f(n);
+    t.resize(n);
+    h.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      t[i] = static_cast<std::uint16_t>(rng.below(dim));
+      f[i] = static_cast<float>(std::exp(rng.normal()));
+    }
+    std::sort(f.begin(), f.end(), std::greater<float>());
+    for (std::size_t i = 0; i < n; ++i) h[i] = float_to_fp16(f[i]);
+  };
+  std::size_t stopped = 0, kept = 0;
+  for (std::size_t trial = 0; trial < 600; ++trial) {
+    std::vector<std::uint16_t> ta, ha, tb, hb;
+    row(rng.below(200), ta, ha);
+    row(rng.below(200), tb, hb);
+    const float full_a = k.dot_u16_f16(ta.data(), ha.data(), ta.size(), query.data(), 0.0f, kNoStop);
+    const float full_b = k.dot_u16_f16(tb.data(), hb.data(), tb.size(), query.data(), 0.0f, kNoStop);
+    const float mid = 0.5f * (full_a + full_b);
+    for (float threshold : {kNoStop, 0.0f, mid * 0.5f, mid, mid * 1.5f, std::max(full_a, full_b) * 1.01f, 1e30f}) {
+      float out[2];
+      k.dot2_u16_f16(ta.data(), ha.data(), ta.size(), tb.data(), hb.data(), tb.size(), query.data(), mass, threshold,
+                     out);
+      const float a = k.dot_u16_f16(ta.data(), ha.data(), ta.size(), query.data(), mass, threshold);
+      const float b = k.dot_u16_f16(tb.data(), hb.data(), tb.size(), query.data(), mass, threshold);
+      EXPECT_EQ(out[0], a) << simd::level_name(this->level()) << " na=" << ta.size() << " nb=" << tb.size();
+      EXPECT_EQ(out[1], b) << simd::level_name(this->level()) << " na=" << ta.size() << " nb=" << tb.size();
+      (a != full_a ? stopped : kept) += 1;
+    }
+  }
+  EXPECT_GT(stopped, 200u);
+  EXPECT_GT(kept, 200u);
+}
+
 TEST_P(SparseKernelsAt, AccumulateCodesMatchesFloat64) {
   Rng rng(11);
   for (std::size_t n : {0, 1, 15, 16, 17, 100, 256}) {

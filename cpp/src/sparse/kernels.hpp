@@ -50,6 +50,11 @@ struct SparseKernels {
                        float query_mass, float threshold);
   float (*dot_u32_f32)(const std::uint32_t* terms, const float* values, std::size_t n, const float* query,
                        float query_mass, float threshold);
+  /// Two u16/f16 rows against the same query and threshold: out[0] and out[1] have the bits
+  /// dot_u16_f16 gives each (levels with a lockstep kernel interleave them).
+  void (*dot2_u16_f16)(const std::uint16_t* terms_a, const std::uint16_t* values_a, std::size_t n_a,
+                       const std::uint16_t* terms_b, const std::uint16_t* values_b, std::size_t n_b, const float* query,
+                       float query_mass, float threshold, float* out);
   /// acc[blocks[i]] += weight * codes[i] for i < n. Block ids are the low byte of a block
   /// index (the caller offsets `acc` to the 256-block page). PRECONDITION: blocks are
   /// distinct (a summary run holds each block once), so SIMD scatter has no

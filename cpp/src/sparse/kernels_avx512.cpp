@@ -1,5 +1,5 @@
-// AVX-512 sparse kernels: 16-wide gathers from the dense query, masked tails, and a
-// conflict-free gather/scatter for summary accumulation.
+// AVX-512 sparse kernels: the 256-bit dot kernels of the AVX2 level (dot_256.inc says why),
+// and a conflict-free 16-wide gather/scatter for summary accumulation.
 #ifdef AFTERSHOCK_COMPILED_AVX512
 #include <immintrin.h>
 
@@ -12,45 +12,8 @@
 namespace aftershock::sparse::kernels::avx512 {
 namespace {
 
-inline __m512i load_terms(const std::uint16_t* p, __mmask16 m) {
-  return _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
-}
-inline __m512i load_terms(const std::uint32_t* p, __mmask16 m) { return _mm512_maskz_loadu_epi32(m, p); }
-inline __m512 load_values(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
-inline __m512 load_values(const std::uint16_t* p, __mmask16 m) {
-  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
-}
-
 #include "dot_stop.inc"
-
-inline float load_value(float v) { return v; }
-inline float load_value(std::uint16_t h) { return _cvtsh_ss(h); }
-
-template <class TermT, class ValueT>
-float dot(const TermT* terms, const ValueT* values, std::size_t n, const float* query, float query_mass,
-          float threshold) {
-  const bool may_stop = threshold > -std::numeric_limits<float>::infinity();
-  const __m512 zero = _mm512_setzero_ps();
-  __m512 acc = zero, met = zero;  // met: the positive query weight met so far
-  float bound;
-  std::size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m512 q = _mm512_i32gather_ps(load_terms(terms + i, 0xffff), query, 4);
-    acc = _mm512_fmadd_ps(q, load_values(values + i, 0xffff), acc);
-    if (may_stop) {
-      met = _mm512_add_ps(met, _mm512_max_ps(q, zero));
-      if (i + 16 < n && dot_stops(_mm512_reduce_add_ps(acc), _mm512_reduce_add_ps(met), load_value(values[i + 16]),
-                                  query_mass, threshold, bound))
-        return bound;
-    }
-  }
-  if (i < n) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
-    __m512 q = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, load_terms(terms + i, m), query, 4);
-    acc = _mm512_fmadd_ps(q, load_values(values + i, m), acc);
-  }
-  return _mm512_reduce_add_ps(acc);
-}
+#include "dot_256.inc"
 
 #include "kernels_level.inc"
 
@@ -72,7 +35,7 @@ void accumulate_codes_u8(const std::uint8_t* blocks, const std::uint8_t* codes, 
 
 }  // namespace
 
-const SparseKernels& table() { return make_table<accumulate_codes_u8>(); }
+const SparseKernels& table() { return make_table<accumulate_codes_u8, dot2_u16_f16>(); }
 
 }  // namespace aftershock::sparse::kernels::avx512
 #endif
