@@ -414,9 +414,12 @@ class Living:
 
     @property
     def _is_plain(self) -> bool:
-        """One segment, nothing deleted, ids = row numbers: saved as a single file."""
-        segs = self._state.segments
-        return len(segs) == 1 and segs[0].n_deleted == 0 and segs[0].identity
+        """One segment, nothing deleted, ids = row numbers, and no larger id ever assigned
+        (a single file does not record the next id): saved as a single file."""
+        snap = self._state
+        segs = snap.segments
+        return (len(segs) == 1 and segs[0].n_deleted == 0 and segs[0].identity
+                and snap.next_id == segs[0].n_docs)
 
     @property
     def n_docs(self) -> int:

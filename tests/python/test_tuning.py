@@ -99,7 +99,7 @@ def test_tuned_settings_are_saved_and_reloaded(tuned_sparse, tmp_path):
         )
     # The core reads the file (it skips the TUNE section); a file without one loads untuned.
     plain = SparseIndex.from_bytes(index._core.to_bytes())
-    assert plain.tuned == [] and plain.info()["search"]["query_cut"] == 10
+    assert plain.tuned == [] and plain.info()["search"]["query_cut"] == 5  # the built-in default
     assert "TUNE" in aftfile.sections(index.to_bytes())
 
 

@@ -92,6 +92,19 @@ struct Searcher {
                                              : kern.dot_u16_f16(t, v16, r.n, q, query_mass, threshold);
   }
 
+  // Whether row r shares a term with the query scattered in q (shares_term, per layout).
+  bool row_shares_term(const ForwardIndex::Row& r, const float* q) const {
+    using u16 = std::uint16_t;
+    using u32 = std::uint32_t;
+    const ForwardIndex& f = ix.fwd_;
+    const bool f16 = f.precision() == Precision::kFp16;
+    if (f.wide_terms())
+      return f16 ? shares_term(static_cast<const u32*>(r.terms), static_cast<const u16*>(r.values), r.n, q)
+                 : shares_term(static_cast<const u32*>(r.terms), static_cast<const float*>(r.values), r.n, q);
+    return f16 ? shares_term(static_cast<const u16*>(r.terms), static_cast<const u16*>(r.values), r.n, q)
+               : shares_term(static_cast<const u16*>(r.terms), static_cast<const float*>(r.values), r.n, q);
+  }
+
   // Rows are read at random, so their latency is hidden in two stages: the first line of
   // a row kHeadAhead documents ahead (its header says how long the row is), then the rest
   // of the row kRowAhead documents ahead, once that header is likely in cache. A row whose
@@ -155,6 +168,25 @@ struct Searcher {
       pending = false;
     }
     if (pending) top.push(score(held, s.dense.data(), s.query_mass, s.may_stop ? top.threshold() : kNoStop), held.doc);
+  }
+
+  // Score the not-yet-seen allowed neighbours among rows[0, n) that share a term with the
+  // query: a neighbour, unlike a posting, need not (exact_search's candidate rule, so that
+  // a query matching fewer than k documents is padded, not filled with zero scores).
+  void visit_neighbours(const RowHandle* rows, std::size_t n, Scratch& s, TopK& top) const {
+    for (std::size_t i = 0; i < n; ++i) prefetch_head(rows[i]);
+    s.stats.postings += n;
+    const float* qd = s.dense.data();
+    for (std::size_t i = 0; i < n; ++i) {
+      const ForwardIndex::Row r = ix.fwd_.row(rows[i]);
+      if (!is_allowed(r.doc)) continue;
+      std::uint64_t& word = s.seen[r.doc >> 6];
+      const std::uint64_t bit = std::uint64_t{1} << (r.doc & 63);
+      if (word & bit) continue;
+      word |= bit;
+      s.visited.push_back(r.doc);
+      if (row_shares_term(r, qd)) top.push(score(r, qd, s.query_mass, s.may_stop ? top.threshold() : kNoStop), r.doc);
+    }
   }
 
   // Upper-bound estimates of every block of list t: summary · query, dequantized.
@@ -277,7 +309,7 @@ struct Searcher {
         s.neighbours.clear();
         for (std::size_t j = 0; j < per; ++j)
           s.neighbours.push_back(ix.fwd_.handle(ix.knn_graph_[static_cast<std::size_t>(r) * ix.knn_ + j]));
-        visit(s.neighbours.data(), per, s, top);
+        visit_neighbours(s.neighbours.data(), per, s, top);
       }
     }
 
@@ -308,13 +340,7 @@ struct Searcher {
       AFTERSHOCK_DCHECK(d < ix.n_docs_);
       if (!is_allowed(d)) continue;
       const ForwardIndex::Row r = fwd.row(fwd.handle(d));
-      const bool wide = fwd.wide_terms(), f16 = fwd.precision() == Precision::kFp16;
-      const bool candidate =
-          wide ? (f16 ? shares_term(static_cast<const std::uint32_t*>(r.terms), static_cast<const std::uint16_t*>(r.values), r.n, qd)
-                      : shares_term(static_cast<const std::uint32_t*>(r.terms), static_cast<const float*>(r.values), r.n, qd))
-               : (f16 ? shares_term(static_cast<const std::uint16_t*>(r.terms), static_cast<const std::uint16_t*>(r.values), r.n, qd)
-                      : shares_term(static_cast<const std::uint16_t*>(r.terms), static_cast<const float*>(r.values), r.n, qd));
-      if (!candidate) continue;
+      if (!row_shares_term(r, qd)) continue;
       // Exact despite the early stop: a row stops only when its score is certainly below
       // the threshold (the floor or the k-th score), which TopK then refuses.
       top.push(score(r, qd, query_mass, top.threshold()), d);

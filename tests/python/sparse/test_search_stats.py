@@ -26,7 +26,7 @@ def top_terms(queries, i, cut):
 
 def test_stats_with_nothing_skipped_count_every_walked_list(corpus):
     ix, queries = corpus
-    st = ix.search_stats(queries, 10, query_cut=4, heap_factor=0.0, num_threads=1)
+    st = ix.search_stats(queries, 10, query_cut=4, heap_factor=0.0, n_knn=0, num_threads=1)  # the lists alone
     for i in range(queries.shape[0]):
         terms = top_terms(queries, i, 4)
         blocks = [ix.blocks_of(t) for t in terms]

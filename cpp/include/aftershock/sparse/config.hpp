@@ -25,7 +25,9 @@ struct BuildParams {
   // Forward-index weights: kFp16 (half the memory, ~1e-3 relative error) or kFp32 (exact,
   // the lossless setting); the other precisions are refused.
   Precision precision = Precision::kFp16;
-  std::size_t knn = 0;  // neighbours per document in the kNN graph (0 = no graph)
+  // Neighbours per document in the kNN graph (0 = no graph; the Python API's default is
+  // min(10, n_docs - 1): scoring the results' neighbours is the cheap path to high recall).
+  std::size_t knn = 0;
   std::size_t num_threads = 0;
   std::uint64_t seed = 0;
 };
@@ -39,11 +41,16 @@ void check_build_params(const BuildParams& p);
 /// least 100, rounded to 50 (default_params.cpp says why).
 std::size_t default_n_postings(std::size_t n_docs);
 
+/// The search settings a kNN graph is built with (BuildParams::knn > 0; build_knn's Python
+/// defaults too): cheaper than a query's defaults, as good a graph (build.cpp).
+constexpr std::size_t kKnnBuildQueryCut = 5;
+constexpr float kKnnBuildHeapFactor = 0.9f;
+
 struct SearchParams {
   std::size_t k = 10;
-  std::size_t query_cut = 10;  // lists visited: the query's query_cut heaviest terms
-  float heap_factor = 0.8f;    // skip a block when its bound < heap_factor * current k-th score
-  std::size_t n_knn = 0;       // graph neighbours of each result that are also scored
+  std::size_t query_cut = 5;   // lists visited: the query's query_cut heaviest terms
+  float heap_factor = 0.7f;    // skip a block when its bound < heap_factor * current k-th score
+  std::size_t n_knn = 10;      // graph neighbours of each result that are also scored (if it has a graph)
   std::size_t num_threads = 0;
 };
 
