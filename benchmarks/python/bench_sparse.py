@@ -136,7 +136,12 @@ def main(argv=None) -> int:
     g.add_argument("--min-cluster-size", default="2")
     g.add_argument("--summary-energy", default="0.4")
     g.add_argument("--max-fraction", default="1.5")
-    g.add_argument("--knn", type=int, default=0, help="kNN-graph neighbours built per document")
+    g.add_argument(
+        "--knn",
+        type=int,
+        default=None,
+        help="kNN-graph neighbours built per document (default: aftershock's own default, 10; none for Seismic)",
+    )
     g.add_argument(
         "--pruning",
         choices=["global", "fixed"],
@@ -224,12 +229,15 @@ def main(argv=None) -> int:
         for n_postings in common.parse_list(per_system_np[system], str):
             for values in grid:
                 params = dict(zip(BUILD_KEYS, values))
-                params["knn"] = args.knn
+                # None: aftershock's default graph (SparseIndex.build(knn=None)); Seismic
+                # builds none unless --knn asks for one.
+                params["knn"] = args.knn if args.knn is not None else (None if system == "aftershock" else 0)
                 if n_postings != "default":
                     params["n_postings"] = int(n_postings)
                 elif system != "aftershock":
                     raise SystemExit("--n-postings: 'default' is only for aftershock (--aftershock-n-postings)")
-                label = "np{}-cf{}-mcs{}-se{}-mf{}-knn{}".format(n_postings, *values, args.knn)
+                knn = "D" if params["knn"] is None else params["knn"]
+                label = "np{}-cf{}-mcs{}-se{}-mf{}-knn{}".format(n_postings, *values, knn)
                 search_records += build_and_sweep(args, data, meta, system, params, label, build_records, doc_rows,
                                                   seismic_sorted)
                 gc.collect()

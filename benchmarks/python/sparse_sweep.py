@@ -21,7 +21,7 @@ def sweep(args, data, runners: dict, build_label: str, build_params: dict, meta:
         runner.single(qc, hf, 0) if args.timing != "batch" else runner.batch(qc, hf, 0)
     for qc, hf, nk in combos:
         for name, runner in runners.items():
-            if nk > 0 and int(build_params.get("knn", 0)) == 0:
+            if nk > 0 and build_params.get("knn", 0) == 0:  # no graph (None: the library's default one)
                 continue
             rec = {
                 "kind": "search",
