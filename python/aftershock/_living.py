@@ -221,6 +221,14 @@ class Segment:
         self.del_gen = del_gen
         self._live_bits = None
 
+    def _plain_segment(self):
+        """The only segment when it holds every document under ids = row numbers with
+        nothing deleted (searches may skip the segment plan), else None."""
+        segs = self._state.segments
+        if len(segs) == 1 and segs[0].n_deleted == 0 and segs[0].identity and segs[0].n_docs:
+            return segs[0]
+        return None
+
     @property
     def n_docs(self) -> int:
         return int(self.ids.shape[0])
@@ -420,6 +428,14 @@ class Living:
         segs = snap.segments
         return (len(segs) == 1 and segs[0].n_deleted == 0 and segs[0].identity
                 and snap.next_id == segs[0].n_docs)
+
+    def _plain_segment(self):
+        """The only segment when it holds every document under ids = row numbers with
+        nothing deleted (searches may skip the segment plan), else None."""
+        segs = self._state.segments
+        if len(segs) == 1 and segs[0].n_deleted == 0 and segs[0].identity and segs[0].n_docs:
+            return segs[0]
+        return None
 
     @property
     def n_docs(self) -> int:
