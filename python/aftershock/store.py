@@ -199,6 +199,34 @@ class MultiVectorStore(RaggedDocs, Living, CoreBacked):
         (``"avx512_bf16"``, ``"avx512_vnni"``, ``"avx512"``, ``"avx2"`` or ``"scalar"``)."""
         return self._state.segments[0].core.kernel
 
+    # ------------------------------------------------------------ persistence
+    _mappable = True  # load(path, mmap=True): see Living.load
+
+    def verify(self) -> None:
+        """Check every checksum and structural invariant of a memory-mapped store.
+
+        What ``load(..., mmap=True, verify=True)`` checks, deferred: reads the whole mapped
+        file once (O(file size)): every CRC, the stored values (finite,
+        in range), the centroid codes (< n_centroids), the padding lanes and dimensions, the
+        int8 bias and the stored largest token norm against the tokens. Nothing to do for one loaded into
+        memory or built (checked when loaded). Safe to call while other threads search.
+
+        Raises
+        ------
+        aftershock.FormatError
+            The mapped file is damaged.
+        """
+        for seg in self._state.segments:
+            seg.core.verify()
+
+    def _mapping_stats(self) -> dict:
+        segs = self._state.segments
+        return {
+            "is_mapped": all(seg.core.is_mapped for seg in segs),
+            "mapped_bytes": sum(seg.core.mapped_bytes for seg in segs),
+            "resident_bytes": sum(seg.core.resident_bytes for seg in segs),
+        }
+
     def info(self) -> dict:
         """Configuration and sizes, in the layout every aftershock class shares.
 
@@ -215,7 +243,11 @@ class MultiVectorStore(RaggedDocs, Living, CoreBacked):
             ``ids_bytes`` and ``tombstones_bytes`` (the living index's id map and
             deletions), which add up to ``size_bytes``; ``bytes_per_token``
             (``size_bytes / total_tokens``: everything held, per token); ``n_segments``,
-            ``n_deleted``.
+            ``n_deleted``; ``mapping`` (see :meth:`load`): ``is_mapped`` (every segment
+            memory-mapped), ``mapped_bytes`` (bytes of the mapped files; 0 in memory) and
+            ``resident_bytes`` (of those, the bytes in memory now, by ``mincore``). A mapped
+            store's panels, codes, scales and bias are in the mapping, not on the heap; the
+            offsets and the codebook are in memory either way.
         """
         stats: dict = {}
         for seg in self._state.segments:
@@ -225,6 +257,7 @@ class MultiVectorStore(RaggedDocs, Living, CoreBacked):
         stats["bytes_per_token"] = self.size_bytes / max(1, stats.get("total_tokens", 0))
         stats["n_segments"] = self.n_segments
         stats["n_deleted"] = sum(s.n_deleted for s in self._state.segments)
+        stats["mapping"] = self._mapping_stats()
         return self._make_info(build={}, search={}, stats=stats)
 
     def doc(self, doc_id: int) -> np.ndarray:
