@@ -123,6 +123,14 @@ MultiVectorStore::MultiVectorStore(const float* vectors, std::size_t total_token
   find_max_token_norm(num_threads);
 }
 
+std::size_t residual_sample_size(std::size_t total_tokens, std::size_t n_centroids) {
+  // 64 points per centroid up to 262,144 (4,096 centroids); larger codebooks get fewer per
+  // centroid, so k-means costs at most iters * 2^18 * C * dim (the assignment of every
+  // token, total * C * dim, dominates from 2^18 / iters tokens on).
+  constexpr std::size_t kMin = std::size_t{1} << 16, kMax = std::size_t{1} << 18;
+  return std::min(total_tokens, std::max(kMin, std::min(64 * n_centroids, kMax)));
+}
+
 void MultiVectorStore::build_residual(const float* vectors, const CodebookParams& codebook, std::size_t num_threads) {
   const unsigned bits = residual_bits(precision_);
   const std::uint32_t limit = maxsim::kResidualLimitBits;
@@ -153,7 +161,7 @@ void MultiVectorStore::build_residual(const float* vectors, const CodebookParams
   codes_ = AlignedBuffer(n_panels() * kP * sizeof(std::uint16_t));
   if (total_tokens_ == 0) return;
   // A sample of rows (evenly spread, a copy) trains the centroids and the bucket cutoffs.
-  const std::size_t n_sample = std::min(total_tokens_, std::max<std::size_t>(std::size_t{1} << 16, 64 * C));
+  const std::size_t n_sample = residual_sample_size(total_tokens_, C);
   std::vector<float> sample(n_sample * dim_);
   for (std::size_t i = 0; i < n_sample; ++i) {
     const std::size_t row = static_cast<std::size_t>(static_cast<unsigned __int128>(i) * total_tokens_ / n_sample);

@@ -128,7 +128,8 @@ struct CodebookParams {
   /// token as that index does. nullptr: trained.
   const float* centroids = nullptr;
   /// Rows of `centroids`; without them, the number to train (0 = auto: the centroid
-  /// index's rule, 2^floor(log2(2 sqrt(total_tokens))) in [16, 65536], at most total_tokens).
+  /// index's rule, 2^floor(log2(2 sqrt(total_tokens))) in [16, 65536], at most total_tokens;
+  /// PLAID's 16 sqrt rule was measured and not adopted: README.md, "Compressed token storage").
   std::size_t n_centroids = 0;
   /// Optional precomputed nearest-centroid codes [total_tokens] for the given centroids
   /// (an index that assigned them already). PRECONDITION: codes[t] is what assign_nearest
@@ -137,6 +138,10 @@ struct CodebookParams {
   std::size_t kmeans_iters = 8;
   std::uint64_t seed = 0;
 };
+
+/// Tokens the k-means of a trained codebook of n_centroids samples:
+/// min(total_tokens, max(65,536, min(64 n_centroids, 262,144))), evenly spread.
+std::size_t residual_sample_size(std::size_t total_tokens, std::size_t n_centroids);
 
 class MultiVectorStore {
  public:
