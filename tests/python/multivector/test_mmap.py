@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import pickle
 
+import aftershock
 import numpy as np
 import pytest
+from aftershock import FormatError, MultiVectorIndex
+from aftfile import edit_section
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import aftershock
-from aftershock import FormatError, MultiVectorIndex
-from aftfile import edit_section, sections
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="memory mapping is POSIX only")
 

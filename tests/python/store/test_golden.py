@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from aftershock import MultiVectorStore
 from aftfile import sections
 from maxsim.reference import PRECISIONS

@@ -8,14 +8,13 @@ from __future__ import annotations
 import os
 import pickle
 
+import aftershock
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-import aftershock
 from aftershock import FormatError, MultiVectorStore
 from aftfile import edit_section
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from maxsim.reference import PRECISIONS
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="memory mapping is POSIX only")
