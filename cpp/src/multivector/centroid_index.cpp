@@ -294,7 +294,8 @@ CentroidIndex CentroidIndex::load(const io::FileReader& reader, const io::Config
   }
   ix.list_offsets_ = reader.read_vector<std::uint64_t>("CLOF", static_cast<long long>(ix.n_centroids_ + 1));
   ix.list_docs_ = reader.view<DocId>("CLDO", static_cast<long long>(ix.doc_codes_.size()));
-  if (ix.list_offsets_[0] != 0 || ix.list_offsets_[ix.n_centroids_] != ix.list_docs_.size()) bad("list offsets do not match");
+  if (ix.list_offsets_[0] != 0 || ix.list_offsets_[ix.n_centroids_] != ix.list_docs_.size())
+    bad("list offsets do not match");
   for (std::size_t c = 0; c < ix.n_centroids_; ++c)
     if (ix.list_offsets_[c + 1] < ix.list_offsets_[c]) bad("list offsets are not monotone");
   advise_sections(reader);

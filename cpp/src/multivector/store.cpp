@@ -221,7 +221,8 @@ void MultiVectorStore::build_residual(const float* vectors, const CodebookParams
       const std::size_t n = static_cast<std::size_t>(offsets_[d + 1] - offsets_[d]);
       const std::size_t p0 = panel_start_[d];
       maxsim::encode_residual_panels(cb, rows.data() + t0 * dim_, codes.data() + t0, n,
-                                     data_.mutable_data() + p0 * panel_bytes_, codes_.mutable_as<std::uint16_t>() + p0 * kP);
+                                     data_.mutable_data() + p0 * panel_bytes_,
+                                     codes_.mutable_as<std::uint16_t>() + p0 * kP);
     }
   });
   bad.throw_if_found("vectors", dim_, limit_name);

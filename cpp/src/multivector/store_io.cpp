@@ -274,7 +274,8 @@ void MultiVectorStore::check_content() const {
                                  static_cast<std::size_t>(offsets_[d + 1] - offsets_[d]));
       if (std::memcmp(panels.data(), data_.data() + p0 * panel_bytes_, panels.size()) != 0 ||
           (int8 && (std::memcmp(scales.data(), scales_.as<float>() + p0 * kP, scales.size() * sizeof(float)) != 0 ||
-                    std::memcmp(bias.data(), bias_.as<std::int32_t>() + p0 * kP, bias.size() * sizeof(std::int32_t)) != 0)))
+                    std::memcmp(bias.data(), bias_.as<std::int32_t>() + p0 * kP,
+                                bias.size() * sizeof(std::int32_t)) != 0)))
         store_format_error("document " + std::to_string(d) +
                            ": padding or int8 bias differs from what its tokens give");
     }
