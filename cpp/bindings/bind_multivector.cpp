@@ -12,6 +12,7 @@
 
 #include "aftershock/multivector/index.hpp"
 #include "arrays.hpp"
+#include "mappable_load.hpp"
 #include "progress.hpp"
 
 namespace aftershock::bindings {
@@ -120,8 +121,8 @@ void bind_multivector(py::module_& m) {
   const auto nc = [](const char* name) { return py::arg(name).noconvert(); };
   const auto opt = [](const char* name) { return py::arg(name) = py::none(); };
 
-  def_persistence<MultiVectorIndex>(py::class_<MultiVectorIndex>(
-      m, "MultiVectorIndex", "Multi-vector retrieval index (private; use aftershock.MultiVectorIndex)"))
+  def_mappable_load<MultiVectorIndex>(def_persistence_without_load<MultiVectorIndex>(py::class_<MultiVectorIndex>(
+      m, "MultiVectorIndex", "Multi-vector retrieval index (private; use aftershock.MultiVectorIndex)")))
       .def_static(
           "build",
           [](const CArray<float>& vectors, const CArray<std::int64_t>& offsets, const std::string& method,

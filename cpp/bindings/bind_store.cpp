@@ -15,6 +15,7 @@
 #include "aftershock/maxsim/maxsim.hpp"
 #include "aftershock/multivector/store.hpp"
 #include "arrays.hpp"
+#include "mappable_load.hpp"
 #include "progress.hpp"
 
 namespace aftershock::bindings {
@@ -77,8 +78,8 @@ py::dict residual_parts(const MultiVectorStore& s) {
 }
 
 void bind_store(py::module_& m) {
-  def_persistence<MultiVectorStore>(py::class_<MultiVectorStore>(
-      m, "MultiVectorStore", "Ragged token vectors with exact MaxSim scoring (strict; use aftershock.MultiVectorStore)"))
+  def_mappable_load<MultiVectorStore>(def_persistence_without_load<MultiVectorStore>(py::class_<MultiVectorStore>(
+      m, "MultiVectorStore", "Ragged token vectors with exact MaxSim scoring (strict; use aftershock.MultiVectorStore)")))
       .def(py::init([](const CArray<float>& vectors, const CArray<std::int64_t>& offsets, const std::string& precision,
                        std::size_t num_threads, std::optional<CArray<float>> centroids, std::size_t n_centroids,
                        std::uint64_t seed) {

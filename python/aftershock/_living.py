@@ -922,8 +922,9 @@ class Living:
             same time whatever the index size, pages are read from disk on first use, and
             every process that maps the same file shares one copy of its pages (the page
             cache) instead of holding a private one. POSIX only (``ValueError``
-            elsewhere); a :class:`SparseIndex` for now (``ValueError`` naming ``mmap`` for
-            the multi-vector classes). The default (in memory, on huge pages where
+            elsewhere); :class:`SparseIndex`, :class:`MultiVectorStore` and
+            :class:`MultiVectorIndex` (``ValueError`` naming ``mmap`` for other classes).
+            The default (in memory, on huge pages where
             available) searches fastest warm and never touches the disk again. Of a
             directory, the segment files are mapped; ids and tombstones are read.
         verify : bool, optional

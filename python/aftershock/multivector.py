@@ -659,6 +659,34 @@ class MultiVectorIndex(RaggedDocs, Living, _tuning.Tunable, CoreBacked):
         """``"centroid"`` or ``"muvera"``."""
         return self._state.segments[0].core.method
 
+    # ------------------------------------------------------------ persistence
+    _mappable = True  # load(path, mmap=True): see Living.load
+
+    def verify(self) -> None:
+        """Check every checksum and structural invariant of a memory-mapped index.
+
+        What ``load(..., mmap=True, verify=True)`` checks, deferred: reads the whole mapped
+        file once (O(file size)): every CRC, the store's values, codes and
+        padding, the document encodings (finite), the centroid codes (in range, sorted) and the
+        stored inverted lists against them. Nothing to do for one loaded into
+        memory or built (checked when loaded). Safe to call while other threads search.
+
+        Raises
+        ------
+        aftershock.FormatError
+            The mapped file is damaged.
+        """
+        for seg in self._state.segments:
+            seg.core.verify()
+
+    def _mapping_stats(self) -> dict:
+        segs = self._state.segments
+        return {
+            "is_mapped": all(seg.core.is_mapped for seg in segs),
+            "mapped_bytes": sum(seg.core.mapped_bytes for seg in segs),
+            "resident_bytes": sum(seg.core.resident_bytes for seg in segs),
+        }
+
     def info(self) -> dict:
         """Configuration and sizes, in the layout every aftershock class shares.
 
@@ -678,8 +706,11 @@ class MultiVectorIndex(RaggedDocs, Living, _tuning.Tunable, CoreBacked):
             ``tombstones_bytes`` (the four add up to ``size_bytes``), ``bytes_per_token``
             (``size_bytes / total_tokens``) and ``store_bytes_per_token`` (the store alone),
             ``n_segments``,
-            ``n_deleted``. With several segments, sizes and counts are sums and
-            ``build`` is the largest segment's.
+            ``n_deleted``; ``mapping`` (see :meth:`load`): ``is_mapped`` (every segment
+            memory-mapped), ``mapped_bytes`` (bytes of the mapped files; 0 in memory) and
+            ``resident_bytes`` (of those, the bytes in memory now, by ``mincore``). With
+            several segments, sizes and counts are sums and ``build`` is the largest
+            segment's.
         """
         segs = self._state.segments
         parts = max(segs, key=lambda s: s.n_docs).core.info()
@@ -696,6 +727,7 @@ class MultiVectorIndex(RaggedDocs, Living, _tuning.Tunable, CoreBacked):
         st["store_bytes_per_token"] = st["store_size_bytes"] / max(1, st.get("total_tokens", 0))
         parts["stats"]["n_segments"] = len(segs)
         parts["stats"]["n_deleted"] = sum(s.n_deleted for s in segs)
+        parts["stats"]["mapping"] = self._mapping_stats()
         search = dict(parts["search"])
         defaults = self._defaults()
         search.update(defaults)

@@ -317,6 +317,43 @@ TEST(Store, SaveLoadRoundTripAndCorruption) {
   }
 }
 
+TEST(Store, MappedLoadScoresAsInMemoryAndRefusesTruncation) {
+  if (!aftershock::io::mmap_supported()) GTEST_SKIP() << "no mmap here";
+  const Ragged docs = random_docs(30, 19, 50, 9);
+  const std::vector<float> q = random_query(6, 19, 1);
+  for (const Precision p : kPrecisions) {
+    const MultiVectorStore store = docs.store(p);
+    std::vector<float> want(store.n_docs()), got(store.n_docs());
+    store.score_all(q.data(), 6, want.data(), 1);
+    const std::string path = ::testing::TempDir() + "aftershock_store_mapped_" + precision_name(p) + ".aft";
+    store.save(path);
+    for (const bool verify : {false, true}) {
+      aftershock::multivector::LoadOptions o;
+      o.mmap = true;
+      o.verify = verify;
+      const MultiVectorStore mapped = MultiVectorStore::load(path, o);
+      EXPECT_TRUE(mapped.is_mapped());
+      EXPECT_GT(mapped.mapped_bytes(), 0u);
+      mapped.score_all(q.data(), 6, got.data(), 1);
+      EXPECT_EQ(got, want) << precision_name(p);
+      EXPECT_EQ(mapped.to_bytes(), store.to_bytes());
+      mapped.verify();
+    }
+    const std::string bytes = store.to_bytes();
+    {
+      std::FILE* f = std::fopen(path.c_str(), "wb");
+      ASSERT_NE(f, nullptr);
+      std::fwrite(bytes.data(), 1, bytes.size() - 64, f);
+      std::fclose(f);
+    }
+    aftershock::multivector::LoadOptions o;
+    o.mmap = true;
+    o.verify = false;
+    EXPECT_THROW(MultiVectorStore::load(path, o), FormatError) << precision_name(p);
+    std::remove(path.c_str());
+  }
+}
+
 std::string message_of(const Ragged& r, Precision p, std::size_t threads) {
   try {
     r.store(p, threads);

@@ -28,28 +28,43 @@ void train_residual_buckets(const float* residuals, std::size_t n, std::size_t d
   cutoffs.assign(dim * (n_buckets - 1), 0.0f);
   weights.assign(dim * n_buckets, 0.0f);
   std::vector<float> v(n);
+  std::vector<double> prefix(n + 1);
+  std::vector<std::size_t> first(n_buckets + 1);
   for (std::size_t k = 0; k < dim; ++k) {
     for (std::size_t i = 0; i < n; ++i) v[i] = residuals[i * dim + k];
     std::sort(v.begin(), v.end());
+    prefix[0] = 0.0;
+    for (std::size_t i = 0; i < n; ++i) prefix[i + 1] = prefix[i] + v[i];
     float* cut = cutoffs.data() + k * (n_buckets - 1);
+    float* w = weights.data() + k * n_buckets;
+    // Start: quantile cutoffs (bucket j holds the sorted values of rank [j n / 2^bits, ...)).
     for (std::size_t j = 1; j < n_buckets; ++j) cut[j - 1] = v[std::min(n - 1, j * n / n_buckets)];
-    // Bucket j holds the sorted values in [first of j, first of j+1): the values >= cut[j-1]
-    // and < cut[j] (bucket_of counts the cutoffs <= r).
-    std::size_t i = 0;
-    for (std::size_t j = 0; j < n_buckets; ++j) {
-      double sum = 0.0;
-      std::size_t count = 0;
-      while (i < n && (j + 1 == n_buckets || v[i] < cut[j])) {
-        sum += v[i];
-        ++count;
-        ++i;
+    // Weights: the mean of each bucket's values. Bucket j holds the values >= cut[j-1] and
+    // < cut[j] (residual_bucket counts the cutoffs <= r), i.e. sorted ranks
+    // [first[j], first[j+1]) with first[j] = lower_bound(cut[j-1]). An empty bucket takes its
+    // lower cutoff (bucket 0 its upper one), so weights stay non-decreasing.
+    auto fill_weights = [&] {
+      first[0] = 0;
+      first[n_buckets] = n;
+      for (std::size_t j = 1; j < n_buckets; ++j)
+        first[j] = static_cast<std::size_t>(std::lower_bound(v.begin(), v.end(), cut[j - 1]) - v.begin());
+      for (std::size_t j = 0; j < n_buckets; ++j) {
+        const std::size_t a = first[j], b = std::max(first[j], first[j + 1]);
+        w[j] = b > a ? static_cast<float>((prefix[b] - prefix[a]) / static_cast<double>(b - a))
+                     : (j > 0 ? cut[j - 1] : cut[0]);
       }
-      float w;
-      if (count > 0)
-        w = static_cast<float>(sum / static_cast<double>(count));
-      else
-        w = j > 0 ? cut[j - 1] : cut[0];
-      weights[k * n_buckets + j] = w;
+    };
+    fill_weights();
+    // Lloyd-Max refinement: cutoffs at the midpoints of adjacent weights, weights the means
+    // of the new buckets, a fixed number of rounds (deterministic). It lowers the mean
+    // squared residual error against quantile cutoffs on real token residuals, which are
+    // heavier-tailed than a Gaussian (README.md, "Compressed token storage": res2 recall@10
+    // 0.817 -> 0.848 on the Debian 128-d tokens at the same bytes). Each round costs
+    // O(2^bits log n) on the sorted values.
+    constexpr int kLloydRounds = 20;
+    for (int round = 0; round < kLloydRounds; ++round) {
+      for (std::size_t j = 1; j < n_buckets; ++j) cut[j - 1] = w[j - 1] + (w[j] - w[j - 1]) * 0.5f;
+      fill_weights();
     }
   }
 }

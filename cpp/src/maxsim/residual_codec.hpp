@@ -5,9 +5,10 @@
 // dimension k, a bucket b_k in [0, 2^bits) of the residual r_k = x_k - c_k:
 //   b_k = #{ j : cutoffs[k][j] <= r_k }        (cutoffs[k] non-decreasing, 2^bits - 1 of them)
 //   decoded x'_k = c_k + weights[k][b_k]        (one float32 addition: the same bits everywhere)
-// The cutoffs are quantiles of the training residuals of dimension k (j / 2^bits), the
-// weights the mean training residual of each bucket (per dimension: measured better than one
-// table shared by all dimensions at the same bytes, see README.md).
+// The cutoffs are Lloyd-Max cutoffs of the training residuals of dimension k (started at the
+// quantiles j / 2^bits), the weights the mean training residual of each bucket (per
+// dimension: measured better than one table shared by all dimensions at the same bytes, see
+// README.md).
 //
 // Panel (16 tokens = lanes, dimension-major like the other precisions): for dimension k one
 // little-endian word of 16 * bits bits (u16 / u32 / u64 for 1 / 2 / 4 bits), lane t in bits
@@ -42,9 +43,12 @@ struct ResidualCodebook {
 inline std::size_t residual_panel_bytes(unsigned bits, std::size_t dim) { return dim * 2 * bits; }
 
 /// Trains cutoffs [dim, 2^bits - 1] and weights [dim, 2^bits] from residual rows r [n, dim]
-/// (n >= 1): per dimension, cutoff j = the value of rank floor(j n / 2^bits) of that
-/// dimension's sorted residuals, weight j = the mean of the residuals in bucket j (an empty
-/// bucket takes its lower cutoff, bucket 0 its upper one). Deterministic. O(n log n * dim).
+/// (n >= 1), per dimension: starting from the quantile cutoffs (cutoff j = the value of rank
+/// floor(j n / 2^bits) of the sorted residuals), 20 Lloyd-Max rounds (cutoffs at the
+/// midpoints of adjacent weights); weight j is the mean of the residuals in bucket j for the
+/// final cutoffs (an empty bucket takes its lower cutoff, bucket 0 its upper one), so every
+/// weight lies inside its bucket and cutoffs and weights are non-decreasing. Deterministic.
+/// O(n log n * dim).
 void train_residual_buckets(const float* residuals, std::size_t n, std::size_t dim, unsigned bits,
                             std::vector<float>& cutoffs, std::vector<float>& weights);
 

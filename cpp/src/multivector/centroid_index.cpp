@@ -82,23 +82,28 @@ CentroidIndex CentroidIndex::build(const float* vectors, std::size_t total_token
   });
   ix.doc_offsets_.assign(n_docs + 1, 0);
   for (std::size_t d = 0; d < n_docs; ++d) ix.doc_offsets_[d + 1] = ix.doc_offsets_[d] + n_distinct[d];
-  ix.doc_codes_.resize(ix.doc_offsets_[n_docs]);
+  std::vector<std::uint16_t> doc_codes(ix.doc_offsets_[n_docs]);
   for (std::size_t d = 0; d < n_docs; ++d)
     for (std::uint64_t j = 0; j < n_distinct[d]; ++j)
-      ix.doc_codes_[ix.doc_offsets_[d] + j] = static_cast<std::uint16_t>(codes[offsets[d] + j]);
+      doc_codes[ix.doc_offsets_[d] + j] = static_cast<std::uint16_t>(codes[offsets[d] + j]);
+  ix.doc_codes_ = std::move(doc_codes);
   ix.build_lists();
   return ix;
 }
 
-void CentroidIndex::build_lists() {
-  list_offsets_.assign(n_centroids_ + 1, 0);
-  for (std::uint16_t code : doc_codes_) ++list_offsets_[code + 1];
-  for (std::size_t c = 0; c < n_centroids_; ++c) list_offsets_[c + 1] += list_offsets_[c];
-  list_docs_.resize(doc_codes_.size());
-  std::vector<std::uint64_t> fill(list_offsets_.begin(), list_offsets_.end() - 1);
+void CentroidIndex::build_lists() { derive_lists(list_offsets_, list_docs_); }
+
+void CentroidIndex::derive_lists(std::vector<std::uint64_t>& list_offsets, Array<DocId>& list_docs) const {
+  // PRECONDITION: doc_offsets_ / doc_codes_ checked (codes < n_centroids_).
+  list_offsets.assign(n_centroids_ + 1, 0);
+  for (std::uint16_t code : doc_codes_) ++list_offsets[code + 1];
+  for (std::size_t c = 0; c < n_centroids_; ++c) list_offsets[c + 1] += list_offsets[c];
+  std::vector<DocId> docs(doc_codes_.size());
+  std::vector<std::uint64_t> fill(list_offsets.begin(), list_offsets.end() - 1);
   for (std::size_t d = 0; d < n_docs_; ++d)
     for (std::uint64_t j = doc_offsets_[d]; j < doc_offsets_[d + 1]; ++j)
-      list_docs_[fill[doc_codes_[j]]++] = static_cast<DocId>(d);
+      docs[fill[doc_codes_[j]]++] = static_cast<DocId>(d);
+  list_docs = std::move(docs);
 }
 
 std::size_t CentroidIndex::size_bytes() const {
@@ -244,7 +249,11 @@ void CentroidIndex::save(io::FileWriter& writer, io::Config& config) const {
   config.set_uint("centroid.kmeans_points_per_centroid", params_.kmeans_points_per_centroid);
   writer.add_vector("CENT", centroids_);
   writer.add_vector("CDOF", doc_offsets_);
-  writer.add_vector("CDCO", doc_codes_);
+  writer.add_array("CDCO", doc_codes_);
+  // The inverted lists, derived data stored so that a mapped load need not rebuild them
+  // (an in-memory load rebuilds them; verify() compares).
+  writer.add_vector("CLOF", list_offsets_);
+  writer.add_array("CLDO", list_docs_);
 }
 
 CentroidIndex CentroidIndex::load(const io::FileReader& reader, const io::Config& config, std::size_t dim,
@@ -264,18 +273,60 @@ CentroidIndex CentroidIndex::load(const io::FileReader& reader, const io::Config
   for (float v : ix.centroids_)
     if (!std::isfinite(v)) bad("non-finite centroid");
   ix.doc_offsets_ = reader.read_vector<std::uint64_t>("CDOF", static_cast<long long>(n_docs + 1));
-  ix.doc_codes_ = reader.read_vector<std::uint16_t>("CDCO");
+  ix.doc_codes_ = reader.view<std::uint16_t>("CDCO");
   if (ix.doc_offsets_[0] != 0 || ix.doc_offsets_[n_docs] != ix.doc_codes_.size()) bad("code offsets do not match");
   for (std::size_t d = 0; d < n_docs; ++d) {
     const std::uint64_t b = ix.doc_offsets_[d], e = ix.doc_offsets_[d + 1];
     if (e <= b || e > ix.doc_codes_.size()) bad("code offsets are not increasing");
+  }
+  if (!reader.mapping()) {
+    ix.check_codes();
+    ix.build_lists();
+    return ix;
+  }
+  // Mapped: the stored lists when the file has them (their offsets read and checked now,
+  // the documents trusted until check_content()); older files rebuild them in memory,
+  // which reads every code, so those are checked first.
+  if (!reader.has("CLOF") || !reader.has("CLDO")) {
+    ix.check_codes();
+    ix.build_lists();
+    return ix;
+  }
+  ix.list_offsets_ = reader.read_vector<std::uint64_t>("CLOF", static_cast<long long>(ix.n_centroids_ + 1));
+  ix.list_docs_ = reader.view<DocId>("CLDO", static_cast<long long>(ix.doc_codes_.size()));
+  if (ix.list_offsets_[0] != 0 || ix.list_offsets_[ix.n_centroids_] != ix.list_docs_.size())
+    bad("list offsets do not match");
+  for (std::size_t c = 0; c < ix.n_centroids_; ++c)
+    if (ix.list_offsets_[c + 1] < ix.list_offsets_[c]) bad("list offsets are not monotone");
+  advise_sections(reader);
+  return ix;
+}
+
+void CentroidIndex::check_codes() const {
+  auto bad = [](const std::string& why) { throw FormatError("aftershock file: centroid index: " + why); };
+  for (std::size_t d = 0; d < n_docs_; ++d) {
+    const std::uint64_t b = doc_offsets_[d], e = doc_offsets_[d + 1];
     for (std::uint64_t j = b; j < e; ++j) {
-      if (ix.doc_codes_[j] >= ix.n_centroids_) bad("code out of range");
-      if (j > b && ix.doc_codes_[j] <= ix.doc_codes_[j - 1]) bad("codes not sorted");
+      if (doc_codes_[j] >= n_centroids_) bad("code out of range");
+      if (j > b && doc_codes_[j] <= doc_codes_[j - 1]) bad("codes not sorted");
     }
   }
-  ix.build_lists();
-  return ix;
+}
+
+void CentroidIndex::check_content() const {
+  if (!doc_codes_.is_view()) return;
+  check_codes();
+  std::vector<std::uint64_t> list_offsets;
+  Array<DocId> list_docs;
+  derive_lists(list_offsets, list_docs);
+  if (list_offsets != list_offsets_ || list_docs.size() != list_docs_.size() ||
+      !std::equal(list_docs.begin(), list_docs.end(), list_docs_.begin()))
+    throw FormatError("aftershock file: centroid index: stored inverted lists differ from the documents' codes");
+}
+
+void CentroidIndex::advise_sections(const io::FileReader& reader) {
+  reader.advise("CDCO", io::Advice::kRandom);
+  reader.advise("CLDO", io::Advice::kRandom);
 }
 
 }  // namespace aftershock::multivector

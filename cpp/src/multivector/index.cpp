@@ -176,11 +176,14 @@ void MultiVectorIndex::encode_documents(const float* vectors, const std::int64_t
                                         const ProgressFn& progress) {
   const std::size_t n_docs = store_.n_docs();
   const std::size_t fd = fde_.fde_dim();
+  // Built in vectors, then moved into the (read-only) Arrays.
+  std::vector<std::int8_t> fde_i8;
+  std::vector<float> fde_scale, fde_f32;
   if (fde_int8_) {
-    fde_i8_.assign(n_docs * fd, 0);
-    fde_scale_.assign(n_docs, 0.0f);
+    fde_i8.assign(n_docs * fd, 0);
+    fde_scale.assign(n_docs, 0.0f);
   } else {
-    fde_f32_.assign(n_docs * fd, 0.0f);
+    fde_f32.assign(n_docs * fd, 0.0f);
   }
   std::size_t max_tokens = 0;
   for (std::size_t d = 0; d < n_docs; ++d)
@@ -200,7 +203,7 @@ void MultiVectorIndex::encode_documents(const float* vectors, const std::int64_t
         const std::size_t n = static_cast<std::size_t>(offsets[d + 1] - offsets[d]);
         const float* tok = vectors + static_cast<std::size_t>(offsets[d]) * dim();
         if (!fde_int8_) {
-          fde_.encode_document(tok, n, fde_f32_.data() + d * fd, work);
+          fde_.encode_document(tok, n, fde_f32.data() + d * fd, work);
           continue;
         }
         // Symmetric int8 per document: scale = max|v| / 127, code = round(v / scale).
@@ -209,16 +212,19 @@ void MultiVectorIndex::encode_documents(const float* vectors, const std::int64_t
         for (std::size_t j = 0; j < fd; ++j) amax = std::max(amax, std::fabs(row[j]));
         const float scale = amax > 0.0f ? amax / 127.0f : 0.0f;
         const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-        std::int8_t* dst = fde_i8_.data() + d * fd;
+        std::int8_t* dst = fde_i8.data() + d * fd;
         for (std::size_t j = 0; j < fd; ++j) {
           const float v = std::nearbyint(row[j] * inv);
           dst[j] = static_cast<std::int8_t>(std::max(-127.0f, std::min(127.0f, v)));
         }
-        fde_scale_[d] = scale;
+        fde_scale[d] = scale;
       }
     });
     if (progress) progress("fde", std::min(n_docs, b1 * kBlock), n_docs);
   }
+  fde_i8_ = std::move(fde_i8);
+  fde_scale_ = std::move(fde_scale);
+  fde_f32_ = std::move(fde_f32);
 }
 
 SearchParams MultiVectorIndex::resolve_search(const SearchParams& params) const {
@@ -367,6 +373,8 @@ IndexInfo MultiVectorIndex::info() const {
   i.index_size_bytes = index_size_bytes();
   i.store_size_bytes = store_.size_bytes();
   i.size_bytes = size_bytes();
+  i.is_mapped = is_mapped();
+  i.mapped_bytes = mapped_bytes();
   return i;
 }
 
@@ -391,10 +399,10 @@ void MultiVectorIndex::fill_writer(io::FileWriter& w, std::string& conf_text) co
     fde_.save(w, conf);
     conf.set_uint("fde.precision", static_cast<std::uint64_t>(fde_int8_ ? Precision::kInt8 : Precision::kFp32));
     if (fde_int8_) {
-      w.add_vector("FDEQ", fde_i8_);
-      w.add_vector("FDSC", fde_scale_);
+      w.add_array("FDEQ", fde_i8_);
+      w.add_array("FDSC", fde_scale_);
     } else {
-      w.add_vector("FDEV", fde_f32_);
+      w.add_array("FDEV", fde_f32_);
     }
   } else {
     centroids_.save(w, conf);
@@ -417,9 +425,46 @@ std::string MultiVectorIndex::to_bytes() const {
   return w.to_bytes();
 }
 
-MultiVectorIndex MultiVectorIndex::load(const std::string& path) {
-  return from_reader(io::FileReader::from_file(path, kKind));
+MultiVectorIndex MultiVectorIndex::load(const std::string& path, const LoadOptions& options) {
+  if (!options.mmap) return from_reader(io::FileReader::from_file(path, kKind));
+  auto reader = std::make_shared<const io::FileReader>(io::FileReader::map_file(path, kKind, options.populate));
+  MultiVectorIndex ix = from_reader(*reader);
+  ix.reader_ = reader;
+  ix.advise_sections();
+  if (options.verify) ix.verify();
+  return ix;
 }
+
+void MultiVectorIndex::advise_sections() const {
+  MultiVectorStore::advise_sections(*reader_);
+  CentroidIndex::advise_sections(*reader_);
+  // The MUVERA scan reads every document encoding front to back, once per query batch.
+  for (const char* tag : {"FDEQ", "FDSC", "FDEV"}) reader_->advise(tag, io::Advice::kSequential);
+}
+
+void MultiVectorIndex::check_content() const {
+  auto bad = [](const std::string& why) { throw FormatError("aftershock file: multi-vector index: " + why); };
+  store_.check_content();
+  if (method_ == Method::kMuvera) {
+    for (float s : fde_scale_)
+      if (!(s >= 0.0f) || !std::isfinite(s)) bad("bad FDE scale");
+    for (float v : fde_f32_)
+      if (!std::isfinite(v)) bad("non-finite FDE value");
+  } else {
+    centroids_.check_content();
+  }
+}
+
+void MultiVectorIndex::verify() const {
+  if (!reader_) return;
+  reader_->verify_all();
+  check_content();
+  advise_sections();
+}
+
+std::size_t MultiVectorIndex::mapped_bytes() const { return reader_ ? reader_->mapping()->size() : 0; }
+
+std::size_t MultiVectorIndex::resident_bytes() const { return reader_ ? reader_->mapping()->resident_bytes() : 0; }
 
 MultiVectorIndex MultiVectorIndex::from_bytes(std::string bytes) {
   return from_reader(io::FileReader::from_bytes(std::move(bytes), kKind));
@@ -459,13 +504,16 @@ MultiVectorIndex MultiVectorIndex::from_reader(const io::FileReader& r) {
       ix.fde_int8_ = count("fde.int8", 1) == 1;
     }
     const long long n = static_cast<long long>(n_docs * ix.fde_.fde_dim());
+    // Mapped: views, their values checked by verify() (check_content).
     if (ix.fde_int8_) {
-      ix.fde_i8_ = r.read_vector<std::int8_t>("FDEQ", n);
-      ix.fde_scale_ = r.read_vector<float>("FDSC", static_cast<long long>(n_docs));
+      ix.fde_i8_ = r.view<std::int8_t>("FDEQ", n);
+      ix.fde_scale_ = r.view<float>("FDSC", static_cast<long long>(n_docs));
+    } else {
+      ix.fde_f32_ = r.view<float>("FDEV", n);
+    }
+    if (!r.mapping()) {
       for (float s : ix.fde_scale_)
         if (!(s >= 0.0f) || !std::isfinite(s)) bad("bad FDE scale");
-    } else {
-      ix.fde_f32_ = r.read_vector<float>("FDEV", n);
       for (float v : ix.fde_f32_)
         if (!std::isfinite(v)) bad("non-finite FDE value");
     }
@@ -479,7 +527,7 @@ MultiVectorIndex MultiVectorIndex::from_reader(const io::FileReader& r) {
   } catch (const InvalidArgument& e) {
     bad(std::string("configuration value ") + e.what());
   }
-  r.verify_unread();
+  if (!r.mapping()) r.verify_unread();
   return ix;
 }
 

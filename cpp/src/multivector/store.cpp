@@ -110,9 +110,9 @@ MultiVectorStore::MultiVectorStore(const float* vectors, std::size_t total_token
       const std::size_t p0 = panel_start_[d];
       float bad_value = 0.0f;
       const std::size_t at = maxsim::encode_panels(
-          layout, vectors + r0 * dim_, n, data_.data() + p0 * panel_bytes_,
-          scales_.size() ? scales_.as<float>() + p0 * kP : nullptr,
-          bias_.size() ? bias_.as<std::int32_t>() + p0 * kP : nullptr, row, &bad_value);
+          layout, vectors + r0 * dim_, n, data_.mutable_data() + p0 * panel_bytes_,
+          scales_.size() ? scales_.mutable_as<float>() + p0 * kP : nullptr,
+          bias_.size() ? bias_.mutable_as<std::int32_t>() + p0 * kP : nullptr, row, &bad_value);
       if (at != maxsim::kNoBadValue) {
         bad.offer(r0 * dim_ + at, bad_value);
         return;
@@ -121,6 +121,14 @@ MultiVectorStore::MultiVectorStore(const float* vectors, std::size_t total_token
   });
   bad.throw_if_found("vectors", dim_, maxsim::value_limit_name(precision_));
   find_max_token_norm(num_threads);
+}
+
+std::size_t residual_sample_size(std::size_t total_tokens, std::size_t n_centroids) {
+  // 64 points per centroid up to 262,144 (4,096 centroids); larger codebooks get fewer per
+  // centroid, so k-means costs at most iters * 2^18 * C * dim (the assignment of every
+  // token, total * C * dim, dominates from 2^18 / iters tokens on).
+  constexpr std::size_t kMin = std::size_t{1} << 16, kMax = std::size_t{1} << 18;
+  return std::min(total_tokens, std::max(kMin, std::min(64 * n_centroids, kMax)));
 }
 
 void MultiVectorStore::build_residual(const float* vectors, const CodebookParams& codebook, std::size_t num_threads) {
@@ -153,7 +161,7 @@ void MultiVectorStore::build_residual(const float* vectors, const CodebookParams
   codes_ = AlignedBuffer(n_panels() * kP * sizeof(std::uint16_t));
   if (total_tokens_ == 0) return;
   // A sample of rows (evenly spread, a copy) trains the centroids and the bucket cutoffs.
-  const std::size_t n_sample = std::min(total_tokens_, std::max<std::size_t>(std::size_t{1} << 16, 64 * C));
+  const std::size_t n_sample = residual_sample_size(total_tokens_, C);
   std::vector<float> sample(n_sample * dim_);
   for (std::size_t i = 0; i < n_sample; ++i) {
     const std::size_t row = static_cast<std::size_t>(static_cast<unsigned __int128>(i) * total_tokens_ / n_sample);
@@ -213,7 +221,8 @@ void MultiVectorStore::build_residual(const float* vectors, const CodebookParams
       const std::size_t n = static_cast<std::size_t>(offsets_[d + 1] - offsets_[d]);
       const std::size_t p0 = panel_start_[d];
       maxsim::encode_residual_panels(cb, rows.data() + t0 * dim_, codes.data() + t0, n,
-                                     data_.data() + p0 * panel_bytes_, codes_.as<std::uint16_t>() + p0 * kP);
+                                     data_.mutable_data() + p0 * panel_bytes_,
+                                     codes_.mutable_as<std::uint16_t>() + p0 * kP);
     }
   });
   bad.throw_if_found("vectors", dim_, limit_name);
@@ -248,6 +257,13 @@ AlignedBuffer MultiVectorStore::make_scratch(std::size_t m) const {
 }
 
 void MultiVectorStore::find_max_token_norm(std::size_t num_threads) {
+  max_token_norm_ = compute_max_token_norm(num_threads);
+  // Residual precisions: |x'| <= |c| + |w| < 2^50 + 2^51 per value (the build's and the
+  // loader's limits), so the norm is finite; kept as a guard for the score bound.
+  if (!std::isfinite(max_token_norm_)) throw InvalidArgument("vectors: decoded token values are not finite");
+}
+
+double MultiVectorStore::compute_max_token_norm(std::size_t num_threads) const {
   // From the stored panels, decoded: the values the kernels multiply (after fp16 / bf16 /
   // int8 rounding), so the bound holds for what is scored. Squares summed in float64:
   // values near FLT_MAX square far inside its range.
@@ -269,10 +285,7 @@ void MultiVectorStore::find_max_token_norm(std::size_t num_threads) {
   });
   double sq = 0.0;
   for (double v : item_max) sq = std::max(sq, v);
-  max_token_norm_ = std::sqrt(sq);
-  // Residual precisions: |x'| <= |c| + |w| < 2^50 + 2^51 per value (the build's and the
-  // loader's limits), so the norm is finite; kept as a guard for the score bound.
-  if (!std::isfinite(max_token_norm_)) throw InvalidArgument("vectors: decoded token values are not finite");
+  return std::sqrt(sq);
 }
 
 void MultiVectorStore::check_score_bound(const PreparedQuery& q, const char* what) const {

@@ -119,6 +119,7 @@ def test_info_layout(data, method):
     # The two per-token ratios are the only floats.
     assert stats.pop("bytes_per_token") == info["size_bytes"] / stats["total_tokens"]
     assert stats.pop("store_bytes_per_token") == stats["store_size_bytes"] / stats["total_tokens"]
+    assert stats.pop("mapping") == {"is_mapped": False, "mapped_bytes": 0, "resident_bytes": 0}
     for key, value in {**stats, **{k: v for k, v in search.items() if v is not None}}.items():
         assert isinstance(value, int) and not isinstance(value, bool), key
     assert repr(index) == (

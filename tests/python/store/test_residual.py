@@ -253,3 +253,42 @@ def test_sparse_index_rejects_other_precisions(precision):
                                 pruning="global", n_postings=100, max_fraction=1.5, centroid_fraction=0.1,
                                 min_cluster_size=2, summary_energy=0.4, precision=precision, knn=0,
                                 num_threads=1, seed=0)
+
+
+def test_n_centroids_of_a_trained_codebook():
+    rng = np.random.default_rng(11)
+    docs = ragged(rng, 60, 8, 1, 30)
+    store = MultiVectorStore.build(docs, precision="res2", n_centroids=5)
+    assert store._core.n_centroids == 5
+    assert MultiVectorStore.build(docs, precision="res2")._core.n_centroids == 32  # 2^floor(log2(2 sqrt(n)))
+    with pytest.raises(ValueError, match="n_centroids"):
+        MultiVectorStore.build(docs, precision="fp16", n_centroids=5)
+    with pytest.raises(ValueError, match="n_centroids"):
+        MultiVectorStore.build(docs, precision="res2", n_centroids=5, centroids=np.zeros((5, 8), np.float32))
+    with pytest.raises(ValueError, match="n_centroids"):
+        MultiVectorStore.build(docs, precision="res2", n_centroids=0)
+    with pytest.raises(ValueError, match="n_centroids"):
+        MultiVectorStore.build(docs, precision="res2", n_centroids=10**9)
+
+
+def test_lloyd_max_buckets_lower_the_error_of_quantile_buckets():
+    """The trained cutoffs are Lloyd-Max refinements of the quantiles: on heavy-tailed
+    residuals (Student t) their mean squared error is below that of quantile cutoffs with
+    bucket means, and every weight lies inside its bucket."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_t(3, size=(4000, 4)).astype(np.float32)
+    store = MultiVectorStore.build(x, np.array([0, 4000]), precision="res2", n_centroids=1)
+    parts = store._core._residual_parts()
+    r = x - parts["centroids"][0]
+    dec = store.doc(0)
+    err_lloyd = float(((dec - x) ** 2).mean())
+    err_quantile = 0.0
+    for k in range(4):
+        s = np.sort(r[:, k])
+        cut = np.array([s[j * len(s) // 4] for j in (1, 2, 3)])
+        b = np.searchsorted(cut, r[:, k], side="right")
+        w = np.array([r[b == j, k].mean() for j in range(4)])
+        err_quantile += float(((w[b] - r[:, k]) ** 2).mean()) / 4
+    assert err_lloyd < err_quantile
+    cut, w = parts["cutoffs"], parts["weights"]
+    assert np.all(w[:, 1:-1] >= cut[:, :-1]) and np.all(w[:, 1:-1] <= cut[:, 1:])

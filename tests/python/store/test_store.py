@@ -154,6 +154,7 @@ def test_info_layout(corpus, precision):
              "ids_bytes", "tombstones_bytes")
     assert sum(stats[p] for p in parts) == store.size_bytes
     assert stats["bytes_per_token"] == store.size_bytes / store.total_tokens
+    assert stats.pop("mapping") == {"is_mapped": False, "mapped_bytes": 0, "resident_bytes": 0}
     assert all(isinstance(v, int) for k, v in stats.items() if k != "bytes_per_token")
     assert (stats["scales_bytes"] > 0) == (precision == "int8")
 

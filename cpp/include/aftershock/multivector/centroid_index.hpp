@@ -42,6 +42,7 @@
 #include "aftershock/io/format.hpp"
 #include "aftershock/multivector/kmeans.hpp"
 #include "aftershock/types.hpp"
+#include "aftershock/util/array.hpp"
 #include "aftershock/util/doc_filter.hpp"
 
 namespace aftershock::multivector {
@@ -123,14 +124,27 @@ class CentroidIndex {
                   Scratch& scratch, std::vector<DocId>& out, DocFilter filter = DocFilter(),
                   std::size_t n_allowed = 0) const;
 
-  /// Sections "CENT" (f32 centroids), "CDOF" (u64 code offsets), "CDCO" (u16 codes);
-  /// parameters in CONF. Inverted lists are rebuilt on load.
+  /// Sections "CENT" (f32 centroids), "CDOF" (u64 code offsets), "CDCO" (u16 codes),
+  /// "CLOF" / "CLDO" (the inverted lists' u64 offsets and u32 documents, derived data);
+  /// parameters in CONF. An in-memory load checks every code and rebuilds the lists (files
+  /// without CLOF/CLDO load the same way). A mapped reader gives views of CDCO and CLDO:
+  /// the code offsets and list offsets are read and checked, the codes and list documents
+  /// trusted until check_content().
   void save(io::FileWriter& writer, io::Config& config) const;
   static CentroidIndex load(const io::FileReader& reader, const io::Config& config, std::size_t dim,
                             std::size_t n_docs);
+  /// Of an index loaded from a mapped reader: the checks an in-memory load makes (codes in
+  /// range and sorted per document) and the stored lists equal to the ones the codes give.
+  /// Nothing to do otherwise. Throws FormatError. O(n_postings).
+  void check_content() const;
+  /// MADV_RANDOM on the codes and list documents (read per probed centroid / candidate).
+  static void advise_sections(const io::FileReader& reader);
+  bool is_mapped() const { return doc_codes_.is_view(); }
 
  private:
   void build_lists();
+  void derive_lists(std::vector<std::uint64_t>& list_offsets, Array<DocId>& list_docs) const;
+  void check_codes() const;
 
   std::size_t n_centroids_ = 0;
   std::size_t dim_ = 0;
@@ -138,9 +152,9 @@ class CentroidIndex {
   CentroidParams params_;
   std::vector<float> centroids_;             // [n_centroids, dim]
   std::vector<std::uint64_t> doc_offsets_;   // [n_docs + 1] into doc_codes_
-  std::vector<std::uint16_t> doc_codes_;     // sorted distinct centroids per document
+  Array<std::uint16_t> doc_codes_;           // sorted distinct centroids per document
   std::vector<std::uint64_t> list_offsets_;  // [n_centroids + 1] into list_docs_
-  std::vector<DocId> list_docs_;             // ascending documents per centroid
+  Array<DocId> list_docs_;                   // ascending documents per centroid
 };
 
 }  // namespace aftershock::multivector

@@ -45,6 +45,8 @@ struct IndexInfo {
   std::size_t index_size_bytes = 0; // candidate-generation structures
   std::size_t store_size_bytes = 0; // stored tokens
   std::size_t size_bytes = 0;       // index_size_bytes + store_size_bytes
+  bool is_mapped = false;           // loaded with LoadOptions::mmap: the large arrays are in the mapping
+  std::size_t mapped_bytes = 0;     // the mapped file's bytes (0 in memory)
 };
 
 class MultiVectorIndex {
@@ -124,13 +126,33 @@ class MultiVectorIndex {
   // encodings (f32 or i8 + scales); the centroid sections are in centroid_index.hpp.
   static constexpr char kKind[4] = {'M', 'V', 'I', 'X'};
   void save(const std::string& path) const;
-  static MultiVectorIndex load(const std::string& path);
+  ///
+  /// load: reads and checks everything, or with options.mmap maps the file (store.hpp
+  /// LoadOptions): the store's panels and codes, the document encodings (FDEQ / FDEV /
+  /// FDSC) and the centroid codes and inverted lists become views into the mapping; the
+  /// configuration, encoder, centroids, codebook and per-document offsets are read and
+  /// checked at open. Throws FormatError (damaged, truncated or foreign file; mapped without
+  /// verify as far as checked at open), IoError, InvalidArgument (bad path, mmap where
+  /// unsupported). O(file size) in memory or with verify; mapped without verify
+  /// O(n_docs + codebook + encoder).
+  static MultiVectorIndex load(const std::string& path, const LoadOptions& options);
+  static MultiVectorIndex load(const std::string& path) { return load(path, LoadOptions()); }
+  /// Every CRC and every check of the in-memory load, on a mapped index (the whole file
+  /// read once, advised sequential); nothing to do otherwise. Throws FormatError. Const and
+  /// thread-safe.
+  void verify() const;
+  bool is_mapped() const { return reader_ != nullptr; }
+  std::size_t mapped_bytes() const;
+  /// Bytes of the mapped file resident in memory now (mincore); 0 in memory. O(pages).
+  std::size_t resident_bytes() const;
   std::string to_bytes() const;
   static MultiVectorIndex from_bytes(std::string bytes);
 
  private:
   void fill_writer(io::FileWriter& writer, std::string& conf_text) const;
   static MultiVectorIndex from_reader(const io::FileReader& reader);
+  void check_content() const;  // the mapped sections' values (verify)
+  void advise_sections() const;
   void encode_documents(const float* vectors, const std::int64_t* offsets, std::size_t num_threads,
                         const ProgressFn& progress);
 
@@ -143,9 +165,10 @@ class MultiVectorIndex {
   // muvera
   FdeEncoder fde_;
   bool fde_int8_ = false;
-  std::vector<float> fde_f32_;       // [n_docs, fde_dim]
-  std::vector<std::int8_t> fde_i8_;  // [n_docs, fde_dim]
-  std::vector<float> fde_scale_;     // [n_docs]
+  Array<float> fde_f32_;             // [n_docs, fde_dim]
+  Array<std::int8_t> fde_i8_;        // [n_docs, fde_dim]
+  Array<float> fde_scale_;           // [n_docs]
+  std::shared_ptr<const io::FileReader> reader_;  // the mapped file's reader (load with mmap), else null
   // centroid
   CentroidIndex centroids_;
 };

@@ -19,7 +19,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "aftershock/io/format.hpp"
@@ -33,6 +36,89 @@ namespace aftershock::multivector {
 using maxsim::Precision;
 using maxsim::PreparedQuery;
 
+/// How load() opens a file (MultiVectorStore::load, MultiVectorIndex::load); the same
+/// three options as the sparse index's (sparse/index.hpp), see README.md "Serving from
+/// disk".
+struct LoadOptions {
+  /// Map the file (io::MappedFile) instead of reading it: the token panels, centroid
+  /// codes, int8 scales and bias, document encodings and inverted lists are views into the
+  /// mapping, shared with every process mapping the same file. POSIX only (InvalidArgument
+  /// elsewhere).
+  bool mmap = false;
+  /// Check every CRC and every structural invariant at load. Always done when reading into
+  /// memory; with mmap, false defers it to verify() (the content of the large sections is
+  /// then trusted; io/format.hpp, "What is checked when").
+  bool verify = true;
+  /// With mmap: fault the whole file in now (MAP_POPULATE). The binding refuses it without
+  /// mmap.
+  bool populate = false;
+};
+
+/// A read-only byte array of a store's token data: an owned AlignedBuffer (built or read
+/// into memory: 64-byte aligned, huge pages) or a view of a mapped file kept alive by a
+/// shared_ptr (util/array.hpp does the same for vectors). data() is a plain member, so the
+/// kernels read one raw pointer either way.
+class PanelBuffer {
+ public:
+  PanelBuffer() = default;
+  // NOLINTNEXTLINE(google-explicit-constructor): build code assigns buffers to members.
+  PanelBuffer(AlignedBuffer&& b) : owned_(std::move(b)), data_(owned_.data()), size_(owned_.size()) {}
+  static PanelBuffer view(const unsigned char* data, std::size_t size, std::shared_ptr<const void> keep_alive) {
+    PanelBuffer b;
+    b.data_ = size ? data : nullptr;
+    b.size_ = size;
+    b.keep_alive_ = std::move(keep_alive);
+    return b;
+  }
+  PanelBuffer(const PanelBuffer& o) : owned_(o.owned_), keep_alive_(o.keep_alive_), size_(o.size_) {
+    data_ = o.is_view() ? o.data_ : owned_.data();
+  }
+  PanelBuffer(PanelBuffer&& o) noexcept
+      : owned_(std::move(o.owned_)), keep_alive_(std::move(o.keep_alive_)), data_(o.data_), size_(o.size_) {
+    o.data_ = nullptr;
+    o.size_ = 0;
+  }
+  PanelBuffer& operator=(const PanelBuffer& o) {
+    if (this != &o) *this = PanelBuffer(o);
+    return *this;
+  }
+  PanelBuffer& operator=(PanelBuffer&& o) noexcept {
+    if (this != &o) {
+      owned_ = std::move(o.owned_);
+      keep_alive_ = std::move(o.keep_alive_);
+      data_ = o.data_;  // a moved AlignedBuffer keeps its allocation
+      size_ = o.size_;
+      o.data_ = nullptr;
+      o.size_ = 0;
+    }
+    return *this;
+  }
+  ~PanelBuffer() = default;
+
+  const unsigned char* data() const { return data_; }
+  std::size_t size() const { return size_; }
+  template <class T>
+  const T* as() const {
+    return reinterpret_cast<const T*>(data_);
+  }
+  bool is_view() const { return keep_alive_ != nullptr; }
+  /// Writable bytes of an owned buffer (build, in-memory load); std::logic_error on a view.
+  unsigned char* mutable_data() {
+    if (is_view()) throw std::logic_error("internal: writing to a read-only mapped store");
+    return owned_.data();
+  }
+  template <class T>
+  T* mutable_as() {
+    return reinterpret_cast<T*>(mutable_data());
+  }
+
+ private:
+  AlignedBuffer owned_;
+  std::shared_ptr<const void> keep_alive_;  // non-null exactly for views
+  const unsigned char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 /// The codebook of a residual store (precisions res1 / res2 / res4); ignored otherwise.
 /// Default: k-means centroids trained on a sample of the store's own tokens.
 struct CodebookParams {
@@ -42,7 +128,8 @@ struct CodebookParams {
   /// token as that index does. nullptr: trained.
   const float* centroids = nullptr;
   /// Rows of `centroids`; without them, the number to train (0 = auto: the centroid
-  /// index's rule, 2^floor(log2(2 sqrt(total_tokens))) in [16, 65536], at most total_tokens).
+  /// index's rule, 2^floor(log2(2 sqrt(total_tokens))) in [16, 65536], at most total_tokens;
+  /// PLAID's 16 sqrt rule was measured and not adopted: README.md, "Compressed token storage").
   std::size_t n_centroids = 0;
   /// Optional precomputed nearest-centroid codes [total_tokens] for the given centroids
   /// (an index that assigned them already). PRECONDITION: codes[t] is what assign_nearest
@@ -51,6 +138,10 @@ struct CodebookParams {
   std::size_t kmeans_iters = 8;
   std::uint64_t seed = 0;
 };
+
+/// Tokens the k-means of a trained codebook of n_centroids samples:
+/// min(total_tokens, max(65,536, min(64 n_centroids, 262,144))), evenly spread.
+std::size_t residual_sample_size(std::size_t total_tokens, std::size_t n_centroids);
 
 class MultiVectorStore {
  public:
@@ -215,7 +306,12 @@ class MultiVectorStore {
   // "MVCT" f32 [dim, n_centroids] centroids (transposed), "MVCD" u16 [n_panels * 16]
   // centroid codes per padded token, "MVCU" f32 [dim, 2^bits - 1] bucket cutoffs, "MVWT"
   // f32 [dim, 2^bits] bucket weights ("MVDA" then holds u8 bucket words,
-  // residual_codec.hpp). Another object (e.g. an index) can embed a store by calling
+  // residual_codec.hpp). Since the mappable load, also "MVNM" (the largest token norm,
+  // float64 bits as u64[1]) and, int8, "MVBI" (the bias, int32 per padded token, as
+  // bytes): derived data stored so that a mapped load need not read the panels; files
+  // without them still load (a mapped load then derives them, reading the panels), and an
+  // in-memory load or verify() recomputes them (and refuses stored copies that disagree).
+  // Another object (e.g. an index) can embed a store by calling
   // save_sections on its own writer and load_sections on its reader; it must not use
   // these tags itself.
   static constexpr char kKind[4] = {'M', 'V', 'S', 'T'};
@@ -224,12 +320,39 @@ class MultiVectorStore {
   void save_sections(io::FileWriter& writer) const;
   /// Rebuilds a store from the sections of a verified reader. Throws FormatError for
   /// missing/mis-sized sections or values that break the invariants (bad offsets, an
-  /// unknown precision, non-finite values).
+  /// unknown precision, non-finite values). On a mapped reader (io::FileReader::map_file)
+  /// the token panels, codes, int8 scales and bias become views into the mapping, and only
+  /// the metadata, offsets and codebook are read and checked; check_content() then runs the
+  /// checks of their values the in-memory path makes (the caller checks the CRCs).
   static MultiVectorStore load_sections(const io::FileReader& reader);
+  /// Of a store loaded from a mapped reader: every value and layout check the in-memory
+  /// load makes on the mapped sections (stored values, codes < n_centroids, padding lanes
+  /// and dimensions as the kernels need them, the int8 bias and the stored largest token
+  /// norm equal to what they derive from). No CRC (io::FileReader::verify_all). Nothing to
+  /// do for an owned store. Throws FormatError. O(store bytes).
+  void check_content() const;
   /// Atomic write (io::FileWriter::write: a unique temporary, fsync, rename). Throws IoError.
   void save(const std::string& path) const;
-  /// Reads and verifies every CRC. Throws FormatError, IoError.
-  static MultiVectorStore load(const std::string& path);
+  /// Reads and verifies every CRC (options.mmap: maps it, see LoadOptions). Throws
+  /// FormatError (a damaged, truncated or foreign file: with mmap and no verify as far as
+  /// checked at open), IoError, InvalidArgument (bad path; mmap where unsupported).
+  /// O(file size) in memory or with verify; mapped without verify O(n_docs + codebook).
+  static MultiVectorStore load(const std::string& path, const LoadOptions& options);
+  static MultiVectorStore load(const std::string& path) { return load(path, LoadOptions()); }
+  /// Checks every CRC and every value and layout invariant of a mapped store, as an
+  /// in-memory load does (the whole file read once, advised sequential). Nothing to do for
+  /// an owned store. Throws FormatError. Const and thread-safe.
+  void verify() const;
+  /// madvise of a mapped reader's store sections: MADV_RANDOM for the panels, codes,
+  /// scales and bias (search and rerank read one candidate document at a time). For the
+  /// loaders of objects embedding a store; a hint, never throws.
+  static void advise_sections(const io::FileReader& reader);
+  /// True when the store's large arrays are views into a mapped file.
+  bool is_mapped() const { return data_.is_view(); }
+  /// Bytes of the mapped file (0 unless mapped by this store's own load()).
+  std::size_t mapped_bytes() const;
+  /// Bytes of the mapped file resident in memory now (mincore); 0 unless mapped.
+  std::size_t resident_bytes() const;
   /// The same bytes as save() writes (pickle).
   std::string to_bytes() const;
   static MultiVectorStore from_bytes(std::string bytes);
@@ -241,6 +364,7 @@ class MultiVectorStore {
   void score_range(const PreparedQuery& q, const DocId* ids, std::size_t n, float* out, float* scratch) const;
   void finish_layout();  // panel_start_, panel_bytes_, meta_ from offsets_ and the configuration
   void find_max_token_norm(std::size_t num_threads);  // max_token_norm_ from the stored panels
+  double compute_max_token_norm(std::size_t num_threads) const;
 
   static constexpr std::uint64_t kLayoutVersion = 1;  // meta_[0]
 
@@ -251,10 +375,11 @@ class MultiVectorStore {
   std::size_t panel_bytes_ = 0;  // bytes of one panel of kPanelTokens tokens
   std::vector<std::int64_t> offsets_;
   std::vector<std::uint64_t> panel_start_;  // [n_docs + 1] first panel of each document
-  AlignedBuffer data_;                      // panels
-  AlignedBuffer scales_;                    // int8: float per padded token
-  AlignedBuffer bias_;                      // int8: int32 -128 * row sum per padded token
+  PanelBuffer data_;                        // panels
+  PanelBuffer scales_;                      // int8: float per padded token
+  PanelBuffer bias_;                        // int8: int32 -128 * row sum per padded token
   std::vector<std::uint64_t> meta_;         // the MVCF section
+  std::shared_ptr<const io::FileReader> reader_;  // the mapped file's reader (load with mmap), else null
   // Residual precisions (residual_codec.hpp).
   std::size_t n_centroids_ = 0;
   std::vector<float> centroids_t_;  // [dim, n_centroids] (gathers, the scalar decode)
@@ -262,13 +387,13 @@ class MultiVectorStore {
   std::vector<float> cutoffs_;      // [dim, 2^bits - 1]
   std::vector<float> weights_;      // [dim, 2^bits]
   std::vector<float> table_;        // [dim, 16] derived from weights_
-  AlignedBuffer codes_;             // u16 per padded token
+  PanelBuffer codes_;               // u16 per padded token
   void build_residual(const float* vectors, const CodebookParams& codebook, std::size_t num_threads);
   static void load_residual(const io::FileReader& reader, MultiVectorStore& s);  // store_io.cpp
   // Float32 scratch for one kernel call: running max (m x P), row maxima (m), then (residual
   // precisions) the decode buffer of kResDecodePanels fp32 panels, 64-byte aligned.
   AlignedBuffer make_scratch(std::size_t m) const;
-  double max_token_norm_ = 0.0;             // derived (build / load), not stored
+  double max_token_norm_ = 0.0;             // derived (build / in-memory load); stored in "MVNM"
 };
 
 }  // namespace aftershock::multivector
