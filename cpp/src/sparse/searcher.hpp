@@ -124,6 +124,13 @@ struct Searcher {
   // Score the not-yet-seen allowed documents among rows[0, n). A document filtered out is
   // skipped before its row is read past the header; it is not marked seen (it is skipped
   // again, as cheaply, wherever it recurs).
+  //
+  // kNeighbours: the rows are kNN-graph neighbours, which (unlike postings) need not share a
+  // term with the query; only those that do are offered (exact_search's candidate rule, so
+  // a query matching fewer than k documents is padded, not filled with zero scores). A
+  // positive score proves a shared term (weights are >= 0); only a score <= 0 is checked
+  // against the row, and a stopped row's bound is refused by TopK either way.
+  template <bool kNeighbours = false>
   void visit(const RowHandle* rows, std::size_t n, Scratch& s, TopK& top) const {
     for (std::size_t i = 0; i < std::min(n, kHeadAhead); ++i) prefetch_head(rows[i]);
     for (std::size_t i = 0; i < std::min(n, kRowAhead); ++i) prefetch_row(rows[i], s);
@@ -148,7 +155,7 @@ struct Searcher {
       // then the k-th score) only grows, and TopK refuses scores below the floor even
       // while it is not full.
       if (!pairs) {
-        top.push(score(r, s.dense.data(), s.query_mass, s.may_stop ? top.threshold() : kNoStop), r.doc);
+        offer<kNeighbours>(score(r, s.dense.data(), s.query_mass, s.may_stop ? top.threshold() : kNoStop), r, s, top);
         continue;
       }
       if (!pending) {
@@ -163,30 +170,18 @@ struct Searcher {
       kern.dot2_u16_f16(static_cast<const std::uint16_t*>(held.terms), static_cast<const std::uint16_t*>(held.values),
                         held.n, static_cast<const std::uint16_t*>(r.terms), static_cast<const std::uint16_t*>(r.values),
                         r.n, s.dense.data(), s.query_mass, s.may_stop ? top.threshold() : kNoStop, out);
-      top.push(out[0], held.doc);
-      top.push(out[1], r.doc);
+      offer<kNeighbours>(out[0], held, s, top);
+      offer<kNeighbours>(out[1], r, s, top);
       pending = false;
     }
-    if (pending) top.push(score(held, s.dense.data(), s.query_mass, s.may_stop ? top.threshold() : kNoStop), held.doc);
+    if (pending)
+      offer<kNeighbours>(score(held, s.dense.data(), s.query_mass, s.may_stop ? top.threshold() : kNoStop), held, s, top);
   }
 
-  // Score the not-yet-seen allowed neighbours among rows[0, n) that share a term with the
-  // query: a neighbour, unlike a posting, need not (exact_search's candidate rule, so that
-  // a query matching fewer than k documents is padded, not filled with zero scores).
-  void visit_neighbours(const RowHandle* rows, std::size_t n, Scratch& s, TopK& top) const {
-    for (std::size_t i = 0; i < n; ++i) prefetch_head(rows[i]);
-    s.stats.postings += n;
-    const float* qd = s.dense.data();
-    for (std::size_t i = 0; i < n; ++i) {
-      const ForwardIndex::Row r = ix.fwd_.row(rows[i]);
-      if (!is_allowed(r.doc)) continue;
-      std::uint64_t& word = s.seen[r.doc >> 6];
-      const std::uint64_t bit = std::uint64_t{1} << (r.doc & 63);
-      if (word & bit) continue;
-      word |= bit;
-      s.visited.push_back(r.doc);
-      if (row_shares_term(r, qd)) top.push(score(r, qd, s.query_mass, s.may_stop ? top.threshold() : kNoStop), r.doc);
-    }
+  template <bool kNeighbours>
+  void offer(float score, const ForwardIndex::Row& r, const Scratch& s, TopK& top) const {
+    if (kNeighbours && !(score > 0.0f) && !row_shares_term(r, s.dense.data())) return;
+    top.push(score, r.doc);
   }
 
   // Upper-bound estimates of every block of list t: summary · query, dequantized.
@@ -309,7 +304,7 @@ struct Searcher {
         s.neighbours.clear();
         for (std::size_t j = 0; j < per; ++j)
           s.neighbours.push_back(ix.fwd_.handle(ix.knn_graph_[static_cast<std::size_t>(r) * ix.knn_ + j]));
-        visit_neighbours(s.neighbours.data(), per, s, top);
+        visit<true>(s.neighbours.data(), per, s, top);
       }
     }
 
