@@ -221,14 +221,6 @@ class Segment:
         self.del_gen = del_gen
         self._live_bits = None
 
-    def _plain_segment(self):
-        """The only segment when it holds every document under ids = row numbers with
-        nothing deleted (searches may skip the segment plan), else None."""
-        segs = self._state.segments
-        if len(segs) == 1 and segs[0].n_deleted == 0 and segs[0].identity and segs[0].n_docs:
-            return segs[0]
-        return None
-
     @property
     def n_docs(self) -> int:
         return int(self.ids.shape[0])
@@ -422,20 +414,45 @@ class Living:
 
     @property
     def _is_plain(self) -> bool:
-        """One segment, nothing deleted, ids = row numbers, and no larger id ever assigned
-        (a single file does not record the next id): saved as a single file."""
+        """A plain segment (below) and no larger id ever assigned (a single file does not
+        record the next id): saved as a single file."""
         snap = self._state
-        segs = snap.segments
-        return (len(segs) == 1 and segs[0].n_deleted == 0 and segs[0].identity
-                and snap.next_id == segs[0].n_docs)
+        seg = self._plain_segment(snap)
+        return seg is not None and snap.next_id == seg.n_docs
 
-    def _plain_segment(self):
-        """The only segment when it holds every document under ids = row numbers with
-        nothing deleted (searches may skip the segment plan), else None."""
-        segs = self._state.segments
-        if len(segs) == 1 and segs[0].n_deleted == 0 and segs[0].identity and segs[0].n_docs:
+    def _plain_segment(self, snap=None):
+        """The only segment of ``snap`` (default: the current snapshot) when it holds every
+        document under ids = row numbers with nothing deleted, else None."""
+        segs = (snap or self._state).segments
+        if len(segs) == 1 and segs[0].n_deleted == 0 and segs[0].identity:
             return segs[0]
         return None
+
+    def verify(self) -> None:
+        """Check every checksum and structural invariant of a memory-mapped index or store.
+
+        What ``load(..., mmap=True, verify=True)`` checks, deferred: reads each mapped file
+        once (O(file size)); what that covers per class: the ``cpp/src/*/README.md``
+        sections "Serving from disk". Nothing to do for one loaded into memory or built
+        (checked when loaded). Safe to call while other threads search.
+
+        Raises
+        ------
+        aftershock.FormatError
+            A mapped file is damaged.
+        """
+        for seg in self._state.segments:
+            seg.core.verify()
+
+    def _mapping_stats(self) -> dict:
+        """``info()["stats"]["mapping"]``: whether every segment is mapped, the mapped
+        files' bytes and how many of them are resident (mincore)."""
+        segs = self._state.segments
+        return {
+            "is_mapped": all(seg.core.is_mapped for seg in segs),
+            "mapped_bytes": sum(seg.core.mapped_bytes for seg in segs),
+            "resident_bytes": sum(seg.core.resident_bytes for seg in segs),
+        }
 
     @property
     def n_docs(self) -> int:
@@ -904,10 +921,6 @@ class Living:
         with self._lock:  # one consistent snapshot; no writer changes it meanwhile
             self._save_directory(raw)
 
-    # Whether the core loads memory-mapped (load(mmap=True)); a class sets it when its
-    # core does.
-    _mappable: ClassVar[bool] = False
-
     @classmethod
     def load(cls, path, *, mmap: bool = False, verify: bool | None = None, populate: bool = False):
         """Load what :meth:`save` wrote (a file or a directory): read into memory (default)
@@ -922,9 +935,7 @@ class Living:
             same time whatever the index size, pages are read from disk on first use, and
             every process that maps the same file shares one copy of its pages (the page
             cache) instead of holding a private one. POSIX only (``ValueError``
-            elsewhere); :class:`SparseIndex`, :class:`MultiVectorStore` and
-            :class:`MultiVectorIndex` (``ValueError`` naming ``mmap`` for other classes).
-            The default (in memory, on huge pages where
+            elsewhere). The default (in memory, on huge pages where
             available) searches fastest warm and never touches the disk again. Of a
             directory, the segment files are mapped; ids and tombstones are read.
         verify : bool, optional
@@ -948,7 +959,7 @@ class Living:
             None) or ``populate`` is not a bool.
         ValueError
             ``path`` is empty or has a NUL byte; ``verify=False`` or ``populate=True``
-            without ``mmap``; ``mmap=True`` for a class or platform that cannot map.
+            without ``mmap``; ``mmap=True`` on a platform that cannot map.
         aftershock.FormatError
             A damaged file, manifest, segment or tombstone file (as far as checked, see
             ``verify``), another kind of object, another major format version.
@@ -1006,8 +1017,6 @@ class Living:
             if populate:
                 raise ValueError("populate: needs mmap=True (a load into memory reads the whole file anyway)")
             return {}
-        if not cls._mappable:
-            raise ValueError(f"mmap: a {cls.__name__} cannot be memory-mapped yet; load it with mmap=False")
         return {"mmap": True, "verify": bool(verify), "populate": populate}
 
     def to_bytes(self) -> bytes:

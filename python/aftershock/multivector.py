@@ -660,32 +660,8 @@ class MultiVectorIndex(RaggedDocs, Living, _tuning.Tunable, CoreBacked):
         return self._state.segments[0].core.method
 
     # ------------------------------------------------------------ persistence
-    _mappable = True  # load(path, mmap=True): see Living.load
 
-    def verify(self) -> None:
-        """Check every checksum and structural invariant of a memory-mapped index.
 
-        What ``load(..., mmap=True, verify=True)`` checks, deferred: reads the whole mapped
-        file once (O(file size)): every CRC, the store's values, codes and
-        padding, the document encodings (finite), the centroid codes (in range, sorted) and the
-        stored inverted lists against them. Nothing to do for one loaded into
-        memory or built (checked when loaded). Safe to call while other threads search.
-
-        Raises
-        ------
-        aftershock.FormatError
-            The mapped file is damaged.
-        """
-        for seg in self._state.segments:
-            seg.core.verify()
-
-    def _mapping_stats(self) -> dict:
-        segs = self._state.segments
-        return {
-            "is_mapped": all(seg.core.is_mapped for seg in segs),
-            "mapped_bytes": sum(seg.core.mapped_bytes for seg in segs),
-            "resident_bytes": sum(seg.core.resident_bytes for seg in segs),
-        }
 
     def info(self) -> dict:
         """Configuration and sizes, in the layout every aftershock class shares.

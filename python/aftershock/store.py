@@ -215,32 +215,8 @@ class MultiVectorStore(RaggedDocs, Living, CoreBacked):
         return self._state.segments[0].core.kernel
 
     # ------------------------------------------------------------ persistence
-    _mappable = True  # load(path, mmap=True): see Living.load
 
-    def verify(self) -> None:
-        """Check every checksum and structural invariant of a memory-mapped store.
 
-        What ``load(..., mmap=True, verify=True)`` checks, deferred: reads the whole mapped
-        file once (O(file size)): every CRC, the stored values (finite,
-        in range), the centroid codes (< n_centroids), the padding lanes and dimensions, the
-        int8 bias and the stored largest token norm against the tokens. Nothing to do for one loaded into
-        memory or built (checked when loaded). Safe to call while other threads search.
-
-        Raises
-        ------
-        aftershock.FormatError
-            The mapped file is damaged.
-        """
-        for seg in self._state.segments:
-            seg.core.verify()
-
-    def _mapping_stats(self) -> dict:
-        segs = self._state.segments
-        return {
-            "is_mapped": all(seg.core.is_mapped for seg in segs),
-            "mapped_bytes": sum(seg.core.mapped_bytes for seg in segs),
-            "resident_bytes": sum(seg.core.resident_bytes for seg in segs),
-        }
 
     def info(self) -> dict:
         """Configuration and sizes, in the layout every aftershock class shares.

@@ -4,9 +4,11 @@ invariant — what a buggy writer or a hostile file would look like."""
 
 from __future__ import annotations
 
+import os
 import struct
 
 import numpy as np
+import pytest
 
 
 def _crc32c_table():
@@ -96,3 +98,24 @@ def replace_sections(data: bytes, payloads: dict[str, bytes]) -> bytes:
     struct.pack_into("<I", out, 40, crc32c(bytes(table_bytes)))
     struct.pack_into("<I", out, 60, crc32c(bytes(out[:60])))
     return bytes(out)
+
+
+def assert_every_byte_flip_refused(path, load, error) -> None:
+    """Flip each byte of the file at ``path`` in place, one at a time (restored after):
+    ``load(str(path), mmap=True, verify=True)`` and ``load(str(path), mmap=True).verify()``
+    must both raise ``error`` for every one; the intact file then verifies. ``load`` is a
+    core class's load (thousands of calls)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    fd = os.open(path, os.O_RDWR)
+    try:
+        for pos in range(len(data)):
+            os.pwrite(fd, bytes([data[pos] ^ 0x41]), pos)
+            with pytest.raises(error):
+                load(str(path), mmap=True, verify=True)
+            with pytest.raises(error):
+                load(str(path), mmap=True).verify()
+            os.pwrite(fd, data[pos : pos + 1], pos)
+    finally:
+        os.close(fd)
+    load(str(path), mmap=True).verify()

@@ -187,14 +187,7 @@ void MultiVectorStore::build_residual(const float* vectors, const CodebookParams
   centroids_t_.assign(dim_ * C, 0.0f);
   for (std::size_t c = 0; c < C; ++c)
     for (std::size_t k = 0; k < dim_; ++k) centroids_t_[k * C + c] = centroids[c * dim_ + k];
-  maxsim::ResidualCodebook cb;
-  cb.bits = bits;
-  cb.dim = dim_;
-  cb.n_centroids = C;
-  cb.centroids = centroids.data();
-  cb.centroids_t = centroids_t_.data();
-  cb.cutoffs = cutoffs_.data();
-  cb.table = table_.data();
+  const maxsim::ResidualCodebook cb = this->codebook();  // (the parameter `codebook` shadows it)
   FirstBadValue bad;
   const std::size_t n_items = (n_docs_ + kDocsPerItem - 1) / kDocsPerItem;
   parallel_for(n_items, num_threads, [&](std::size_t item, std::size_t) {
@@ -344,17 +337,23 @@ void MultiVectorStore::check_ids(const DocId* ids, std::size_t n, const char* wh
                               std::to_string(t) + " out of range for " + std::to_string(n_docs_) + " documents");
 }
 
+maxsim::ResidualCodebook MultiVectorStore::codebook() const {
+  maxsim::ResidualCodebook cb;
+  cb.bits = residual_bits(precision_);
+  cb.dim = dim_;
+  cb.n_centroids = n_centroids_;
+  cb.centroids = centroids_.data();
+  cb.centroids_t = centroids_t_.data();
+  cb.cutoffs = cutoffs_.data();
+  cb.table = table_.data();
+  return cb;
+}
+
 void MultiVectorStore::decode_doc(DocId doc, float* out) const {
   const std::size_t n = n_tokens(doc);
   const std::size_t p0 = panel_start_[doc];
   if (is_residual(precision_)) {
-    maxsim::ResidualCodebook cb;
-    cb.bits = residual_bits(precision_);
-    cb.dim = dim_;
-    cb.n_centroids = n_centroids_;
-    cb.centroids_t = centroids_t_.data();
-    cb.cutoffs = cutoffs_.data();
-    cb.table = table_.data();
+    const maxsim::ResidualCodebook cb = codebook();
     maxsim::decode_residual_panels(cb, data_.data() + p0 * panel_bytes_, codes_.as<std::uint16_t>() + p0 * kP, n,
                                    out);
     return;

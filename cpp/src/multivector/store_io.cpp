@@ -192,13 +192,7 @@ void MultiVectorStore::load_residual(const io::FileReader& reader, MultiVectorSt
   s.weights_ = reader.read_vector<float>(kTagWeights, static_cast<long long>(empty ? 0 : dim * n_buckets));
   if (empty) return;
   s.table_ = maxsim::residual_table(s.weights_, dim, bits);
-  maxsim::ResidualCodebook cb;
-  cb.bits = bits;
-  cb.dim = dim;
-  cb.n_centroids = s.n_centroids_;
-  cb.centroids_t = s.centroids_t_.data();
-  cb.cutoffs = s.cutoffs_.data();
-  cb.table = s.table_.data();
+  const maxsim::ResidualCodebook cb = s.codebook();
   if (reader.mapping()) {
     // The codebook's own values (cutoffs, weights) are checked now: they are small. The
     // codes and padding are the mapped sections' content: check_content().
@@ -228,13 +222,7 @@ void MultiVectorStore::check_content() const {
   const std::size_t n_panels = this->n_panels();
   if (is_residual(precision_)) {
     const unsigned bits = residual_bits(precision_);
-    maxsim::ResidualCodebook cb;
-    cb.bits = bits;
-    cb.dim = dim_;
-    cb.n_centroids = n_centroids_;
-    cb.centroids_t = centroids_t_.data();
-    cb.cutoffs = cutoffs_.data();
-    cb.table = table_.data();
+    const maxsim::ResidualCodebook cb = codebook();
     if (const std::string why = maxsim::residual_values_error(cb, weights_, codes_.as<std::uint16_t>(), n_panels * kP);
         !why.empty())
       store_format_error(why);

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import aftershock
 from aftershock import SparseIndex
 from aftershock.datasets import synthetic_sparse
-from aftfile import edit_section, rename_section, replace_sections, sections
+from aftfile import assert_every_byte_flip_refused, edit_section, rename_section, replace_sections, sections
 from strategies import csr_batches
 
 from .test_file_checks import STRUCTURAL_DAMAGE
@@ -121,20 +121,7 @@ def test_every_byte_flip_is_found_by_verify(tmp_path):
     tiny_docs, _ = synthetic_sparse(30, 1, vocab_size=40, doc_nnz=5, seed=4)
     tiny = tmp_path / "tiny.aft"
     SparseIndex.build(tiny_docs).save(tiny)
-    data = tiny.read_bytes()
-    load = aftershock._core.SparseIndex.load  # the core directly: thousands of loads
-    fd = os.open(tiny, os.O_RDWR)
-    try:
-        for pos in range(len(data)):
-            os.pwrite(fd, bytes([data[pos] ^ 0x41]), pos)  # flipped in place, restored below
-            with pytest.raises(aftershock.FormatError):
-                load(str(tiny), mmap=True, verify=True)
-            with pytest.raises(aftershock.FormatError):
-                load(str(tiny), mmap=True).verify()
-            os.pwrite(fd, data[pos : pos + 1], pos)
-    finally:
-        os.close(fd)
-    load(str(tiny), mmap=True).verify()
+    assert_every_byte_flip_refused(tiny, aftershock._core.SparseIndex.load, aftershock.FormatError)
 
 
 def test_damaged_files_of_the_persistence_tests(tmp_path):

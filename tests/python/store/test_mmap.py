@@ -12,7 +12,7 @@ import aftershock
 import numpy as np
 import pytest
 from aftershock import FormatError, MultiVectorStore
-from aftfile import edit_section
+from aftfile import assert_every_byte_flip_refused, edit_section
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from maxsim.reference import PRECISIONS
@@ -90,20 +90,7 @@ def test_every_byte_flip_is_found_by_verify(tmp_path, precision):
     rng = np.random.default_rng(2)
     path = tmp_path / "tiny.aft"
     MultiVectorStore.build(_docs(rng, 4, 5, hi=20), precision=precision).save(path)
-    data = path.read_bytes()
-    load = aftershock._core.MultiVectorStore.load
-    fd = os.open(path, os.O_RDWR)
-    try:
-        for pos in range(len(data)):
-            os.pwrite(fd, bytes([data[pos] ^ 0x41]), pos)
-            with pytest.raises(FormatError):
-                load(str(path), mmap=True, verify=True)
-            with pytest.raises(FormatError):
-                load(str(path), mmap=True).verify()
-            os.pwrite(fd, data[pos : pos + 1], pos)
-    finally:
-        os.close(fd)
-    load(str(path), mmap=True).verify()
+    assert_every_byte_flip_refused(path, aftershock._core.MultiVectorStore.load, FormatError)  # the core: thousands of loads
 
 
 def test_content_checks_of_verify(tmp_path):

@@ -29,7 +29,12 @@
 #include "aftershock/maxsim/maxsim.hpp"
 #include "aftershock/types.hpp"
 #include "aftershock/util/aligned_buffer.hpp"
+#include "aftershock/util/array.hpp"
 #include "aftershock/util/doc_filter.hpp"
+
+namespace aftershock::maxsim {
+struct ResidualCodebook;  // cpp/src/maxsim/residual_codec.hpp (internal)
+}
 
 namespace aftershock::multivector {
 
@@ -55,69 +60,8 @@ struct LoadOptions {
 };
 
 /// A read-only byte array of a store's token data: an owned AlignedBuffer (built or read
-/// into memory: 64-byte aligned, huge pages) or a view of a mapped file kept alive by a
-/// shared_ptr (util/array.hpp does the same for vectors). data() is a plain member, so the
-/// kernels read one raw pointer either way.
-class PanelBuffer {
- public:
-  PanelBuffer() = default;
-  // NOLINTNEXTLINE(google-explicit-constructor): build code assigns buffers to members.
-  PanelBuffer(AlignedBuffer&& b) : owned_(std::move(b)), data_(owned_.data()), size_(owned_.size()) {}
-  static PanelBuffer view(const unsigned char* data, std::size_t size, std::shared_ptr<const void> keep_alive) {
-    PanelBuffer b;
-    b.data_ = size ? data : nullptr;
-    b.size_ = size;
-    b.keep_alive_ = std::move(keep_alive);
-    return b;
-  }
-  PanelBuffer(const PanelBuffer& o) : owned_(o.owned_), keep_alive_(o.keep_alive_), size_(o.size_) {
-    data_ = o.is_view() ? o.data_ : owned_.data();
-  }
-  PanelBuffer(PanelBuffer&& o) noexcept
-      : owned_(std::move(o.owned_)), keep_alive_(std::move(o.keep_alive_)), data_(o.data_), size_(o.size_) {
-    o.data_ = nullptr;
-    o.size_ = 0;
-  }
-  PanelBuffer& operator=(const PanelBuffer& o) {
-    if (this != &o) *this = PanelBuffer(o);
-    return *this;
-  }
-  PanelBuffer& operator=(PanelBuffer&& o) noexcept {
-    if (this != &o) {
-      owned_ = std::move(o.owned_);
-      keep_alive_ = std::move(o.keep_alive_);
-      data_ = o.data_;  // a moved AlignedBuffer keeps its allocation
-      size_ = o.size_;
-      o.data_ = nullptr;
-      o.size_ = 0;
-    }
-    return *this;
-  }
-  ~PanelBuffer() = default;
-
-  const unsigned char* data() const { return data_; }
-  std::size_t size() const { return size_; }
-  template <class T>
-  const T* as() const {
-    return reinterpret_cast<const T*>(data_);
-  }
-  bool is_view() const { return keep_alive_ != nullptr; }
-  /// Writable bytes of an owned buffer (build, in-memory load); std::logic_error on a view.
-  unsigned char* mutable_data() {
-    if (is_view()) throw std::logic_error("internal: writing to a read-only mapped store");
-    return owned_.data();
-  }
-  template <class T>
-  T* mutable_as() {
-    return reinterpret_cast<T*>(mutable_data());
-  }
-
- private:
-  AlignedBuffer owned_;
-  std::shared_ptr<const void> keep_alive_;  // non-null exactly for views
-  const unsigned char* data_ = nullptr;
-  std::size_t size_ = 0;
-};
+/// into memory: 64-byte aligned, huge pages) or a view of a mapped file (util/array.hpp).
+using PanelBuffer = Array<unsigned char, AlignedBuffer>;
 
 /// The codebook of a residual store (precisions res1 / res2 / res4); ignored otherwise.
 /// Default: k-means centroids trained on a sample of the store's own tokens.
@@ -388,6 +332,8 @@ class MultiVectorStore {
   std::vector<float> weights_;      // [dim, 2^bits]
   std::vector<float> table_;        // [dim, 16] derived from weights_
   PanelBuffer codes_;               // u16 per padded token
+  // The residual codebook's view of the members above (store.cpp).
+  maxsim::ResidualCodebook codebook() const;
   void build_residual(const float* vectors, const CodebookParams& codebook, std::size_t num_threads);
   static void load_residual(const io::FileReader& reader, MultiVectorStore& s);  // store_io.cpp
   // Float32 scratch for one kernel call: running max (m x P), row maxima (m), then (residual

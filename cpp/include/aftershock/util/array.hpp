@@ -19,7 +19,10 @@
 
 namespace aftershock {
 
-template <class T>
+// `Owner` is the owning container: std::vector<T> (the default), or any movable and
+// copyable type with data() and size() in elements whose moves keep the buffer (e.g.
+// AlignedBuffer for a byte Array of 64-byte aligned token panels).
+template <class T, class Owner = std::vector<T>>
 class Array {
   static_assert(std::is_trivially_copyable_v<T>, "Array holds plain data");
 
@@ -28,7 +31,7 @@ class Array {
 
   Array() = default;
   // NOLINTNEXTLINE(google-explicit-constructor): build code assigns vectors to members.
-  Array(std::vector<T>&& v) : owned_(std::move(v)), data_(owned_.data()), size_(owned_.size()) {}
+  Array(Owner&& v) : owned_(std::move(v)), data_(owned_.data()), size_(owned_.size()) {}
 
   /// A view of [data, data + size), valid while `keep_alive` (e.g. the mapping) lives.
   static Array view(const T* data, std::size_t size, std::shared_ptr<const void> keep_alive) {
@@ -81,7 +84,17 @@ class Array {
     if (is_view()) throw std::logic_error("internal: writing to a read-only mapped array");
     return owned_.data();
   }
+  /// The bytes as another plain type (a byte Array holding several element types).
+  template <class U>
+  const U* as() const {
+    return reinterpret_cast<const U*>(data_);
+  }
+  template <class U>
+  U* mutable_as() {
+    return reinterpret_cast<U*>(mutable_data());
+  }
   /// An owning copy of a view (its elements copied into memory); an owning Array is kept.
+  /// (Owner = std::vector only.)
   void make_owned() {
     if (!is_view()) return;
     *this = Array(std::vector<T>(begin(), end()));
@@ -89,13 +102,13 @@ class Array {
 
  private:
   void reset_pointers() {
-    owned_.clear();
+    owned_ = Owner();
     keep_alive_.reset();
     data_ = nullptr;
     size_ = 0;
   }
 
-  std::vector<T> owned_;
+  Owner owned_;
   std::shared_ptr<const void> keep_alive_;  // non-null exactly for views
   const T* data_ = nullptr;
   std::size_t size_ = 0;
